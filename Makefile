@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` (local stack on the paper exchange) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock | md5sum | cut -c1-12)
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export POWERTOOLS_TRACE_DISABLED := true
+export POWERTOOLS_METRICS_NAMESPACE ?= ExecutionEngine
+export POWERTOOLS_SERVICE_NAME ?= execution-engine
+
+.PHONY: install run test lint unit integration infra e2e bench demo synth layers clean lock
+
+$(STAMP): requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.lock
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+# Re-resolve the pinned set from requirements.txt (direct dependencies) into requirements.lock.
+lock:
+	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv
+	build/lockenv/bin/pip install -q -r requirements.txt
+	build/lockenv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy layers/engine/python/engine functions infra
+
+test: install lint
+	$(VENV)/bin/pytest -n 2 tests
+
+unit: install
+	$(VENV)/bin/pytest tests/unit
+
+run: install
+	$(PY) -m local.runtime
+
+clean:
+	rm -rf $(VENV) cdk.out build

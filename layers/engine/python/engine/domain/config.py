@@ -1,0 +1,407 @@
+"""Live configuration documents (DESIGN §3, §4): pydantic models, defaults and validation.
+
+Each SSM parameter holds one JSON document: ``engine``, ``pool``, ``queue``, ``risk``, ``dca/default``
+and ``dca/<exchange>/<SYMBOLNOSLASH>/<timeframe>``. Every field has the DESIGN default, so ``{}`` is a
+valid document. Unknown keys are refused (an operator's typo must not be silently ignored). Numbers
+may be JSON numbers or strings; decimals are parsed exactly (never through float).
+
+``parse_document`` raises :class:`ConfigError` naming the document and the field, e.g.
+``dca/default: levels: weights sum to 90, expected 100``.
+
+Pure: no boto3/SSM here (``engine.config`` reads the parameters and builds a :class:`ConfigSnapshot`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any, Literal, overload
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.domain.models import OrderType, TpMode
+
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+#: Tolerance of the DCA weight sum (DESIGN §3.3: 100 ± 0.01).
+WEIGHT_TOLERANCE = Decimal("0.01")
+QueueRuleName = Literal["pyramid_continuation", "deepest_loss", "replacement_count", "oldest"]
+QUEUE_RULE_NAMES: tuple[QueueRuleName, ...] = (
+    "pyramid_continuation",
+    "deepest_loss",
+    "replacement_count",
+    "oldest",
+)
+
+
+class ConfigError(Exception):
+    """An invalid configuration document: which document, which field, why.
+
+    ``field`` is a dotted path (``levels.2.weight_percent``) or ``""`` for the document as a whole.
+    ``problems`` lists every (field, reason) found; ``field``/``reason`` are the first of them.
+    """
+
+    def __init__(
+        self,
+        document: str,
+        field: str,
+        reason: str,
+        problems: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.document = document
+        self.field = field
+        self.reason = reason
+        self.problems = problems if problems is not None else [(field, reason)]
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.document}: {self.field}: {self.reason}"
+            if self.field
+            else f"{self.document}: {self.reason}"
+        )
+        more = len(self.problems) - 1
+        return f"{head} (and {more} more)" if more > 0 else head
+
+
+class _Document(BaseModel):
+    """Base of all configuration models: unknown keys refused, values immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+class AccountConfig(_Document):
+    """One exchange account: paper or live, spot (long only) or swap (may short)."""
+
+    mode: Literal["paper", "live"] = "paper"
+    market_type: Literal["spot", "swap"] = "spot"
+    #: Secrets Manager name of the API keys (default ``<app>/<stage>/exchange/<name>``).
+    secret_name: str | None = None
+    sandbox: bool = False
+
+
+class PaperMarket(_Document):
+    """Trading rules of an extra market for the paper exchange."""
+
+    tick: PositiveDecimal
+    step: PositiveDecimal
+    min_qty: NonNegativeDecimal = Decimal(0)
+    min_notional: NonNegativeDecimal = Decimal(0)
+
+
+class PaperConfig(_Document):
+    """The built-in paper exchange: fee, starting balance and extra markets (symbol -> rules)."""
+
+    fee_percent: NonNegativeDecimal = Decimal("0.1")
+    balance_usd: NonNegativeDecimal = Decimal(10000)
+    markets: dict[str, PaperMarket] = Field(default_factory=dict)
+
+
+def _default_accounts() -> dict[str, AccountConfig]:
+    return {name: AccountConfig() for name in ("binance", "bybit", "okx")}
+
+
+class EngineConfig(_Document):
+    """The ``engine`` document: global switches, limits, accounts and the paper exchange."""
+
+    paused: bool = False
+    max_open_per_symbol: NonNegativeInt = 3
+    max_total_exposure_usd: NonNegativeDecimal = Decimal(10000)
+    max_daily_loss_usd: NonNegativeDecimal = Decimal(500)
+    max_signal_age_seconds: PositiveInt = 300
+    accounts: dict[str, AccountConfig] = Field(default_factory=_default_accounts)
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+
+    @field_validator("accounts")
+    @classmethod
+    def _lowercase_account_names(cls, accounts: dict[str, AccountConfig]) -> dict[str, AccountConfig]:
+        lowered: dict[str, AccountConfig] = {}
+        for name, account in accounts.items():
+            key = name.strip().lower()
+            if not key:
+                raise ValueError("account names must not be empty")
+            if key in lowered:
+                raise ValueError(f"account {key!r} is configured twice (names are case-insensitive)")
+            lowered[key] = account
+        return lowered
+
+    def account(self, exchange: str) -> AccountConfig | None:
+        """The account configured for ``exchange`` (case-insensitive), or None."""
+        return self.accounts.get(exchange.strip().lower())
+
+
+# --------------------------------------------------------------------------- pool / queue
+
+
+class PoolConfig(_Document):
+    """The ``pool`` document (DESIGN §3.6)."""
+
+    max_open_groups: NonNegativeInt = 10
+    pyramids_bypass: bool = True
+
+
+class QueueRule(_Document):
+    """One promotion rule of the queue, applied in list order."""
+
+    name: QueueRuleName
+    enabled: bool = True
+
+
+def _default_queue_rules() -> list[QueueRule]:
+    return [QueueRule(name=name) for name in QUEUE_RULE_NAMES]
+
+
+class QueueConfig(_Document):
+    """The ``queue`` document: ordered promotion rules and the maximum age of a queued signal."""
+
+    rules: list[QueueRule] = Field(default_factory=_default_queue_rules)
+    max_age_minutes: PositiveInt = 1440
+
+    @field_validator("rules")
+    @classmethod
+    def _no_duplicate_rules(cls, rules: list[QueueRule]) -> list[QueueRule]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"rule {rule.name!r} is listed twice")
+            seen.add(rule.name)
+        return rules
+
+    @property
+    def enabled_rules(self) -> list[QueueRuleName]:
+        """Names of the enabled rules, in priority order."""
+        return [rule.name for rule in self.rules if rule.enabled]
+
+
+# --------------------------------------------------------------------------- risk
+
+
+class RiskConfig(_Document):
+    """The ``risk`` document (DESIGN §3.8)."""
+
+    interval_minutes: PositiveInt = 1
+    timer_start: Literal["after_pyramids", "after_all_dca_submitted", "after_all_dca_filled"] = (
+        "after_pyramids"
+    )
+    required_pyramids: PositiveInt = 3
+    #: Unrealised pnl % at or below which the timer starts; a loss, so ≤ 0.
+    loss_threshold_percent: Annotated[Decimal, Field(le=0)] = Decimal("-1.5")
+    post_full_wait_minutes: NonNegativeInt = 15
+    reset_timer_on_replacement: bool = False
+    #: 0 = no age filter.
+    min_age_minutes: NonNegativeInt = 0
+    max_winners_to_combine: PositiveInt = 3
+    fee_percent: NonNegativeDecimal = Decimal("0.1")
+    min_close_notional: NonNegativeDecimal = Decimal(10)
+
+
+# --------------------------------------------------------------------------- dca
+
+
+class DcaLevel(_Document):
+    """One leg of a DCA grid: signed gap from the base price, share of the capital, take-profit %."""
+
+    gap_percent: Decimal
+    weight_percent: PositiveDecimal
+    tp_percent: NonNegativeDecimal
+
+
+def _format_decimal(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return "0" if text in ("-0", "") else text
+
+
+def _check_levels(levels: list[DcaLevel]) -> list[DcaLevel]:
+    if not levels:
+        raise ValueError("at least one level is required")
+    total = sum((level.weight_percent for level in levels), Decimal(0))
+    if abs(total - 100) > WEIGHT_TOLERANCE:
+        raise ValueError(f"weights sum to {_format_decimal(total)}, expected 100")
+    return levels
+
+
+DcaLevels = Annotated[list[DcaLevel], AfterValidator(_check_levels)]
+
+
+def _default_levels() -> list[DcaLevel]:
+    rows = [("0", "1"), ("-0.5", "0.5"), ("-1", "0.5"), ("-2", "0.5"), ("-4", "0.5")]
+    return [
+        DcaLevel(gap_percent=Decimal(gap), weight_percent=Decimal(20), tp_percent=Decimal(tp))
+        for gap, tp in rows
+    ]
+
+
+class DcaPyramid(_Document):
+    """Override for pyramid k (``pyramids[k-1]``): its own levels and/or capital."""
+
+    levels: DcaLevels | None = None
+    capital_usd: PositiveDecimal | None = None
+
+
+class DcaConfig(_Document):
+    """A ``dca/...`` document (DESIGN §3.3)."""
+
+    levels: DcaLevels = Field(default_factory=_default_levels)
+    pyramids: list[DcaPyramid] = Field(default_factory=list)
+    entry_order_type: OrderType = OrderType.LIMIT
+    tp_mode: TpMode = TpMode.PER_LEG
+    tp_aggregate_percent: NonNegativeDecimal = Decimal("1.0")
+    max_pyramids: PositiveInt = 5
+    #: Capital of a pyramid when the signal carries no ``order_size``.
+    capital_usd: PositiveDecimal = Decimal(200)
+
+    def _override(self, pyramid: int) -> DcaPyramid | None:
+        return self.pyramids[pyramid - 1] if 1 <= pyramid <= len(self.pyramids) else None
+
+    def levels_for(self, pyramid: int) -> list[DcaLevel]:
+        """Levels of pyramid ``pyramid`` (1 = the first entry): its override, else ``levels``."""
+        override = self._override(pyramid)
+        return override.levels if override is not None and override.levels is not None else self.levels
+
+    def capital_for(self, pyramid: int) -> Decimal:
+        """Configured capital of pyramid ``pyramid`` (used only when the signal has no order_size)."""
+        override = self._override(pyramid)
+        if override is not None and override.capital_usd is not None:
+            return override.capital_usd
+        return self.capital_usd
+
+
+# --------------------------------------------------------------------------- documents
+
+DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
+    "engine": EngineConfig,
+    "pool": PoolConfig,
+    "queue": QueueConfig,
+    "risk": RiskConfig,
+    "dca/default": DcaConfig,
+}
+
+
+def dca_document_name(exchange: str, symbol: str, timeframe: int) -> str:
+    """Name of the per-market DCA document: ``dca/binance/BTCUSDT/60``."""
+    plain_symbol = symbol.replace("/", "").replace(":", "").upper()
+    return f"dca/{exchange.strip().lower()}/{plain_symbol}/{int(timeframe)}"
+
+
+def model_for(name: str) -> type[BaseModel]:
+    """The model of document ``name`` (any ``dca/...`` name is a :class:`DcaConfig`)."""
+    model = DOCUMENT_MODELS.get(name)
+    if model is not None:
+        return model
+    if name.startswith("dca/") and len(name) > len("dca/"):
+        return DcaConfig
+    raise ConfigError(
+        name, "", f"unknown configuration document (known: {', '.join(DOCUMENT_MODELS)}, dca/...)"
+    )
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a valid number")
+
+
+def _reason(error: Any) -> str:
+    """A readable reason from one pydantic error entry."""
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field (not a setting of this document; check the spelling)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "value_error":
+        return str(error.get("ctx", {}).get("error", error.get("msg", "invalid value")))
+    message = str(error.get("msg", "invalid value"))
+    message = message[:1].lower() + message[1:]
+    value = error.get("input")
+    if isinstance(value, str | int | float | Decimal | bool) or value is None:
+        message = f"{message}, got {json.dumps(value, default=str)}"
+    return message
+
+
+def _field(error: Any) -> str:
+    return ".".join(str(part) for part in error.get("loc", ()))
+
+
+@overload
+def parse_document(name: Literal["engine"], text: str | bytes) -> EngineConfig: ...
+@overload
+def parse_document(name: Literal["pool"], text: str | bytes) -> PoolConfig: ...
+@overload
+def parse_document(name: Literal["queue"], text: str | bytes) -> QueueConfig: ...
+@overload
+def parse_document(name: Literal["risk"], text: str | bytes) -> RiskConfig: ...
+@overload
+def parse_document(name: str, text: str | bytes) -> BaseModel: ...
+def parse_document(name: str, text: str | bytes) -> BaseModel:
+    """Parse and validate document ``name`` from its JSON text; :class:`ConfigError` when invalid."""
+    model = model_for(name)
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, "", f"not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(name, "", f"must be a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [(_field(error), _reason(error)) for error in exc.errors()]
+        first_field, first_reason = problems[0]
+        raise ConfigError(name, first_field, first_reason, problems) from exc
+
+
+def _jsonable(value: Any) -> Any:
+    """Python dump -> JSON values; decimals become JSON numbers when that is exact."""
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    return value
+
+
+def dump_document(model: BaseModel) -> str:
+    """Pretty JSON of a configuration model, numbers as JSON numbers (what an operator edits)."""
+    return json.dumps(_jsonable(model.model_dump(mode="python")), indent=2) + "\n"
+
+
+def default_documents() -> dict[str, str]:
+    """Every shared document with its defaults (name -> JSON): what the stack and local runtime seed."""
+    return {name: dump_document(model()) for name, model in DOCUMENT_MODELS.items()}
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+@dataclass
+class ConfigSnapshot:
+    """The configuration one invocation works with.
+
+    ``versions``: document name -> SSM version used. ``problems``: documents with no valid version at all
+    (their defaults stand in so positions are still managed, but new entries are refused).
+    """
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    versions: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def refusal_reason(self) -> str | None:
+        """Why new entries are refused (a document without any valid version), or None."""
+        if not self.problems:
+            return None
+        return "configuration invalid, no valid version of: " + ", ".join(self.problems)

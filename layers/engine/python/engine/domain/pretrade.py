@@ -1,0 +1,128 @@
+"""Pre-trade checks (DESIGN §3.7, §3.3 exposure): may this entry open now, wait in the queue, or not at all?
+
+:func:`check_entry` runs the checks in this fixed order and stops at the first that does not pass:
+
+1. a configuration problem (a document with no valid version) -> ``reject`` with that reason;
+2. ``engine.paused`` -> ``reject`` ``"engine paused"`` (new groups and pyramids alike);
+3. new groups only: open groups on the same exchange and symbol (any timeframe) ≥
+   ``engine.max_open_per_symbol`` -> ``reject`` naming the limit;
+4. new groups only: the daily loss breaker (today's realised PnL ≤ −``engine.max_daily_loss_usd``)
+   -> ``queue`` (the sweep promotes it after the UTC midnight reset);
+5. no pool slot (a new group, or a pyramid while ``pool.pyramids_bypass`` is off) -> ``queue``
+   ``"pool full (10/10)"``;
+6. exposure: the capital shrinks to the headroom under ``engine.max_total_exposure_usd``; no headroom
+   -> ``reject``;
+7. otherwise ``accept`` with the (possibly shrunk) capital.
+
+Decisions written down here:
+
+- The daily loss breaker holds back **new groups only**. DESIGN §3.7 says "new entries are queued"
+  while the paused rule explicitly says "new entries and pyramids"; a pyramid continues a position that
+  is already managed (its DCA plan, TPs and the risk engine still run), and queueing it would replay a
+  stale add-on price after midnight. Pyramids remain bounded by ``max_pyramids`` and the exposure cap.
+- Rejections come before queueing, so a signal that could never be accepted is not parked in the queue;
+  the queue re-runs these checks on promotion anyway.
+- A limit of ``max_daily_loss_usd = 0`` trips the breaker on any realised loss (not on a flat day).
+- A requested capital ≤ 0 is rejected (nothing to trade).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from engine.domain.config import EngineConfig
+from engine.domain.models import ZERO
+
+PreTradeAction = Literal["accept", "queue", "reject"]
+
+
+@dataclass(frozen=True)
+class PreTradeDecision:
+    """Outcome of the pre-trade checks: what to do, why, and the capital to use (maybe shrunk)."""
+
+    action: PreTradeAction
+    reason: str
+    capital_usd: Decimal
+
+    @property
+    def accepted(self) -> bool:
+        """True when the entry may be placed now."""
+        return self.action == "accept"
+
+
+def _usd(value: Decimal) -> str:
+    """A USD amount for a reason text: two decimals, no exponent."""
+    return f"{value.quantize(Decimal('0.01')):f}"
+
+
+def exposure_headroom(max_total_exposure_usd: Decimal, open_exposure_usd: Decimal) -> Decimal:
+    """Capital that may still be committed under the exposure cap (never negative)."""
+    return max(max_total_exposure_usd - open_exposure_usd, ZERO)
+
+
+def breaker_tripped(engine: EngineConfig, realized_today: Decimal) -> bool:
+    """True when today's realised PnL (UTC day, net of fees) is a loss of at least the daily limit."""
+    return realized_today < ZERO and realized_today <= -engine.max_daily_loss_usd
+
+
+def check_entry(
+    *,
+    engine: EngineConfig,
+    is_pyramid: bool,
+    pool_bypass: bool,
+    pool_open: int,
+    pool_max: int,
+    open_on_symbol: int,
+    open_exposure_usd: Decimal,
+    requested_capital_usd: Decimal,
+    realized_today_usd: Decimal,
+    config_problem: str | None,
+) -> PreTradeDecision:
+    """Run the pre-trade checks for one entry (a new group or a pyramid); see the module doc for order.
+
+    ``pool_open``/``pool_max``: groups holding a slot and ``pool.max_open_groups``; ``pool_bypass``:
+    ``pool.pyramids_bypass``; ``open_on_symbol``: open groups on the same exchange and symbol (any
+    timeframe, either side); ``open_exposure_usd``: capital committed by open groups;
+    ``config_problem``: why new entries are refused because of configuration, or None.
+    """
+    requested = requested_capital_usd
+    if config_problem:
+        return PreTradeDecision("reject", config_problem, requested)
+    if engine.paused:
+        return PreTradeDecision("reject", "engine paused", requested)
+    if requested <= ZERO:
+        return PreTradeDecision("reject", f"capital must be positive, got {requested} USD", requested)
+    is_new_group = not is_pyramid
+    if is_new_group and open_on_symbol >= engine.max_open_per_symbol:
+        return PreTradeDecision(
+            "reject",
+            f"max open groups per symbol reached ({open_on_symbol}/{engine.max_open_per_symbol})",
+            requested,
+        )
+    if is_new_group and breaker_tripped(engine, realized_today_usd):
+        return PreTradeDecision(
+            "queue",
+            f"daily loss breaker: realised today {_usd(realized_today_usd)} USD "
+            f"<= -{_usd(engine.max_daily_loss_usd)} USD limit",
+            requested,
+        )
+    needs_slot = is_new_group or not pool_bypass
+    if needs_slot and pool_open >= pool_max:
+        return PreTradeDecision("queue", f"pool full ({pool_open}/{pool_max})", requested)
+    headroom = exposure_headroom(engine.max_total_exposure_usd, open_exposure_usd)
+    if headroom <= ZERO:
+        return PreTradeDecision(
+            "reject",
+            f"no exposure headroom (open {_usd(open_exposure_usd)} of "
+            f"{_usd(engine.max_total_exposure_usd)} USD max)",
+            requested,
+        )
+    if requested > headroom:
+        return PreTradeDecision(
+            "accept",
+            f"capital shrunk from {_usd(requested)} to {_usd(headroom)} USD (exposure headroom)",
+            headroom,
+        )
+    return PreTradeDecision("accept", "ok", requested)
