@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from engine.domain.models import (
@@ -167,7 +167,8 @@ def _sign(side: Side) -> Decimal:
 
 
 def _closing_day(order: Order) -> str:
-    return (order.last_fill_at or order.updated_at).date().isoformat()
+    when = order.last_fill_at or order.updated_at
+    return (when.astimezone(UTC) if when.tzinfo is not None else when).date().isoformat()
 
 
 def _figures(
@@ -262,8 +263,7 @@ def pyramid_figures(
 def held_by_pyramid(orders: Sequence[Order], side: Side, base_currency: str) -> dict[int, Decimal]:
     """Quantity each pyramid still holds (see :func:`pyramid_figures` for group-wide closes)."""
     return {
-        index: figures.quantity
-        for index, figures in pyramid_figures(orders, side, base_currency).items()
+        index: figures.quantity for index, figures in pyramid_figures(orders, side, base_currency).items()
     }
 
 

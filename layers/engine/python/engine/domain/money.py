@@ -42,6 +42,12 @@ def _check_increment(increment: Decimal) -> None:
         raise ValueError(f"increment must be a positive finite number, got {increment}")
 
 
+def _to_multiple(multiple: Decimal, increment: Decimal) -> Decimal:
+    """``multiple * increment`` written with the increment's decimals (``64000.50``, never ``6.40005E+4``)."""
+    exponent = min(int(increment.normalize().as_tuple().exponent), 0)
+    return (multiple * increment).quantize(Decimal(1).scaleb(exponent))
+
+
 def round_down(value: Decimal, increment: Decimal) -> Decimal:
     """Round ``value`` down (towards negative infinity) to a multiple of ``increment``.
 
@@ -49,13 +55,13 @@ def round_down(value: Decimal, increment: Decimal) -> Decimal:
     ``round_down(Decimal("63680.4975"), Decimal("0.01")) == Decimal("63680.49")``.
     """
     _check_increment(increment)
-    return (value / increment).to_integral_value(rounding=ROUND_FLOOR) * increment
+    return _to_multiple((value / increment).to_integral_value(rounding=ROUND_FLOOR), increment)
 
 
 def round_nearest(value: Decimal, increment: Decimal) -> Decimal:
     """Round ``value`` to the nearest multiple of ``increment``; exact halves go away from zero."""
     _check_increment(increment)
-    return (value / increment).to_integral_value(rounding=ROUND_HALF_UP) * increment
+    return _to_multiple((value / increment).to_integral_value(rounding=ROUND_HALF_UP), increment)
 
 
 def on_increment(value: Decimal, increment: Decimal) -> bool:

@@ -4,9 +4,10 @@
 
 1. a configuration problem (a document with no valid version) -> ``reject`` with that reason;
 2. ``engine.paused`` -> ``reject`` ``"engine paused"`` (new groups and pyramids alike);
+   then a requested capital <= 0 -> ``reject`` (nothing to trade);
 3. new groups only: open groups on the same exchange and symbol (any timeframe) ≥
    ``engine.max_open_per_symbol`` -> ``reject`` naming the limit;
-4. new groups only: the daily loss breaker (today's realised PnL ≤ −``engine.max_daily_loss_usd``)
+4. new groups only: the daily loss breaker (today's realised PnL ≤ -``engine.max_daily_loss_usd``)
    -> ``queue`` (the sweep promotes it after the UTC midnight reset);
 5. no pool slot (a new group, or a pyramid while ``pool.pyramids_bypass`` is off) -> ``queue``
    ``"pool full (10/10)"``;
@@ -23,7 +24,6 @@ Decisions written down here:
 - Rejections come before queueing, so a signal that could never be accepted is not parked in the queue;
   the queue re-runs these checks on promotion anyway.
 - A limit of ``max_daily_loss_usd = 0`` trips the breaker on any realised loss (not on a flat day).
-- A requested capital ≤ 0 is rejected (nothing to trade).
 """
 
 from __future__ import annotations
