@@ -1,0 +1,149 @@
+"""Conversions between ccxt's unified structures (dicts of floats/strings) and the engine's types.
+
+Numbers go through ``str`` into ``Decimal`` (``0.1`` stays ``0.1``). No ccxt import: ccxt's precision
+mode constants are repeated here (they are part of ccxt's public API and stable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.domain.models import ZERO, ExchangeOrder, MarketPrecision, OrderSide, OrderType, utcnow
+from engine.exchange.gateway import OrderRequest
+
+__all__ = [
+    "DECIMAL_PLACES",
+    "SIGNIFICANT_DIGITS",
+    "TICK_SIZE",
+    "decimal_or_none",
+    "market_from_ccxt",
+    "order_from_ccxt",
+    "time_from_ms",
+]
+
+# ccxt.base.decimal_to_precision constants
+DECIMAL_PLACES = 2
+SIGNIFICANT_DIGITS = 3
+TICK_SIZE = 4
+
+
+def decimal_or_none(value: object) -> Decimal | None:
+    """``Decimal(str(value))``; ``None`` for missing, empty or non-finite values."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def time_from_ms(value: object) -> datetime | None:
+    """A ccxt millisecond timestamp as an aware UTC datetime."""
+    number = decimal_or_none(value)
+    if number is None:
+        return None
+    return datetime.fromtimestamp(float(number) / 1000, tz=UTC)
+
+
+def _order_type(raw_type: object, price: Decimal | None) -> OrderType:
+    text = str(raw_type or "").lower()
+    if text == "market":
+        return OrderType.MARKET
+    if text == "limit" or price is not None:
+        return OrderType.LIMIT
+    return OrderType.MARKET
+
+
+def _fee(raw: Mapping[str, Any]) -> tuple[Decimal, str | None]:
+    fee = raw.get("fee")
+    if isinstance(fee, Mapping) and decimal_or_none(fee.get("cost")) is not None:
+        return decimal_or_none(fee.get("cost")) or ZERO, fee.get("currency")
+    total, currency = ZERO, None
+    for item in raw.get("fees") or []:
+        cost = decimal_or_none(item.get("cost"))
+        if cost is None:
+            continue
+        if currency is not None and item.get("currency") not in (None, currency):
+            continue  # fees in a second currency are rare (BNB discounts) and not summed across currencies
+        total += cost
+        currency = currency or item.get("currency")
+    return total, currency
+
+
+def order_from_ccxt(
+    raw: Mapping[str, Any], exchange: str, *, request: OrderRequest | None = None
+) -> ExchangeOrder:
+    """Build an ``ExchangeOrder`` from ccxt's order structure.
+
+    Some exchanges answer a create with ids only (okx): ``request`` then supplies the missing symbol,
+    side, type, amount and price, and a missing status reads as ``open``.
+    """
+    side_text = raw.get("side") or (request.side if request else None)
+    symbol = raw.get("symbol") or (request.symbol if request else None)
+    amount = decimal_or_none(raw.get("amount"))
+    if amount is None and request is not None:
+        amount = request.amount
+    if not side_text or not symbol or amount is None:
+        raise ValueError(f"incomplete order structure from {exchange}: {dict(raw)!r}")
+    price = decimal_or_none(raw.get("price"))
+    if price is None and request is not None:
+        price = request.price
+    order_type = _order_type(raw.get("type") or (request.type if request else None), price)
+    if order_type is OrderType.MARKET and price == ZERO:
+        price = None
+    status = raw.get("status") or ("open" if request is not None else None)
+    if status is None:
+        raise ValueError(f"order structure without status from {exchange}: {dict(raw)!r}")
+    fee_cost, fee_currency = _fee(raw)
+    average = decimal_or_none(raw.get("average"))
+    return ExchangeOrder(
+        id=str(raw.get("id") or ""),
+        client_order_id=str(raw.get("clientOrderId") or (request.client_order_id if request else "")),
+        exchange=exchange,
+        symbol=str(symbol),
+        side=OrderSide(str(side_text).lower()),
+        type=order_type,
+        amount=amount,
+        price=price,
+        status=str(status),
+        filled=decimal_or_none(raw.get("filled")) or ZERO,
+        average=average if average else None,
+        cost=decimal_or_none(raw.get("cost")) or ZERO,
+        fee_cost=fee_cost,
+        fee_currency=fee_currency,
+        timestamp=time_from_ms(raw.get("timestamp")) or utcnow(),
+        last_trade_at=time_from_ms(raw.get("lastTradeTimestamp")),
+    )
+
+
+def _increment(value: object, precision_mode: int) -> Decimal | None:
+    number = decimal_or_none(value)
+    if number is None:
+        return None
+    if precision_mode == TICK_SIZE:
+        return number if number > 0 else None
+    if precision_mode == DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(number))
+    return None  # SIGNIFICANT_DIGITS has no fixed increment
+
+
+def market_from_ccxt(market: Mapping[str, Any], precision_mode: int) -> MarketPrecision | None:
+    """Trading rules of one ccxt market; ``None`` when its precision cannot be expressed as increments.
+
+    ccxt 4.5 uses TICK_SIZE for binance, bybit and okx: ``precision.price`` is the tick and
+    ``precision.amount`` the quantity step. Minimums come from ``limits.amount.min`` (defaults to one
+    step) and ``limits.cost.min`` (defaults to 0).
+    """
+    precision = market.get("precision") or {}
+    tick = _increment(precision.get("price"), precision_mode)
+    step = _increment(precision.get("amount"), precision_mode)
+    if tick is None or step is None:
+        return None
+    limits = market.get("limits") or {}
+    min_qty = decimal_or_none((limits.get("amount") or {}).get("min")) or step
+    min_notional = decimal_or_none((limits.get("cost") or {}).get("min")) or ZERO
+    return MarketPrecision(str(market["symbol"]), tick, step, min_qty, min_notional)
