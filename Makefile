@@ -38,7 +38,7 @@ unit: install
 	$(VENV)/bin/pytest tests/unit
 
 run: install
-	$(PY) -m local.runtime
+	PYTHONPATH=layers/engine/python $(PY) -m engine.local
 
 clean:
 	rm -rf $(VENV) cdk.out build

@@ -1,0 +1,309 @@
+"""The stream pump: DynamoDB stream records to their consumers, in order, with Lambda's semantics.
+
+Each consumer is a separate event source mapping: its own shard iterators and its own position, so
+``order_executor`` and ``position_update`` both see every record of the orders stream.
+
+Delivery, per consumer and shard (the behaviour of a mapping with ``ReportBatchItemFailures``,
+``BisectBatchOnFunctionError`` and ``MaximumRetryAttempts``):
+
+- records go out in sequence order, at most ``batch_size`` (100) per invocation;
+- a response ``{"batchItemFailures": [{"itemIdentifier": <SequenceNumber>}, ...]}`` acknowledges
+  the records before the lowest failed one; that record and all after it are delivered again;
+- an exception, or a failure naming a record not in the batch, fails the whole batch: the batch is
+  halved and retried (bisect) until the failing record is alone, so one poison record never takes
+  its neighbours down with it;
+- a record that fails alone (or is reported failed) ``max_retries`` + 1 times goes to the dead-letter
+  list (the local twin of the on-failure SQS destination) and the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from engine.local.events import stream_event, stream_event_record
+
+log = logging.getLogger("engine.local.pump")
+
+Deliver = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One event source mapping: a table's stream feeding a function (or a local observer)."""
+
+    name: str
+    table: str
+    deliver: Deliver
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record its consumer failed on ``attempts`` times."""
+
+    consumer: str
+    table: str
+    sequence_number: str
+    event_id: str
+    event_name: str
+    keys: dict[str, Any]
+    attempts: int
+    error: str
+    at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (status view)."""
+        return asdict(self)
+
+
+@dataclass
+class PassResult:
+    """What one pass (or a drain) did."""
+
+    delivered: int = 0
+    failures: int = 0
+    dead_letters: int = 0
+    sent: int = 0
+
+    def add(self, other: PassResult) -> None:
+        """Accumulate another result into this one."""
+        self.delivered += other.delivered
+        self.failures += other.failures
+        self.dead_letters += other.dead_letters
+        self.sent += other.sent
+
+
+@dataclass
+class _ShardReader:
+    stream_arn: str
+    shard_id: str
+    iterator: str | None = None
+    last_fetched: str | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    batch_limit: int = 0
+    attempts: dict[str, int] = field(default_factory=dict)
+
+
+def _failure_report(response: Any, batch: list[dict[str, Any]]) -> tuple[int | None, bool]:
+    """(index of the first failed record or None when all succeeded, whether the whole batch failed).
+
+    As in Lambda, a failure whose ``itemIdentifier`` is missing or names no record of the batch fails
+    the whole batch.
+    """
+    if not isinstance(response, Mapping):
+        return None, False
+    failures = response.get("batchItemFailures")
+    if not failures:
+        return None, False
+    sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in batch]
+    indexes = []
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
+        if identifier not in sequence_numbers:
+            return 0, True
+        indexes.append(sequence_numbers.index(identifier))
+    return min(indexes), False
+
+
+class StreamPump:
+    """Feeds each consumer its table's stream records; continuous in a thread or one pass at a time."""
+
+    def __init__(
+        self,
+        consumers: list[Consumer],
+        *,
+        dynamodb: Any,
+        streams: Any,
+        region: str,
+        batch_size: int = 100,
+        max_retries: int = 3,
+        poll_seconds: float = 0.2,
+        after_pass: Callable[[], object] | None = None,
+    ) -> None:
+        self.consumers = consumers
+        self._dynamodb = dynamodb
+        self._streams = streams
+        self._region = region
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self.poll_seconds = poll_seconds
+        self._after_pass = after_pass
+        self._readers: dict[str, list[_ShardReader]] = {}
+        self._dead_letters: list[DeadLetter] = []
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def dead_letters(self) -> list[DeadLetter]:
+        """Records given up on, oldest first."""
+        with self._lock:
+            return list(self._dead_letters)
+
+    def run_pass(self) -> PassResult:
+        """Deliver at most one batch per consumer and shard."""
+        result = PassResult()
+        with self._lock:
+            for consumer in self.consumers:
+                for reader in self._readers_of(consumer):
+                    result.add(self._deliver_once(consumer, reader))
+            if self._after_pass is not None:
+                self._after_pass()
+        return result
+
+    def drain(self, max_passes: int = 1000) -> tuple[PassResult, bool]:
+        """Run passes until one sends nothing; returns the total and whether the streams went quiet."""
+        total = PassResult()
+        with self._lock:
+            for _ in range(max_passes):
+                result = self.run_pass()
+                total.add(result)
+                if result.sent == 0:
+                    return total, True
+        return total, False
+
+    def start(self) -> None:
+        """Pump continuously in a daemon thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="stream-pump", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after its current pass."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_pass().sent > 0
+            except Exception:
+                log.exception("stream pump pass failed")
+                busy = False
+            if not busy:
+                self._stop.wait(self.poll_seconds)
+
+    def _readers_of(self, consumer: Consumer) -> list[_ShardReader]:
+        readers = self._readers.get(consumer.name + "|" + consumer.table)
+        if readers:
+            return readers
+        table = self._dynamodb.describe_table(TableName=consumer.table)["Table"]
+        stream_arn = table.get("LatestStreamArn")
+        if not stream_arn:
+            raise RuntimeError(f"table {consumer.table} has no stream")
+        shards = self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+        readers = [
+            _ShardReader(stream_arn=stream_arn, shard_id=shard["ShardId"], batch_limit=self.batch_size)
+            for shard in shards
+        ]
+        if readers:
+            self._readers[consumer.name + "|" + consumer.table] = readers
+        return readers
+
+    def _fetch(self, reader: _ShardReader) -> None:
+        room = self.batch_size - len(reader.pending)
+        if room <= 0:
+            return
+        for attempt in (1, 2):
+            if reader.iterator is None:
+                reader.iterator = self._new_iterator(reader)
+            try:
+                response = self._streams.get_records(ShardIterator=reader.iterator, Limit=room)
+                break
+            except ClientError:
+                # Expired or unknown iterator: position a new one after what we already hold.
+                reader.iterator = None
+                if attempt == 2:
+                    raise
+        reader.iterator = response.get("NextShardIterator")
+        for record in response.get("Records", []):
+            reader.pending.append(
+                stream_event_record(record, stream_arn=reader.stream_arn, region=self._region)
+            )
+            reader.last_fetched = record["dynamodb"]["SequenceNumber"]
+
+    def _new_iterator(self, reader: _ShardReader) -> str:
+        arguments: dict[str, Any] = {"StreamArn": reader.stream_arn, "ShardId": reader.shard_id}
+        if reader.last_fetched is None:
+            arguments["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            arguments["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            arguments["SequenceNumber"] = reader.last_fetched
+        return str(self._streams.get_shard_iterator(**arguments)["ShardIterator"])
+
+    def _deliver_once(self, consumer: Consumer, reader: _ShardReader) -> PassResult:
+        self._fetch(reader)
+        batch = reader.pending[: reader.batch_limit]
+        if not batch:
+            return PassResult()
+        result = PassResult(sent=len(batch))
+        error = "reported in batchItemFailures"
+        try:
+            response = consumer.deliver(stream_event(batch))
+            failed, whole_batch = _failure_report(response, batch)
+        except Exception as exc:
+            log.warning(
+                "%s raised on a batch of %d from %s", consumer.name, len(batch), consumer.table, exc_info=True
+            )
+            error = f"{type(exc).__name__}: {exc}"
+            failed, whole_batch = 0, True
+        if failed is None:
+            self._acknowledge(reader, len(batch))
+            reader.batch_limit = self.batch_size
+            result.delivered = len(batch)
+            return result
+        result.failures = 1
+        self._acknowledge(reader, failed)
+        result.delivered = failed
+        if whole_batch and len(batch) > 1:
+            reader.batch_limit = max(1, len(batch) // 2)
+            return result
+        record = reader.pending[0]
+        sequence = record["dynamodb"]["SequenceNumber"]
+        reader.attempts[sequence] = reader.attempts.get(sequence, 0) + 1
+        if reader.attempts[sequence] > self.max_retries:
+            self._dead_letter(consumer, record, reader.attempts.pop(sequence), error)
+            reader.pending.pop(0)
+            reader.batch_limit = self.batch_size
+            result.dead_letters = 1
+        return result
+
+    @staticmethod
+    def _acknowledge(reader: _ShardReader, count: int) -> None:
+        for record in reader.pending[:count]:
+            reader.attempts.pop(record["dynamodb"]["SequenceNumber"], None)
+        del reader.pending[:count]
+
+    def _dead_letter(self, consumer: Consumer, record: dict[str, Any], attempts: int, error: str) -> None:
+        letter = DeadLetter(
+            consumer=consumer.name,
+            table=consumer.table,
+            sequence_number=record["dynamodb"]["SequenceNumber"],
+            event_id=record["eventID"],
+            event_name=record["eventName"],
+            keys=record["dynamodb"].get("Keys", {}),
+            attempts=attempts,
+            error=error,
+            at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        )
+        log.error(
+            "dead letter: %s gave up on %s record %s after %d attempts: %s",
+            consumer.name,
+            consumer.table,
+            letter.sequence_number,
+            attempts,
+            error,
+        )
+        self._dead_letters.append(letter)

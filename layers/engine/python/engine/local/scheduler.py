@@ -1,0 +1,81 @@
+"""The EventBridge schedules of the local runtime: scheduled functions on fixed local periods.
+
+In AWS both rules fire every minute and each handler decides from its config and last-run item
+whether its interval has passed. Locally they fire more often (``LOCAL_SYNC_SECONDS`` 5,
+``LOCAL_RISK_SECONDS`` 30) so a session moves at a human pace; the handlers still apply their own
+interval checks. :meth:`Scheduler.run_now` with ``force=True`` (``POST /_local/tick``) sends
+``"detail": {"force": true}``, which the handlers honour by ignoring their intervals.
+
+One run of a function at a time: a tick and a due schedule never overlap for the same function.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.local.events import scheduled_event
+from engine.local.settings import APP, STAGE
+
+log = logging.getLogger("engine.local.scheduler")
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A function and its local period in seconds."""
+
+    function: str
+    every_seconds: float
+
+
+class Scheduler:
+    """Fires each schedule on its period in a daemon thread; runs one on demand with :meth:`run_now`."""
+
+    def __init__(self, schedules: list[Schedule], invoke: Invoke, region: str) -> None:
+        self.schedules = schedules
+        self._invoke = invoke
+        self._region = region
+        self._locks = {schedule.function: threading.Lock() for schedule in schedules}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_now(self, function: str, *, force: bool = False) -> Any:
+        """Invoke ``function`` with a scheduled event now; its exceptions propagate."""
+        lock = self._locks.setdefault(function, threading.Lock())
+        event = scheduled_event(f"{APP}-{STAGE}-{function}-schedule", self._region, force=force)
+        with lock:
+            return self._invoke(function, event)
+
+    def start(self) -> None:
+        """Start firing the schedules (first run after one period)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the run in progress, if any."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def _loop(self) -> None:
+        now = time.monotonic()
+        due = {schedule.function: now + schedule.every_seconds for schedule in self.schedules}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for schedule in self.schedules:
+                if now < due[schedule.function] or self._stop.is_set():
+                    continue
+                due[schedule.function] = now + schedule.every_seconds
+                try:
+                    self.run_now(schedule.function)
+                except Exception:
+                    log.exception("scheduled run of %s failed", schedule.function)
+            self._stop.wait(max(0.0, min(due.values()) - time.monotonic()) if due else 1.0)

@@ -1,0 +1,303 @@
+"""The local stream pump against a serialised moto server: order, batching, partial failures, dead letters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from engine.local.moto_housekeeping import prune_shard_iterators
+from engine.local.moto_server import SerialisedMotoServer
+from engine.local.pump import Consumer, StreamPump
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        }.items():
+            patch.setenv(name, value)
+        server = SerialisedMotoServer()
+        url = server.start()
+        try:
+            yield url
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def dynamodb(endpoint: str) -> Any:
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+
+
+@pytest.fixture
+def table(dynamodb: Any) -> str:
+    name = f"orders-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    return name
+
+
+def _pump(endpoint: str, consumers: list[Consumer], **options: Any) -> StreamPump:
+    return StreamPump(
+        consumers,
+        dynamodb=boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION),
+        streams=boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name=REGION),
+        region=REGION,
+        **options,
+    )
+
+
+def _put(dynamodb: Any, table: str, *ids: str) -> None:
+    for item_id in ids:
+        dynamodb.put_item(TableName=table, Item={"id": {"S": item_id}, "blob": {"B": b"\x00\x01"}})
+
+
+def _ids(event: dict[str, Any]) -> list[str]:
+    return [record["dynamodb"]["Keys"]["id"]["S"] for record in event["Records"]]
+
+
+class Recorder:
+    """A fake stream handler: records every batch; fails the records named in ``fail`` (a partial report)."""
+
+    def __init__(self, fail: set[str] | None = None, raise_on: set[str] | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.events: list[dict[str, Any]] = []
+        self.fail = fail or set()
+        self.raise_on = raise_on or set()
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        ids = _ids(event)
+        self.batches.append(ids)
+        self.events.append(event)
+        if self.raise_on & set(ids):
+            raise RuntimeError("poison record")
+        failures = [
+            {"itemIdentifier": record["dynamodb"]["SequenceNumber"]}
+            for record in event["Records"]
+            if record["dynamodb"]["Keys"]["id"]["S"] in self.fail
+        ]
+        return {"batchItemFailures": failures}
+
+    @property
+    def delivered(self) -> list[str]:
+        return [item for batch in self.batches for item in batch]
+
+
+def test_every_consumer_gets_every_record_in_order_with_the_lambda_record_shape(endpoint, dynamodb, table):
+    # Given two consumers of one stream (two event source mappings) and three writes
+    first, second = Recorder(), Recorder()
+    pump = _pump(endpoint, [Consumer("a", table, first), Consumer("b", table, second)])
+    _put(dynamodb, table, "1", "2", "3")
+    dynamodb.update_item(
+        TableName=table,
+        Key={"id": {"S": "1"}},
+        UpdateExpression="SET st = :s",
+        ExpressionAttributeValues={":s": {"S": "filled"}},
+    )
+
+    # When the streams are drained
+    summary, quiet = pump.drain()
+
+    # Then each consumer saw all four records once, in write order, as Lambda shapes them
+    assert quiet
+    assert first.delivered == ["1", "2", "3", "1"] == second.delivered
+    assert summary.delivered == 8 and summary.failures == 0 and summary.dead_letters == 0
+    records = first.events[0]["Records"]
+    stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    assert {record["eventSourceARN"] for record in records} == {stream_arn}
+    assert [record["eventName"] for record in records] == ["INSERT", "INSERT", "INSERT", "MODIFY"]
+    sequence = [int(record["dynamodb"]["SequenceNumber"]) for record in records]
+    assert sequence == sorted(sequence)
+    update = records[3]
+    assert update["eventSource"] == "aws:dynamodb" and update["awsRegion"] == REGION
+    assert update["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert update["dynamodb"]["NewImage"]["st"] == {"S": "filled"}
+    assert "st" not in update["dynamodb"]["OldImage"]
+    assert update["dynamodb"]["NewImage"]["blob"] == {"B": "AAE="}  # base64 text, as Lambda delivers binary
+    assert isinstance(update["dynamodb"]["ApproximateCreationDateTime"], int)
+    assert isinstance(update["dynamodb"]["SizeBytes"], int)
+
+
+def test_batches_hold_at_most_the_batch_size(endpoint, dynamodb, table):
+    # Given five records and a batch size of two
+    recorder = Recorder()
+    pump = _pump(endpoint, [Consumer("a", table, recorder)], batch_size=2)
+    _put(dynamodb, table, "1", "2", "3", "4", "5")
+
+    # When drained
+    pump.drain()
+
+    # Then they arrive in order in batches of two, two and one
+    assert recorder.batches == [["1", "2"], ["3", "4"], ["5"]]
+
+
+def test_a_reported_failure_is_redelivered_with_the_rest_then_dead_lettered(endpoint, dynamodb, table):
+    # Given a consumer that always reports record "2" failed, and a limit of 2 retries
+    recorder = Recorder(fail={"2"})
+    pump = _pump(endpoint, [Consumer("fn", table, recorder)], max_retries=2)
+    _put(dynamodb, table, "1", "2", "3")
+
+    # When drained
+    summary, quiet = pump.drain()
+
+    # Then "1" is acknowledged once; "2" and "3" come back together on each retry
+    assert recorder.batches == [["1", "2", "3"], ["2", "3"], ["2", "3"], ["3"]]
+    # And after the first attempt plus two retries "2" is a dead letter and the consumer moved on
+    assert quiet
+    assert summary.failures == 3 and summary.dead_letters == 1 and summary.delivered == 2
+    (letter,) = pump.dead_letters
+    assert letter.consumer == "fn" and letter.table == table
+    assert letter.keys == {"id": {"S": "2"}} and letter.attempts == 3
+    assert letter.event_name == "INSERT"
+
+
+def test_a_transient_failure_is_redelivered_without_a_dead_letter(endpoint, dynamodb, table):
+    # Given a consumer that fails record "1" once only
+    recorder = Recorder(fail={"1"})
+    calls = {"n": 0}
+
+    def flaky(event: dict[str, Any]) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            recorder.fail = set()
+        return recorder(event)
+
+    pump = _pump(endpoint, [Consumer("fn", table, flaky)])
+    _put(dynamodb, table, "1", "2")
+
+    # When drained
+    summary, _ = pump.drain()
+
+    # Then both records are delivered again and acknowledged; nothing is dead-lettered
+    assert recorder.batches == [["1", "2"], ["1", "2"]]
+    assert summary.delivered == 2 and summary.failures == 1 and pump.dead_letters == []
+
+
+def test_an_exception_fails_the_whole_batch_and_bisects_to_the_poison_record(endpoint, dynamodb, table):
+    # Given a handler that raises whenever record "3" is in its batch
+    recorder = Recorder(raise_on={"3"})
+    pump = _pump(endpoint, [Consumer("fn", table, recorder)], max_retries=1)
+    _put(dynamodb, table, "1", "2", "3", "4")
+
+    # When drained
+    summary, quiet = pump.drain()
+
+    # Then the batch is halved until "3" fails alone, its neighbours are delivered, and only "3" is dead
+    assert quiet
+    assert recorder.batches[:3] == [["1", "2", "3", "4"], ["1", "2"], ["3", "4"]]
+    assert [letter.keys["id"]["S"] for letter in pump.dead_letters] == ["3"]
+    assert "RuntimeError: poison record" in pump.dead_letters[0].error
+    assert recorder.batches[-1] == ["4"]
+    assert summary.dead_letters == 1
+
+
+def test_an_invalid_failure_report_fails_the_whole_batch(endpoint, dynamodb, table):
+    # Given a handler that reports an identifier that is not in its batch
+    batches: list[list[str]] = []
+
+    def wrong(event: dict[str, Any]) -> dict[str, Any]:
+        batches.append(_ids(event))
+        return {"batchItemFailures": [{"itemIdentifier": "not-a-sequence-number"}]}
+
+    pump = _pump(endpoint, [Consumer("fn", table, wrong)], max_retries=0)
+    _put(dynamodb, table, "1", "2")
+
+    # When drained
+    pump.drain()
+
+    # Then it is treated as a whole-batch failure: bisected, and each record given up on alone
+    assert batches == [["1", "2"], ["1"], ["2"]]
+    assert [letter.keys["id"]["S"] for letter in pump.dead_letters] == ["1", "2"]
+
+
+def test_drain_follows_records_written_by_consumers_and_stops_when_quiet(endpoint, dynamodb, table):
+    # Given a consumer that writes a follow-up record for each record it sees, up to depth 3
+    seen: list[str] = []
+
+    def chain(event: dict[str, Any]) -> None:
+        for item_id in _ids(event):
+            seen.append(item_id)
+            if len(item_id) < 3:
+                _put(dynamodb, table, item_id + "x")
+
+    pump = _pump(endpoint, [Consumer("fn", table, chain)])
+    _put(dynamodb, table, "a")
+
+    # When drained
+    summary, quiet = pump.drain()
+
+    # Then the whole chain was delivered before drain returned, and a second drain finds nothing
+    assert quiet and seen == ["a", "ax", "axx"]
+    assert summary.delivered == 3
+    again, quiet_again = pump.drain()
+    assert quiet_again and again.sent == 0 and seen == ["a", "ax", "axx"]
+
+
+def test_drain_gives_up_after_max_passes_when_never_quiet(endpoint, dynamodb, table):
+    # Given a consumer that always writes a new record
+    counter = {"n": 0}
+
+    def endless(event: dict[str, Any]) -> None:
+        counter["n"] += 1
+        _put(dynamodb, table, f"n{counter['n']}")
+
+    pump = _pump(endpoint, [Consumer("fn", table, endless)])
+    _put(dynamodb, table, "start")
+
+    # When drained with a pass limit
+    summary, quiet = pump.drain(max_passes=5)
+
+    # Then it stops and says the streams were not quiet
+    assert not quiet and summary.delivered == 5
+
+
+def test_the_background_pump_delivers_without_a_drain(endpoint, dynamodb, table):
+    # Given a running pump
+    import threading
+
+    delivered = threading.Event()
+
+    def handler(event: dict[str, Any]) -> None:
+        if "late" in _ids(event):
+            delivered.set()
+
+    pump = _pump(endpoint, [Consumer("fn", table, handler)], poll_seconds=0.05)
+    pump.start()
+    try:
+        # When a record is written
+        _put(dynamodb, table, "late")
+        # Then the pump thread delivers it
+        assert delivered.wait(10)
+    finally:
+        pump.stop()
+
+
+def test_a_pruned_iterator_is_replaced_without_losing_or_repeating_records(endpoint, dynamodb, table):
+    # Given a consumer that has read one record, and moto's iterators pruned to none
+    recorder = Recorder()
+    pump = _pump(endpoint, [Consumer("fn", table, recorder)])
+    _put(dynamodb, table, "1")
+    pump.drain()
+    assert prune_shard_iterators(keep=0, threshold=0) > 0
+
+    # When more records arrive and the pump runs again
+    _put(dynamodb, table, "2")
+    pump.drain()
+
+    # Then the consumer continues right after what it had read
+    assert recorder.delivered == ["1", "2"]
