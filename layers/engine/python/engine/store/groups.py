@@ -1,0 +1,122 @@
+"""GroupStore: position groups (pyramids, figures, config versions) with optimistic locking.
+
+New groups are created only through :meth:`engine.store.pool.PoolStore.open_group` (slot, key lock and
+group in one transaction); this store reads, updates and adds pyramids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from pynamodb.exceptions import PutError
+
+from engine.domain.models import OPEN_GROUP_STATUSES, ZERO, Group, GroupStatus, Order, Pyramid, utcnow
+from engine.store.convert import group_from_model, group_to_model, order_to_model
+from engine.store.errors import AlreadyExists, StaleWrite
+from engine.store.tables import GroupModel, OrderModel, PoolModel, bind, key_lock_pk
+from engine.store.tx import Transaction
+
+
+class GroupStore:
+    """Groups table access; every method returns domain :class:`Group` objects."""
+
+    def get(self, group_id: str) -> Group | None:
+        """The group with ``group_id`` (strongly consistent read), or None."""
+        try:
+            return group_from_model(bind(GroupModel).get(group_id, consistent_read=True))
+        except GroupModel.DoesNotExist:
+            return None
+
+    def get_open_by_key(self, key: str) -> Group | None:
+        """The open group holding ``key`` (via the pool's key lock), or None.
+
+        None also when the key's holder is already closed/failed but its slot is not yet released:
+        until ``release_slot`` runs, :meth:`PoolStore.open_group` answers ``KEY_TAKEN`` for that key.
+        """
+        try:
+            lock = bind(PoolModel).get(key_lock_pk(key), consistent_read=True)
+        except PoolModel.DoesNotExist:
+            return None
+        if lock.group_id is None:
+            return None
+        group = self.get(lock.group_id)
+        return group if group is not None and group.is_open else None
+
+    def list_by_status(self, statuses: Iterable[GroupStatus | str]) -> list[Group]:
+        """Groups in any of ``statuses`` (GSI ``by_status``, eventually consistent)."""
+        model = bind(GroupModel)
+        groups: list[Group] = []
+        for status in dict.fromkeys(GroupStatus(s) for s in statuses):
+            groups.extend(group_from_model(item) for item in model.by_status.query(status))
+        return groups
+
+    def list_open(self) -> list[Group]:
+        """Groups in live / partially_filled / active / closing."""
+        return self.list_by_status(sorted(OPEN_GROUP_STATUSES))
+
+    def save(self, group: Group) -> None:
+        """Overwrite ``group`` if the stored version equals ``group.version`` (0 = must not exist).
+
+        Stamps ``updated_at`` and increments ``group.version`` on success; raises :class:`StaleWrite`
+        (leaving ``group`` unchanged) when another writer got there first.
+        """
+        stamped = dataclasses.replace(group, updated_at=utcnow())
+        item = group_to_model(stamped)
+        try:
+            item.save()
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise StaleWrite(f"group {group.id} changed since version {group.version}") from error
+            raise
+        group.updated_at = stamped.updated_at
+        group.version = int(item.version)
+
+    def add_pyramid(self, group: Group, pyramid: Pyramid, orders: Sequence[Order]) -> None:
+        """Append ``pyramid`` to ``group`` and create its ``orders``, all in one transaction.
+
+        ``pyramid`` is appended unless ``group.pyramids`` already ends with it (callers may pass the
+        group before or after appending). Other group changes (e.g. status back to partially_filled)
+        are the caller's and are saved too. The group write is version-checked (:class:`StaleWrite`);
+        an order id that already exists raises :class:`AlreadyExists`; either way nothing is written
+        and ``group`` is left unchanged. On success ``group.version``/``updated_at`` advance and each
+        order's ``version`` becomes 1.
+        """
+        if group.version < 1:
+            raise ValueError("add_pyramid needs a stored group (version >= 1)")
+        pyramids = list(group.pyramids)
+        if not pyramids or pyramids[-1] != pyramid:
+            pyramids.append(pyramid)
+        stamped = dataclasses.replace(group, pyramids=pyramids, updated_at=utcnow())
+        group_item = group_to_model(stamped)
+        order_items = [order_to_model(dataclasses.replace(order, version=0)) for order in orders]
+        tx = Transaction(f"pyramid:{group.id}")
+        tx.put("group", group_item)
+        for item in order_items:
+            tx.put(f"order:{item.id}", item, OrderModel.id.does_not_exist())
+        failed = tx.commit()
+        if "group" in failed:
+            raise StaleWrite(f"group {group.id} changed since version {group.version}")
+        if failed:
+            raise AlreadyExists(f"orders already exist: {sorted(failed)}")
+        group.pyramids = pyramids
+        group.updated_at = stamped.updated_at
+        group.version = int(group_item.version)
+        for order, item in zip(orders, order_items, strict=True):
+            order.version = int(item.version)
+
+    def realized_on(self, day: date) -> Decimal:
+        """Realised PnL (net of fees) booked on UTC ``day``: Σ ``figures.realized_by_day[day]``.
+
+        Scans groups updated since the start of ``day`` (a fill on that day updates its group).
+        """
+        since = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        day_key = day.isoformat()
+        total = ZERO
+        for item in bind(GroupModel).scan(GroupModel.updated_at >= since):
+            value = (item.figures or {}).get("realized_by_day", {}).get(day_key)
+            if value is not None:
+                total += Decimal(str(value))
+        return total

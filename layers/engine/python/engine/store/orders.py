@@ -1,0 +1,97 @@
+"""OrderStore: the engine's orders (intent and exchange outcome), with optimistic locking."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from pynamodb.exceptions import PutError
+
+from engine.domain.models import Order, OrderStatus, utcnow
+from engine.store.convert import order_from_model, order_to_model
+from engine.store.errors import StaleWrite
+from engine.store.tables import OrderModel, bind
+from engine.store.tx import Transaction
+
+#: DynamoDB's per-transaction item limit.
+MAX_TRANSACTION_ITEMS = 100
+
+
+def _is_condition_failure(error: PutError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+class OrderStore:
+    """Orders table access; every method returns domain :class:`Order` objects."""
+
+    def get(self, order_id: str) -> Order | None:
+        """The order with ``order_id`` (strongly consistent read), or None."""
+        try:
+            return order_from_model(bind(OrderModel).get(order_id, consistent_read=True))
+        except OrderModel.DoesNotExist:
+            return None
+
+    def list_for_group(self, group_id: str) -> list[Order]:
+        """All orders of a group, oldest first (GSI ``by_group``, eventually consistent)."""
+        model = bind(OrderModel)
+        return [order_from_model(item) for item in model.by_group.query(group_id, scan_index_forward=True)]
+
+    def list_by_status(self, statuses: Iterable[OrderStatus | str]) -> list[Order]:
+        """Orders in any of ``statuses`` (GSI ``by_status``, eventually consistent)."""
+        model = bind(OrderModel)
+        orders: list[Order] = []
+        for status in dict.fromkeys(OrderStatus(s) for s in statuses):
+            orders.extend(order_from_model(item) for item in model.by_status.query(status))
+        return orders
+
+    def put_new(self, order: Order) -> bool:
+        """Create ``order`` if no order with its id exists; False (nothing written) if it does.
+
+        On success ``order.version`` becomes 1.
+        """
+        item = order_to_model(dataclasses.replace(order, version=0))
+        try:
+            item.save(condition=OrderModel.id.does_not_exist())
+        except PutError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        order.version = int(item.version)
+        return True
+
+    def put_many_new(self, orders: Sequence[Order]) -> bool:
+        """Create all ``orders`` in one transaction, or none: False if any id already exists.
+
+        At most 100 orders (DynamoDB's transaction limit; ``ValueError`` beyond). On success each
+        order's ``version`` becomes 1.
+        """
+        if not orders:
+            return True
+        if len(orders) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"put_many_new takes at most {MAX_TRANSACTION_ITEMS} orders")
+        tx = Transaction(f"orders-new:{orders[0].id}")
+        items = [order_to_model(dataclasses.replace(order, version=0)) for order in orders]
+        for item in items:
+            tx.put(f"order:{item.id}", item, OrderModel.id.does_not_exist())
+        if tx.commit():
+            return False
+        for order, item in zip(orders, items, strict=True):
+            order.version = int(item.version)
+        return True
+
+    def save(self, order: Order) -> None:
+        """Overwrite ``order`` if the stored version equals ``order.version`` (0 = must not exist).
+
+        Stamps ``updated_at`` and increments ``order.version`` on success; raises :class:`StaleWrite`
+        (leaving ``order`` unchanged) when another writer got there first.
+        """
+        stamped = dataclasses.replace(order, updated_at=utcnow())
+        item = order_to_model(stamped)
+        try:
+            item.save()
+        except PutError as error:
+            if _is_condition_failure(error):
+                raise StaleWrite(f"order {order.id} changed since version {order.version}") from error
+            raise
+        order.updated_at = stamped.updated_at
+        order.version = int(item.version)

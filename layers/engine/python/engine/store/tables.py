@@ -1,0 +1,422 @@
+"""pynamodb models of every table (private to ``engine.store``) and their runtime binding.
+
+Table names come from environment variables read at call time (``<NAME>_TABLE``, default
+``execution-engine-local-<name>``), so tests and the local runtime can point the store elsewhere by
+changing the environment. The endpoint honours ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` and
+the region ``AWS_REGION`` / ``AWS_DEFAULT_REGION``; :func:`bind` copies all of these onto the model's
+``Meta`` before each use and drops the cached connection when the endpoint or region changed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, TypeVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.connection import Connection, TableConnection
+from pynamodb.exceptions import TableError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType, Side, TpMode
+from engine.store.attributes import (
+    DecimalAttribute,
+    DocumentAttribute,
+    DocumentListAttribute,
+    EnumAttribute,
+    UTCDateTimeAttribute,
+)
+
+TABLE_PREFIX_DEFAULT = "execution-engine-local-"
+
+M = TypeVar("M", bound=Model)
+_lock = threading.RLock()
+#: One botocore client per (endpoint, region), shared by every model: a client costs ~0.1 s to build.
+_shared_connections: dict[tuple[str | None, str | None], Connection] = {}
+
+
+class StoreModel(Model):
+    """Base of the store's models: every table shares one pynamodb ``Connection`` (one botocore client)."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        table_connection = super()._get_connection()
+        meta: Any = cls.Meta
+        key = (meta.host, meta.region)
+        with _lock:
+            shared = _shared_connections.get(key)
+            if shared is None:
+                shared = _shared_connections[key] = Connection(
+                    region=meta.region, host=meta.host, max_pool_connections=meta.max_pool_connections
+                )
+            if table_connection.connection is not shared:
+                try:
+                    shared.get_meta_table(meta.table_name)
+                except TableError:
+                    shared.add_meta_table(table_connection.connection.get_meta_table(meta.table_name))
+                table_connection.connection = shared
+        return table_connection
+
+
+class _Meta:
+    """Shared Meta defaults: on-demand billing, generous connection pool for threaded callers."""
+
+    billing_mode = "PAY_PER_REQUEST"
+    max_pool_connections = 50
+    host: str | None = None
+    region: str | None = None
+
+
+# ---------------------------------------------------------------- groups
+
+
+class GroupsByStatus(GlobalSecondaryIndex["GroupModel"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = EnumAttribute(GroupStatus, hash_key=True)
+
+
+class GroupModel(StoreModel):
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "groups"
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute()
+    exchange = UnicodeAttribute()
+    symbol = UnicodeAttribute()
+    timeframe = NumberAttribute()
+    side = EnumAttribute(Side)
+    status = EnumAttribute(GroupStatus)
+    pyramids = DocumentListAttribute()
+    figures = DocumentAttribute()
+    tp_mode = EnumAttribute(TpMode)
+    tp_aggregate_percent = DecimalAttribute()
+    config_versions = DocumentAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    closed_at = UTCDateTimeAttribute(null=True)
+    risk_timer_started_at = UTCDateTimeAttribute(null=True)
+    risk_blocked = BooleanAttribute(default=False)
+    risk_skip_once = BooleanAttribute(default=False)
+    close_reason = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+    by_status = GroupsByStatus()
+
+
+# ---------------------------------------------------------------- orders
+
+
+class OrdersByGroup(GlobalSecondaryIndex["OrderModel"]):
+    class Meta:
+        index_name = "by_group"
+        projection = AllProjection()
+
+    group_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class OrdersByStatus(GlobalSecondaryIndex["OrderModel"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = EnumAttribute(OrderStatus, hash_key=True)
+
+
+class OrderModel(StoreModel):
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "orders"
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    id = UnicodeAttribute(hash_key=True)
+    group_id = UnicodeAttribute()
+    exchange = UnicodeAttribute()
+    symbol = UnicodeAttribute()
+    purpose = EnumAttribute(OrderPurpose)
+    side = EnumAttribute(OrderSide)
+    type = EnumAttribute(OrderType)
+    amount = DecimalAttribute()
+    price = DecimalAttribute(null=True)
+    client_order_id = UnicodeAttribute()
+    status = EnumAttribute(OrderStatus)
+    pyramid = NumberAttribute(null=True)
+    leg = NumberAttribute(null=True)
+    filled = DecimalAttribute()
+    average = DecimalAttribute(null=True)
+    cost = DecimalAttribute()
+    fee_cost = DecimalAttribute()
+    fee_currency = UnicodeAttribute(null=True)
+    exchange_order_id = UnicodeAttribute(null=True)
+    exchange_status = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    trigger_price = DecimalAttribute(null=True)
+    tp_percent = DecimalAttribute(null=True)
+    parent_order_id = UnicodeAttribute(null=True)
+    cancel_requested = BooleanAttribute(default=False)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    last_fill_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+    by_group = OrdersByGroup()
+    by_status = OrdersByStatus()
+
+
+# ---------------------------------------------------------------- queue and pool
+
+
+class QueueByKey(GlobalSecondaryIndex["QueueModel"]):
+    class Meta:
+        index_name = "by_key"
+        projection = AllProjection()
+
+    key = UnicodeAttribute(hash_key=True)
+
+
+class QueueModel(StoreModel):
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "queue"
+
+    id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute()
+    exchange = UnicodeAttribute()
+    symbol = UnicodeAttribute()
+    timeframe = NumberAttribute()
+    side = EnumAttribute(Side)
+    entry_price = DecimalAttribute()
+    candle = NumberAttribute()
+    payload = DocumentAttribute()
+    queued_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    replacement_count = NumberAttribute(default=0)
+    pyramid_continuation = BooleanAttribute(default=False)
+    reason = UnicodeAttribute()
+    by_key = QueueByKey()
+
+
+class PoolModel(StoreModel):
+    """Pool table items: ``counter``, ``slot#<group id>``, ``key#<group key>`` and ``queued#<group key>``."""
+
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "pool"
+
+    pk = UnicodeAttribute(hash_key=True)
+    #: Open-group count on the ``counter`` item (stored as ``count``; ``Model.count`` is taken).
+    open_count = NumberAttribute(null=True, attr_name="count")
+    group_id = UnicodeAttribute(null=True)
+    key = UnicodeAttribute(null=True)
+    entry_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+
+
+# ---------------------------------------------------------------- audit
+
+
+class SignalModel(StoreModel):
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "signals"
+
+    id = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute()
+    key = UnicodeAttribute(null=True)
+    intent = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    group_id = UnicodeAttribute(null=True)
+    queue_id = UnicodeAttribute(null=True)
+    summary = DocumentAttribute()
+
+
+class RiskActionModel(StoreModel):
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "risk-actions"
+
+    id = UnicodeAttribute(hash_key=True)
+    at = UTCDateTimeAttribute()
+    action = UnicodeAttribute()
+    group_id = UnicodeAttribute(null=True)
+    related_group_ids = DocumentListAttribute()
+    amount_usd = DecimalAttribute(null=True)
+    reason = UnicodeAttribute()
+    details = DocumentAttribute()
+
+
+class EquityModel(StoreModel):
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "equity"
+
+    series = UnicodeAttribute(hash_key=True)
+    at = UTCDateTimeAttribute(range_key=True)
+    realized_usd = DecimalAttribute()
+    equity_usd = DecimalAttribute()
+
+
+# ---------------------------------------------------------------- markets, prices, paper exchange
+
+
+class MarketModel(StoreModel):
+    """One market's precision; symbol ``#refreshed`` is the per-exchange refresh marker."""
+
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "markets"
+
+    exchange = UnicodeAttribute(hash_key=True)
+    symbol = UnicodeAttribute(range_key=True)
+    tick = DecimalAttribute(null=True)
+    step = DecimalAttribute(null=True)
+    min_qty = DecimalAttribute(null=True)
+    min_notional = DecimalAttribute(null=True)
+    refreshed_at = UTCDateTimeAttribute()
+
+
+class PriceModel(StoreModel):
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "prices"
+
+    exchange = UnicodeAttribute(hash_key=True)
+    symbol = UnicodeAttribute(range_key=True)
+    price = DecimalAttribute()
+    at = UTCDateTimeAttribute()
+
+
+class PaperOrderModel(StoreModel):
+    """Paper exchange orders; the item with client_order_id ``#balance`` holds ``balances`` only."""
+
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "paper-orders"
+
+    exchange = UnicodeAttribute(hash_key=True)
+    client_order_id = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute(null=True)
+    symbol = UnicodeAttribute(null=True)
+    side = EnumAttribute(OrderSide, null=True)
+    type = EnumAttribute(OrderType, null=True)
+    amount = DecimalAttribute(null=True)
+    price = DecimalAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    filled = DecimalAttribute(null=True)
+    average = DecimalAttribute(null=True)
+    cost = DecimalAttribute(null=True)
+    fee_cost = DecimalAttribute(null=True)
+    fee_currency = UnicodeAttribute(null=True)
+    timestamp = UTCDateTimeAttribute(null=True)
+    last_trade_at = UTCDateTimeAttribute(null=True)
+    balances = DocumentAttribute(null=True)
+
+
+# ---------------------------------------------------------------- state and idempotency
+
+
+class StateModel(StoreModel):
+    """Schedule last-run items (``schedule#<name>``), once-markers (``marker#<id>``), JSON state."""
+
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "state"
+
+    pk = UnicodeAttribute(hash_key=True)
+    last_run_at = UTCDateTimeAttribute(null=True)
+    data = DocumentAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class IdempotencyModel(StoreModel):
+    """Powertools idempotency layout (the store never writes it; defined so the table can be created)."""
+
+    class Meta(_Meta):
+        table_name = TABLE_PREFIX_DEFAULT + "idempotency"
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = TTLAttribute(null=True)
+
+
+#: Environment variable, default short name, model.
+TABLES: tuple[tuple[str, str, type[Model]], ...] = (
+    ("GROUPS_TABLE", "groups", GroupModel),
+    ("ORDERS_TABLE", "orders", OrderModel),
+    ("QUEUE_TABLE", "queue", QueueModel),
+    ("POOL_TABLE", "pool", PoolModel),
+    ("SIGNALS_TABLE", "signals", SignalModel),
+    ("RISK_ACTIONS_TABLE", "risk-actions", RiskActionModel),
+    ("EQUITY_TABLE", "equity", EquityModel),
+    ("MARKETS_TABLE", "markets", MarketModel),
+    ("PRICES_TABLE", "prices", PriceModel),
+    ("PAPER_ORDERS_TABLE", "paper-orders", PaperOrderModel),
+    ("IDEMPOTENCY_TABLE", "idempotency", IdempotencyModel),
+    ("STATE_TABLE", "state", StateModel),
+)
+_BY_MODEL: dict[type[Model], tuple[str, str]] = {model: (env, short) for env, short, model in TABLES}
+
+
+def table_name(model: type[Model]) -> str:
+    """The table name for ``model`` from its environment variable (or the local default)."""
+    env, short = _BY_MODEL[model]
+    return os.environ.get(env) or TABLE_PREFIX_DEFAULT + short
+
+
+def endpoint_url() -> str | None:
+    """DynamoDB endpoint override from ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` (None = AWS)."""
+    return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def region() -> str | None:
+    """Region from ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (None lets botocore decide)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def bind(model: type[M]) -> type[M]:
+    """Point ``model`` at the table, endpoint and region the environment names now; returns it.
+
+    pynamodb re-creates its cached connection itself when the table name changes; an endpoint or region
+    change drops the connection here.
+    """
+    name, host, reg = table_name(model), endpoint_url(), region()
+    meta: Any = model.Meta
+    if meta.table_name == name and meta.host == host and meta.region == reg:
+        return model
+    with _lock:
+        if meta.host != host or meta.region != reg:
+            model._connection = None
+        meta.host, meta.region, meta.table_name = host, reg, name
+    return model
+
+
+def transaction_connection() -> Connection:
+    """A connection for multi-table transactions (the pool table's, bound to the current endpoint)."""
+    return bind(PoolModel)._get_connection().connection
+
+
+def reset_connections() -> None:
+    """Drop every cached pynamodb connection (use when the endpoint or credentials change)."""
+    with _lock:
+        _shared_connections.clear()
+        for _env, _short, model in TABLES:
+            model._connection = None
+
+
+# ---------------------------------------------------------------- pool table keys
+
+COUNTER_PK = "counter"
+
+
+def slot_pk(group_id: str) -> str:
+    """Pool item marking that ``group_id`` holds a slot."""
+    return f"slot#{group_id}"
+
+
+def key_lock_pk(key: str) -> str:
+    """Pool item naming the one non-terminal group of a group key."""
+    return f"key#{key}"
+
+
+def queue_lock_pk(key: str) -> str:
+    """Pool item naming the one queued entry of a group key."""
+    return f"queued#{key}"
