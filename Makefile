@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | md5sum | cut -c1-12)
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20,22
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export POWERTOOLS_TRACE_DISABLED := true
 export POWERTOOLS_METRICS_NAMESPACE ?= ExecutionEngine
@@ -39,6 +39,31 @@ unit: install
 
 run: install
 	PYTHONPATH=layers/engine/python $(PY) -m engine.local
+
+# The arm64 / Python 3.12 dependency layer (pip --platform, no Docker), then the offline synth.
+build/layers/deps/python: layers/deps/requirements.txt requirements.lock
+	$(PY) infra/build_layers.py
+
+layers: install
+	$(PY) infra/build_layers.py
+
+synth: install build/layers/deps/python
+	$(PY) infra/app.py
+
+infra: install
+	$(VENV)/bin/pytest tests/infra
+
+integration: install
+	$(VENV)/bin/pytest -n 2 tests/integration
+
+e2e: install
+	$(VENV)/bin/pytest tests/e2e
+
+bench: install
+	PYTHONPATH=layers/engine/python:. $(PY) -m tests.bench.run_all
+
+demo: install
+	PYTHONPATH=layers/engine/python $(PY) -m engine.local.demo
 
 clean:
 	rm -rf $(VENV) cdk.out build

@@ -1,0 +1,1 @@
+"""CDK app of the Execution Engine (DESIGN §7)."""

@@ -1,0 +1,239 @@
+"""REST API: `POST /webhook` (open, throttled, size-capped, optionally TradingView-only) and the
+operator routes (AWS_IAM auth).
+
+- Throttling: stage default for the operator routes, a higher own limit for the webhook (alerts arrive
+  in bursts at candle close).
+- Body cap: API Gateway REST has no configurable payload limit, so a WAF web ACL blocks any request
+  whose body is over 8 KiB with the same 413 JSON the webhook Lambda answers (it checks too).
+- Allowlist (`-c tradingview_allowlist=true`): the resource policy allows `POST /webhook` only from
+  TradingView's four addresses. It has no statement for the operator routes on purpose: a same-account
+  caller is then authorised by its own IAM policy, and no other account can get in.
+- Execution logs at ERROR without data tracing (request bodies carry the webhook secret); JSON access
+  logs for every request.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra.nag import acknowledge
+from infra.settings import TRADINGVIEW_IPS, StackSettings
+
+MAX_BODY_BYTES = 8192
+STAGE_RATE_LIMIT = 10
+STAGE_BURST_LIMIT = 20
+WEBHOOK_RATE_LIMIT = 25
+WEBHOOK_BURST_LIMIT = 50
+
+# (method, path) of every operator route; served by the operator_api function.
+OPERATOR_ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/groups"),
+    ("GET", "/groups/{id}"),
+    ("POST", "/groups/{id}/{action}"),
+    ("GET", "/queue"),
+    ("POST", "/queue/{id}/promote"),
+    ("DELETE", "/queue/{id}"),
+    ("GET", "/pool"),
+    ("GET", "/risk"),
+    ("POST", "/risk/run"),
+    ("GET", "/equity"),
+)
+
+BODY_TOO_LARGE = {
+    "outcome": "rejected",
+    "error": "body_too_large",
+    "reason": f"request body over {MAX_BODY_BYTES // 1024} KiB",
+}
+
+
+def webhook_resource_policy() -> iam.PolicyDocument:
+    """Allow `POST /webhook` from TradingView's addresses only; nothing else is opened to anyone."""
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                sid="TradingViewWebhookOnly",
+                effect=iam.Effect.ALLOW,
+                principals=[iam.AnyPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=["execute-api:/*/POST/webhook"],
+                conditions={"IpAddress": {"aws:SourceIp": list(TRADINGVIEW_IPS)}},
+            )
+        ]
+    )
+
+
+def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=metric_name, sampled_requests_enabled=True
+    )
+
+
+class Ingress(Construct):
+    """The API, its stage settings, its WAF association and its routes."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        webhook: lambda_.IFunction,
+        operator_api: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{settings.resource_prefix}-api",
+            description="Execution Engine: TradingView webhook and operator API",
+            endpoint_configuration=apigw.EndpointConfiguration(types=[apigw.EndpointType.REGIONAL]),
+            policy=webhook_resource_policy() if settings.tradingview_allowlist else None,
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name=settings.stage,
+                throttling_rate_limit=STAGE_RATE_LIMIT,
+                throttling_burst_limit=STAGE_BURST_LIMIT,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                method_options={
+                    "/webhook/POST": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=WEBHOOK_RATE_LIMIT, throttling_burst_limit=WEBHOOK_BURST_LIMIT
+                    )
+                },
+            ),
+        )
+        # A resource-policy change takes effect only with a new deployment.
+        deployment = self.api.latest_deployment
+        assert deployment is not None  # RestApi deploys by default
+        deployment.add_to_logical_id({"tradingview_allowlist": settings.tradingview_allowlist})
+
+        self.webhook_method = self.api.root.add_resource("webhook").add_method(
+            "POST", apigw.LambdaIntegration(webhook), authorization_type=apigw.AuthorizationType.NONE
+        )
+        acknowledge(
+            self.webhook_method,
+            "APIG4",
+            "TradingView cannot sign requests or send headers; the webhook Lambda authenticates every "
+            "alert by its shared secret (constant-time compare) or an HMAC signature, and the optional "
+            "resource policy admits only TradingView's IPs.",
+        )
+
+        validator = apigw.RequestValidator(
+            self,
+            "OperatorValidator",
+            rest_api=self.api,
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        operator_integration = apigw.LambdaIntegration(operator_api)
+        for method, path in OPERATOR_ROUTES:
+            resource = self.api.root.resource_for_path(path)
+            path_parameters = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+            resource.add_method(
+                method,
+                operator_integration,
+                authorization_type=apigw.AuthorizationType.IAM,
+                request_validator=validator,
+                request_parameters={f"method.request.path.{name}": True for name in path_parameters},
+            )
+
+        self.web_acl = self._body_size_web_acl(settings)
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.api.deployment_stage.stage_arn,
+            web_acl_arn=self.web_acl.attr_arn,
+        )
+
+        acknowledge(
+            self.api,
+            "COG4",
+            "Operator routes use AWS_IAM (SigV4) authorisation, the operator's own AWS identity; the "
+            "webhook is authenticated by shared secret/HMAC. No user pool is needed.",
+            children=True,
+        )
+        acknowledge(
+            self.api,
+            "IAM4",
+            "The account-level API Gateway logging role uses the AWS-managed "
+            "AmazonAPIGatewayPushToCloudWatchLogs policy, which grants only CloudWatch Logs writes.",
+            applies_to=[
+                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+            ],
+            children=True,
+        )
+
+    @property
+    def webhook_url(self) -> str:
+        return self.api.url_for_path("/webhook")
+
+    def _body_size_web_acl(self, settings: StackSettings) -> wafv2.CfnWebACL:
+        prefix = settings.resource_prefix
+        return wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            name=f"{prefix}-api",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility(f"{prefix}-api"),
+            custom_response_bodies={
+                "body_too_large": wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=json.dumps(BODY_TOO_LARGE)
+                )
+            },
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="body-over-8KiB",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(
+                        block=wafv2.CfnWebACL.BlockActionProperty(
+                            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                                response_code=413, custom_response_body_key="body_too_large"
+                            )
+                        )
+                    ),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+                            # Bodies past WAF's 8 KiB inspection window are oversize -> MATCH -> blocked.
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                body=wafv2.CfnWebACL.BodyProperty(oversize_handling="MATCH")
+                            ),
+                            comparison_operator="GT",
+                            size=MAX_BODY_BYTES,
+                            text_transformations=[
+                                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                            ],
+                        )
+                    ),
+                    visibility_config=_visibility(f"{prefix}-body-over-8KiB"),
+                )
+            ],
+        )

@@ -1,0 +1,79 @@
+"""The Execution Engine stack: one construct per concern, wired together, plus the outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.configuration import Configuration
+from infra.event_sources import StreamEventSources
+from infra.functions import Functions
+from infra.ingress import Ingress
+from infra.layers import Layers
+from infra.monitoring import Monitoring
+from infra.schedules import Schedules
+from infra.settings import StackSettings
+from infra.storage import Storage
+
+
+class ExecutionEngineStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        self.storage = Storage(self, "Storage", settings=settings)
+        self.layers = Layers(self, "Layers", settings=settings)
+        self.configuration = Configuration(self, "Configuration", settings=settings)
+        self.functions = Functions(
+            self,
+            "Functions",
+            settings=settings,
+            storage=self.storage,
+            layers=self.layers,
+            configuration=self.configuration,
+        )
+        self.event_sources = StreamEventSources(
+            self, "StreamEventSources", settings=settings, storage=self.storage, functions=self.functions
+        )
+        self.schedules = Schedules(self, "Schedules", settings=settings, functions=self.functions.functions)
+        self.ingress = Ingress(
+            self,
+            "Ingress",
+            settings=settings,
+            webhook=self.functions.functions["webhook"],
+            operator_api=self.functions.functions["operator_api"],
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            functions=self.functions.functions,
+            stream_consumers=self.event_sources.failure_queues,
+            api=self.ingress.api,
+        )
+
+        CfnOutput(
+            self, "WebhookUrl", value=self.ingress.webhook_url, description="TradingView alert URL (POST)"
+        )
+        CfnOutput(
+            self,
+            "OperatorApiUrl",
+            value=self.ingress.api.url,
+            description="Operator API base URL (AWS_IAM / SigV4)",
+        )
+        CfnOutput(self, "DashboardUrl", value=self.monitoring.dashboard_url)
+        CfnOutput(
+            self,
+            "ParameterPrefix",
+            value=settings.parameter_prefix,
+            description="SSM prefix of the live configuration documents",
+        )
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.alarm_topic.topic_arn)
+
+
+def stack_id(settings: StackSettings) -> str:
+    """CloudFormation stack name: `ExecutionEngine-<stage>` (one stack per stage in an account)."""
+    return f"ExecutionEngine-{settings.stage}"

@@ -1,0 +1,143 @@
+"""REST API: routes and their auth, throttling, logging, body-size WAF rule, optional IP allowlist."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import flatten, logical_id_of
+
+OPERATOR_ROUTES = {
+    ("GET", "/groups"),
+    ("GET", "/groups/{id}"),
+    ("POST", "/groups/{id}/{action}"),
+    ("GET", "/queue"),
+    ("POST", "/queue/{id}/promote"),
+    ("DELETE", "/queue/{id}"),
+    ("GET", "/pool"),
+    ("GET", "/risk"),
+    ("POST", "/risk/run"),
+    ("GET", "/equity"),
+}
+TRADINGVIEW_IPS = {"52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"}
+
+
+def _paths(synthesized: Any) -> dict[str, str]:
+    resources = synthesized.of_type("AWS::ApiGateway::Resource")
+
+    def path_of(logical_id: str) -> str:
+        props = resources[logical_id]["Properties"]
+        parent = logical_id_of(props["ParentId"])
+        prefix = path_of(parent) if parent is not None and parent in resources else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    return {logical_id: path_of(logical_id) for logical_id in resources}
+
+
+@pytest.fixture(scope="module")
+def methods(synthesized: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    paths = _paths(synthesized)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for value in synthesized.of_type("AWS::ApiGateway::Method").values():
+        props = value["Properties"]
+        path = paths.get(logical_id_of(props["ResourceId"]) or "", "/")
+        found[(props["HttpMethod"], path)] = props
+    return found
+
+
+@pytest.fixture(scope="module")
+def stage(synthesized: Any) -> dict[str, Any]:
+    (value,) = synthesized.of_type("AWS::ApiGateway::Stage").values()
+    return dict(value["Properties"])
+
+
+def _function_of(method: dict[str, Any]) -> str:
+    return flatten(method["Integration"]["Uri"])
+
+
+def test_routes_are_the_webhook_and_the_operator_api(methods: dict[tuple[str, str], Any]) -> None:
+    assert set(methods) == OPERATOR_ROUTES | {("POST", "/webhook")}
+
+
+def test_webhook_is_open_and_operator_routes_need_iam(methods: dict[tuple[str, str], Any]) -> None:
+    assert methods[("POST", "/webhook")]["AuthorizationType"] == "NONE"
+    for route in OPERATOR_ROUTES:
+        assert methods[route]["AuthorizationType"] == "AWS_IAM", route
+        assert methods[route]["Integration"]["Type"] == "AWS_PROXY"
+    operator_targets = {_function_of(methods[route]) for route in OPERATOR_ROUTES}
+    assert len(operator_targets) == 1
+    assert _function_of(methods[("POST", "/webhook")]) not in operator_targets
+
+
+def test_operator_path_parameters_are_required(methods: dict[tuple[str, str], Any]) -> None:
+    assert methods[("POST", "/groups/{id}/{action}")]["RequestParameters"] == {
+        "method.request.path.id": True,
+        "method.request.path.action": True,
+    }
+    assert methods[("DELETE", "/queue/{id}")]["RequestParameters"] == {"method.request.path.id": True}
+
+
+def test_stage_throttles_and_logs_without_request_bodies(stage: dict[str, Any]) -> None:
+    assert stage["StageName"] == "dev"
+    settings = {(s["HttpMethod"], s["ResourcePath"]): s for s in stage["MethodSettings"]}
+    default = settings[("*", "/*")]
+    assert default["ThrottlingRateLimit"] == 10
+    assert default["ThrottlingBurstLimit"] == 20
+    assert default["LoggingLevel"] == "ERROR"
+    assert default["DataTraceEnabled"] is False
+    assert default["MetricsEnabled"] is True
+    webhook = settings[("POST", "/~1webhook")]
+    assert webhook["ThrottlingRateLimit"] == 25
+    assert webhook["ThrottlingBurstLimit"] == 50
+
+
+def test_access_logs_go_to_a_log_group_as_json(stage: dict[str, Any], synthesized: Any) -> None:
+    access = stage["AccessLogSetting"]
+    group = synthesized.resources[logical_id_of(access["DestinationArn"]) or ""]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    log_format = json.loads(access["Format"])
+    assert {"requestId", "ip", "httpMethod", "resourcePath", "status"} <= set(log_format)
+
+
+def test_waf_blocks_bodies_over_8_kib_on_the_stage(synthesized: Any) -> None:
+    ((acl_id, acl),) = synthesized.of_type("AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL"
+    assert props["DefaultAction"] == {"Allow": {}}
+    (rule,) = props["Rules"]
+    size = rule["Statement"]["SizeConstraintStatement"]
+    assert size["ComparisonOperator"] == "GT"
+    assert size["Size"] == 8192
+    assert size["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 413
+    body = props["CustomResponseBodies"][rule["Action"]["Block"]["CustomResponse"]["CustomResponseBodyKey"]]
+    assert json.loads(body["Content"])["error"] == "body_too_large"
+
+    (association,) = synthesized.of_type("AWS::WAFv2::WebACLAssociation").values()
+    assert logical_id_of(association["Properties"]["WebACLArn"]) == acl_id
+    assert "/stages/" in flatten(association["Properties"]["ResourceArn"])
+
+
+def test_without_the_flag_there_is_no_resource_policy(synthesized: Any) -> None:
+    (api,) = synthesized.of_type("AWS::ApiGateway::RestApi").values()
+    assert "Policy" not in api["Properties"]
+    assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+
+
+def test_allowlist_admits_only_tradingview_and_only_on_the_webhook(synthesized_with_allowlist: Any) -> None:
+    (api,) = synthesized_with_allowlist.of_type("AWS::ApiGateway::RestApi").values()
+    (statement,) = api["Properties"]["Policy"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "execute-api:Invoke"
+    assert statement["Resource"] == "execute-api:/*/POST/webhook"
+    assert set(statement["Condition"]["IpAddress"]["aws:SourceIp"]) == TRADINGVIEW_IPS
+
+
+def test_toggling_the_allowlist_forces_a_new_deployment(
+    synthesized: Any, synthesized_with_allowlist: Any
+) -> None:
+    (default_deployment,) = synthesized.of_type("AWS::ApiGateway::Deployment")
+    (allowlist_deployment,) = synthesized_with_allowlist.of_type("AWS::ApiGateway::Deployment")
+    assert default_deployment != allowlist_deployment
