@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from engine.config.settings import metrics_namespace
 from engine.domain.config import ConfigError
@@ -34,15 +35,23 @@ def report_invalid(parameter: str, error: ConfigError, latest_version: int, used
     emit_config_invalid(parameter)
 
 
+def emit_dimensioned_metric(name: str, value: float, dimension: str, dimension_value: str) -> None:
+    """Print one EMF metric with its own dimension at once (``single_metric``).
+
+    Honours ``POWERTOOLS_METRICS_DISABLED`` (the local runtime sets it so EMF lines don't garble its
+    terminal view), which Powertools' ``single_metric`` itself ignores.
+    """
+    if is_metrics_disabled():
+        return
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=value, namespace=metrics_namespace()
+    ) as metric:
+        metric.add_dimension(name=dimension, value=dimension_value)
+
+
 def emit_config_invalid(parameter: str) -> None:
     """Print one ``ConfigInvalid`` EMF metric with dimension ``Parameter``; a failure is only logged."""
     try:
-        with single_metric(
-            name=CONFIG_INVALID_METRIC,
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=metrics_namespace(),
-        ) as metric:
-            metric.add_dimension(name="Parameter", value=parameter)
+        emit_dimensioned_metric(CONFIG_INVALID_METRIC, 1, "Parameter", parameter)
     except Exception:  # a metric must never break the configuration read
         logger.exception("could not emit the ConfigInvalid metric", parameter=parameter)

@@ -383,11 +383,9 @@ def _schema_error(exc: ValidationError) -> SignalError:
     else:
         phrase = _PHRASES.get(kind, error["msg"][:1].lower() + error["msg"][1:])
     value = error.get("input")
-    got = (
-        f" (got {json.dumps(value, default=str)})"
-        if kind != "missing" and not isinstance(value, dict)
-        else ""
-    )
+    # Never echo the secret back, whatever shape it was sent in (a list, a number, ...).
+    echo = kind != "missing" and not isinstance(value, dict) and parts[:1] != ["secret"]
+    got = f" (got {json.dumps(value, default=str)})" if echo else ""
     return SignalError("invalid_field", f"{field_name} {phrase}{got}", field_name)
 
 

@@ -1,0 +1,380 @@
+"""Planning entries (DESIGN §3.2, §3.3, §3.7): a new group with its first pyramid, or a further pyramid.
+
+Shared by the webhook, slot_release promotion, the order_sync queue sweep and the operator's promote.
+Nothing here writes: callers persist the plan (``PoolStore.open_group`` / ``hand_over_slot`` /
+``GroupStore.add_pyramid``) so the slot, the group and its legs appear in one transaction.
+
+Decisions written down here:
+
+- **Open exposure** (the ``engine.max_total_exposure_usd`` cap) = Σ ``figures.invested_usd`` of the open
+  groups (what they hold, at average entry) + Σ the resting entry notional of their live entry orders
+  (``remaining * price``, the trigger price for a waiting market leg). Capital promised to legs that have
+  not filled yet counts, so a burst of signals cannot overshoot the cap; a leg filled but not yet folded
+  into its group's figures by position_update is briefly in neither term (seconds).
+- **Market precision**: the markets table (refreshed from the exchange by order_sync), else — for a paper
+  account only — the paper exchange's own market table (``engine.exchange.markets``, ccxt-free, plus
+  ``engine.paper.markets``); else unknown (the webhook answers 400 ``unknown_symbol``).
+- **Ids**: a group id is the request's ``group_id`` when given (the webhook derives one from the signal's
+  idempotency key, a promotion uses the queue entry id, so a retried write finds its own earlier work) or
+  a fresh uuid4 hex. Leg orders are ``<group id>-p<k>-l<n>`` (k pyramid, n leg, both 1-based) with the
+  client order id derived from that (``engine.exchange.client_ids``).
+- **Market legs** keep the grid's reference price in ``Order.price`` (gateways ignore the price of a
+  market order); waiting legs carry ``trigger_price`` and are sent by order_sync when it is reached.
+- **Pyramids and the pool**: :func:`plan_pyramid` never queues. Whether a pyramid needs a slot
+  (``pool.pyramids_bypass`` false) is the caller's check; the daily-loss breaker holds back new groups only
+  (see ``engine.domain.pretrade``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+
+from engine.config import DcaSelection, load_dca
+from engine.domain.config import ConfigSnapshot
+from engine.domain.grid import GridPlan, GridRejected, build_grid, pyramid_settings, resolve_capital
+from engine.domain.models import (
+    LIVE_ORDER_STATUSES,
+    ZERO,
+    Group,
+    GroupFigures,
+    GroupStatus,
+    MarketPrecision,
+    Order,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    Pyramid,
+    QueueEntry,
+    Side,
+    group_key,
+)
+from engine.domain.pretrade import check_entry
+from engine.exchange.client_ids import client_order_id
+from engine.exchange.markets import paper_markets
+from engine.services.context import Stores
+
+EntryAction = Literal["accept", "queue", "reject"]
+#: Capital before the exposure cap is applied (the cap is applied by the pre-trade checks).
+_UNCAPPED = Decimal("Infinity")
+
+
+class EntryRefused(Exception):
+    """A pyramid (or promotion) that cannot be placed; ``reason`` says why in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class EntryRequest:
+    """An entry to place: what the signal asked for, normalised.
+
+    ``entry_price`` is the signal's price (or the current price when it had none); ``signal_capital``
+    the capital its ``order_size`` asks for in USD (None = use the DCA document's); ``payload`` is kept
+    with a queued entry (see :meth:`queue_payload`).
+    """
+
+    exchange: str
+    symbol: str
+    timeframe: int
+    side: Side
+    entry_price: Decimal
+    signal_capital: Decimal | None
+    candle: int
+    payload: dict[str, object] = field(default_factory=dict)
+    signal_id: str | None = None
+    #: Id of the group to create (None = a fresh uuid4 hex).
+    group_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The key of the group this entry opens or extends."""
+        return group_key(self.exchange, self.symbol, self.timeframe, self.side)
+
+    def queue_payload(self) -> dict[str, object]:
+        """The payload to store with a queue entry: ours plus what :meth:`from_queue` needs back."""
+        capital = None if self.signal_capital is None else str(self.signal_capital)
+        return {**self.payload, "signal_id": self.signal_id, "signal_capital": capital}
+
+    @classmethod
+    def from_queue(cls, entry: QueueEntry) -> EntryRequest:
+        """The request of a queued entry; its group id is the queue entry id (a replayed promotion
+        then finds the group it already created)."""
+        capital = entry.payload.get("signal_capital")
+        signal_id = entry.payload.get("signal_id")
+        return cls(
+            exchange=entry.exchange,
+            symbol=entry.symbol,
+            timeframe=entry.timeframe,
+            side=Side(entry.side),
+            entry_price=entry.entry_price,
+            signal_capital=None if capital in (None, "") else Decimal(str(capital)),
+            candle=entry.candle,
+            payload=dict(entry.payload),
+            signal_id=None if signal_id is None else str(signal_id),
+            group_id=entry.id,
+        )
+
+
+@dataclass(frozen=True)
+class PlannedGroup:
+    """A new group (status live, one pyramid) and its pending leg orders, not yet stored."""
+
+    group: Group
+    orders: list[Order]
+
+
+@dataclass(frozen=True)
+class EntryDecision:
+    """What to do with a new-group entry: accept (with the plan), queue or reject, and why."""
+
+    action: EntryAction
+    reason: str
+    plan: PlannedGroup | None = None
+
+
+@dataclass(frozen=True)
+class _Market:
+    """Everything the pre-trade checks read from the stores for one entry."""
+
+    open_groups: list[Group]
+    open_on_symbol: int
+    exposure_usd: Decimal
+
+
+def market_precision(
+    stores: Stores, exchange: str, symbol: str, config: ConfigSnapshot
+) -> MarketPrecision | None:
+    """Trading rules of ``symbol`` on account ``exchange``: markets table, else the paper table, else None."""
+    name = exchange.strip().lower()
+    stored = stores.markets.get(name, symbol)
+    if stored is not None:
+        return stored
+    account = config.engine.account(name)
+    if account is not None and account.mode == "paper":
+        return paper_markets(config.engine.paper.markets).get(symbol)
+    return None
+
+
+def open_exposure_usd(stores: Stores, open_groups: Sequence[Group]) -> Decimal:
+    """Capital committed by ``open_groups``: held (invested) plus resting entry notional (module doc)."""
+    ids = {group.id for group in open_groups}
+    invested = sum((group.figures.invested_usd for group in open_groups), ZERO)
+    resting = ZERO
+    for order in stores.orders.list_by_status(LIVE_ORDER_STATUSES):
+        if order.group_id in ids and order.purpose == OrderPurpose.ENTRY:
+            reference = order.price if order.price is not None else order.trigger_price
+            resting += order.remaining * (reference or ZERO)
+    return invested + resting
+
+
+def _market_state(stores: Stores, exchange: str, symbol: str) -> _Market:
+    open_groups = stores.groups.list_open()
+    on_symbol = sum(1 for g in open_groups if g.exchange == exchange and g.symbol == symbol)
+    return _Market(open_groups, on_symbol, open_exposure_usd(stores, open_groups))
+
+
+def _config_problem(config: ConfigSnapshot, dca: DcaSelection) -> str | None:
+    if config.refusal_reason:
+        return config.refusal_reason
+    if dca.problem:
+        return f"configuration invalid: {dca.problem}"
+    return None
+
+
+def _unknown_market(req: EntryRequest) -> str:
+    return f"unknown market {req.symbol} on {req.exchange}: no trading rules known"
+
+
+def _leg_orders(group: Group, grid: GridPlan, now: datetime) -> list[Order]:
+    """Pending entry orders of ``grid`` for ``group`` (buys for a long group, sells for a short one)."""
+    group_id = group.id
+    side = OrderSide.BUY if Side(group.side) == Side.LONG else OrderSide.SELL
+    orders: list[Order] = []
+    for leg in grid.legs:
+        order_id = f"{group_id}-p{grid.pyramid}-l{leg.leg}"
+        orders.append(
+            Order(
+                id=order_id,
+                group_id=group_id,
+                exchange=group.exchange,
+                symbol=group.symbol,
+                purpose=OrderPurpose.ENTRY,
+                side=side,
+                type=leg.type,
+                amount=leg.amount,
+                price=leg.price,
+                client_order_id=client_order_id(order_id),
+                status=OrderStatus.PENDING,
+                pyramid=grid.pyramid,
+                leg=leg.leg,
+                trigger_price=leg.trigger_price,
+                tp_percent=leg.tp_percent,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return orders
+
+
+def _pyramid_record(req: EntryRequest, grid: GridPlan, now: datetime) -> Pyramid:
+    return Pyramid(
+        index=grid.pyramid,
+        entry_price=req.entry_price,
+        capital_usd=grid.capital_usd,
+        candle=req.candle,
+        leg_count=len(grid.legs),
+        created_at=now,
+        signal_id=req.signal_id,
+    )
+
+
+def _pool_load(stores: Stores, config: ConfigSnapshot, slot_available: bool | None) -> tuple[int, int]:
+    """(open, max) for the pool check: a handed-over slot always fits, False means no slot."""
+    pool_max = config.pool.max_open_groups
+    if slot_available is True:
+        return 0, max(pool_max, 1)
+    if slot_available is False:
+        return pool_max, pool_max
+    return stores.pool.count(), pool_max
+
+
+def evaluate_new_group(
+    stores: Stores,
+    req: EntryRequest,
+    config: ConfigSnapshot,
+    now: datetime,
+    *,
+    slot_available: bool | None = None,
+) -> EntryDecision:
+    """Run the pre-trade checks for a new group and, when they pass, plan it (group + leg orders).
+
+    ``slot_available``: True when a slot is being handed over (the pool count is not checked), False when
+    there is none, None to read the pool counter. Refusals: a configuration problem, engine paused, the
+    per-symbol limit, no exposure headroom or a leg under the market minimums -> ``reject``; the daily loss
+    breaker or a full pool -> ``queue``.
+    """
+    dca = load_dca(req.exchange, req.symbol, req.timeframe)
+    problem = _config_problem(config, dca)
+    if problem:
+        return EntryDecision("reject", problem)
+    precision = market_precision(stores, req.exchange, req.symbol, config)
+    if precision is None:
+        return EntryDecision("reject", _unknown_market(req))
+    market = _market_state(stores, req.exchange, req.symbol)
+    pool_open, pool_max = _pool_load(stores, config, slot_available)
+    levels, override = pyramid_settings(dca.config, 1)
+    requested = resolve_capital(
+        signal_capital=req.signal_capital,
+        override_capital=override,
+        default_capital=dca.config.capital_usd,
+        headroom_usd=_UNCAPPED,
+    )
+    decision = check_entry(
+        engine=config.engine,
+        is_pyramid=False,
+        pool_bypass=config.pool.pyramids_bypass,
+        pool_open=pool_open,
+        pool_max=pool_max,
+        open_on_symbol=market.open_on_symbol,
+        open_exposure_usd=market.exposure_usd,
+        requested_capital_usd=requested,
+        realized_today_usd=stores.groups.realized_on(now.astimezone(UTC).date()),
+        config_problem=None,
+    )
+    if not decision.accepted:
+        return EntryDecision(decision.action, decision.reason)
+    try:
+        grid = build_grid(
+            side=req.side,
+            pyramid=1,
+            entry_price=req.entry_price,
+            capital_usd=decision.capital_usd,
+            levels=levels,
+            precision=precision,
+            entry_order_type=dca.config.entry_order_type,
+        )
+    except GridRejected as rejected:
+        return EntryDecision("reject", rejected.reason)
+    group_id = req.group_id or uuid.uuid4().hex
+    group = Group(
+        id=group_id,
+        exchange=req.exchange,
+        symbol=req.symbol,
+        timeframe=req.timeframe,
+        side=Side(req.side),
+        status=GroupStatus.LIVE,
+        pyramids=[_pyramid_record(req, grid, now)],
+        figures=GroupFigures(total_legs=len(grid.legs)),
+        tp_mode=dca.config.tp_mode,
+        tp_aggregate_percent=dca.config.tp_aggregate_percent,
+        config_versions={**config.versions, dca.document: dca.version},
+        created_at=now,
+        updated_at=now,
+    )
+    return EntryDecision("accept", decision.reason, PlannedGroup(group, _leg_orders(group, grid, now)))
+
+
+def plan_pyramid(
+    stores: Stores, group: Group, req: EntryRequest, config: ConfigSnapshot, now: datetime
+) -> tuple[Pyramid, list[Order]]:
+    """Plan pyramid k = ``group.pyramid_count + 1`` of ``group`` from ``req`` (its own entry price).
+
+    Levels and capital come from ``dca.pyramids[k-1]`` when configured (the signal's ``order_size`` still
+    wins for capital), shrunk to the exposure headroom. Raises :class:`EntryRefused` for a configuration
+    problem, engine paused, the ``max_pyramids`` cap, no headroom, an unknown market or a leg under the
+    minimums. The pool is not checked here (see the module doc).
+    """
+    dca = load_dca(group.exchange, group.symbol, group.timeframe)
+    problem = _config_problem(config, dca)
+    if problem:
+        raise EntryRefused(problem)
+    index = group.pyramid_count + 1
+    if index > dca.config.max_pyramids:
+        raise EntryRefused(
+            f"pyramid cap reached: {group.pyramid_count} of max_pyramids {dca.config.max_pyramids}"
+        )
+    precision = market_precision(stores, group.exchange, group.symbol, config)
+    if precision is None:
+        raise EntryRefused(_unknown_market(req))
+    market = _market_state(stores, group.exchange, group.symbol)
+    levels, override = pyramid_settings(dca.config, index)
+    requested = resolve_capital(
+        signal_capital=req.signal_capital,
+        override_capital=override,
+        default_capital=dca.config.capital_usd,
+        headroom_usd=_UNCAPPED,
+    )
+    decision = check_entry(
+        engine=config.engine,
+        is_pyramid=True,
+        pool_bypass=True,
+        pool_open=0,
+        pool_max=max(config.pool.max_open_groups, 1),
+        open_on_symbol=market.open_on_symbol,
+        open_exposure_usd=market.exposure_usd,
+        requested_capital_usd=requested,
+        realized_today_usd=ZERO,
+        config_problem=None,
+    )
+    if not decision.accepted:
+        raise EntryRefused(decision.reason)
+    try:
+        grid = build_grid(
+            side=group.side,
+            pyramid=index,
+            entry_price=req.entry_price,
+            capital_usd=decision.capital_usd,
+            levels=levels,
+            precision=precision,
+            entry_order_type=dca.config.entry_order_type,
+        )
+    except GridRejected as rejected:
+        raise EntryRefused(f"pyramid {index}: {rejected.reason}") from rejected
+    return _pyramid_record(req, grid, now), _leg_orders(group, grid, now)

@@ -1,0 +1,333 @@
+"""Routing a validated, authenticated signal (DESIGN §3.1, §3.2, §3.6): what it does to groups and the queue.
+
+Entry for a key with
+- an open group -> a pyramid (``ignored`` when the group is closing, for a second signal in the same
+  candle and past ``max_pyramids``; ``rejected`` when paused or a pre-trade check fails; ``queued`` with
+  ``pyramid_continuation`` when ``pool.pyramids_bypass`` is off and the pool is full);
+- a queued entry -> ``replaced`` (later candle) or ``ignored`` (same or older candle: duplicate);
+- nothing -> pre-trade checks -> ``opened`` / ``queued`` (pool full, daily loss breaker) / ``rejected``.
+
+Exit for a key: open group -> close it (``exited``; a queued entry of the key is removed too); only a
+queued entry -> removed (``exited`` with ``queue_id``); nothing -> ``ignored``.
+
+Every routed signal is recorded in the signals audit with its outcome and reason.
+
+Crash safety: the ids this module writes are derived from the signal's idempotency key (the group id, the
+queue entry id; a pyramid records the signal id), so a delivery retried after a crash — Powertools
+removes its in-progress record when the function fails — finds its own earlier write in the same item
+that holds the change, and answers as the first attempt did instead of doing the work twice.
+
+Races: a conditional write that loses to a concurrent signal (key taken, queue lock taken, group
+version moved on) re-routes against the new state, at most :data:`MAX_ROUTE_ATTEMPTS` times; beyond that
+:class:`RoutingConflict` is raised (a 5xx: the sender resends).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.config import load_dca
+from engine.domain.config import ConfigSnapshot
+from engine.domain.models import (
+    Group,
+    GroupStatus,
+    OrderPurpose,
+    Outcome,
+    QueueEntry,
+    group_key,
+)
+from engine.domain.queue import QueueDecision, decide_requeue, replace_entry
+from engine.domain.signal import Signal
+from engine.services.closing import request_close
+from engine.services.context import Stores
+from engine.services.entries import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
+from engine.store import AlreadyExists, OpenResult, StaleWrite
+
+MAX_ROUTE_ATTEMPTS = 3
+
+
+class RoutingConflict(Exception):
+    """Concurrent writers kept changing the key's state; the signal was not applied (resend it)."""
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """What a signal did: the webhook's 202 answer."""
+
+    outcome: Outcome
+    reason: str
+    group_id: str | None = None
+    queue_id: str | None = None
+
+    def body(self) -> dict[str, str]:
+        """``{"outcome", "reason", "group_id"?, "queue_id"?}``."""
+        answer = {"outcome": self.outcome.value, "reason": self.reason}
+        if self.group_id is not None:
+            answer["group_id"] = self.group_id
+        if self.queue_id is not None:
+            answer["queue_id"] = self.queue_id
+        return answer
+
+
+@dataclass(frozen=True)
+class SignalContext:
+    """One signal being routed, with everything the routing reads."""
+
+    stores: Stores
+    signal: Signal
+    config: ConfigSnapshot
+    now: datetime
+    #: The signal's idempotency key: audit id, and the seed of the ids written for it.
+    signal_id: str
+
+    @property
+    def exchange(self) -> str:
+        return self.signal.exchange.lower()
+
+    @property
+    def key(self) -> str:
+        return group_key(self.exchange, self.signal.symbol, self.signal.timeframe, self.signal.side)
+
+    @property
+    def candle(self) -> int:
+        return self.signal.candle(self.now)
+
+    @property
+    def group_id(self) -> str:
+        """Id of the group this signal opens, if it opens one."""
+        return derived_id("group", self.signal_id)
+
+    @property
+    def queue_id(self) -> str:
+        """Id of the queue entry this signal creates, if it queues one."""
+        return derived_id("queue", self.signal_id)
+
+
+def derived_id(kind: str, signal_id: str) -> str:
+    """A 32-hex id of ``kind`` for the signal ``signal_id`` (stable across deliveries of one signal)."""
+    return hashlib.sha256(f"{kind}:{signal_id}".encode()).hexdigest()[:32]
+
+
+def route_signal(ctx: SignalContext) -> RouteResult:
+    """Apply the signal and record it in the signals audit; returns the answer."""
+    result = _route_entry(ctx, 1) if ctx.signal.is_entry else _route_exit(ctx)
+    ctx.stores.signals.record(
+        signal_id=ctx.signal_id,
+        received_at=ctx.now,
+        intent=ctx.signal.intent,
+        outcome=result.outcome,
+        key=ctx.key,
+        reason=result.reason,
+        group_id=result.group_id,
+        queue_id=result.queue_id,
+        summary=ctx.signal.summary(),
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def _entry_request(ctx: SignalContext) -> EntryRequest | None:
+    """The entry to plan: the signal's price, else the last known price; None when neither exists."""
+    signal = ctx.signal
+    price = signal.reference_price
+    if price is None:
+        price = ctx.stores.prices.get(ctx.exchange, signal.symbol)
+    if price is None:
+        return None
+    return EntryRequest(
+        exchange=ctx.exchange,
+        symbol=signal.symbol,
+        timeframe=signal.timeframe,
+        side=signal.side,
+        entry_price=price,
+        signal_capital=signal.capital_usd(price),
+        candle=ctx.candle,
+        payload={"signal": signal.summary()},
+        signal_id=ctx.signal_id,
+        group_id=ctx.group_id,
+    )
+
+
+_NO_PRICE = "no entry price: the signal has no entry_price/close_price and no current price is known"
+
+
+def _next_attempt(attempt: int) -> int:
+    if attempt >= MAX_ROUTE_ATTEMPTS:
+        raise RoutingConflict(f"the key kept changing under {attempt} routing attempts")
+    return attempt + 1
+
+
+def _route_entry(ctx: SignalContext, attempt: int) -> RouteResult:
+    group = ctx.stores.groups.get_open_by_key(ctx.key)
+    if group is not None:
+        return _route_pyramid(ctx, group, attempt)
+    queued = ctx.stores.queue.find_by_key(ctx.key)
+    if queued is not None:
+        return _requeue(ctx, queued, attempt)
+    return _open_new(ctx, attempt)
+
+
+def _entry_refusal(ctx: SignalContext) -> str | None:
+    """Why no entry may be taken at all now (config problem, paused), or None."""
+    if ctx.config.refusal_reason:
+        return ctx.config.refusal_reason
+    if ctx.config.engine.paused:
+        return "engine paused"
+    return None
+
+
+def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResult:
+    if group.id == ctx.group_id:
+        return RouteResult(Outcome.OPENED, "group opened by this signal", group_id=group.id)
+    last = group.pyramids[-1] if group.pyramids else None
+    if last is not None and last.signal_id == ctx.signal_id:
+        return RouteResult(Outcome.PYRAMIDED, f"pyramid {last.index} added", group_id=group.id)
+    if group.status == GroupStatus.CLOSING:
+        return RouteResult(Outcome.IGNORED, "group is closing", group_id=group.id)
+    if group.last_candle == ctx.candle:
+        return RouteResult(
+            Outcome.IGNORED,
+            f"duplicate: one pyramid per candle (candle {ctx.candle} already has pyramid"
+            f" {group.pyramid_count})",
+            group_id=group.id,
+        )
+    dca = load_dca(group.exchange, group.symbol, group.timeframe)
+    if group.pyramid_count >= dca.config.max_pyramids:
+        return RouteResult(
+            Outcome.IGNORED,
+            f"pyramid cap reached ({group.pyramid_count}/{dca.config.max_pyramids} max_pyramids)",
+            group_id=group.id,
+        )
+    refusal = _entry_refusal(ctx) or (f"configuration invalid: {dca.problem}" if dca.problem else None)
+    if refusal:
+        return RouteResult(Outcome.REJECTED, refusal, group_id=group.id)
+    req = _entry_request(ctx)
+    if req is None:
+        return RouteResult(Outcome.REJECTED, _NO_PRICE, group_id=group.id)
+    pool = ctx.config.pool
+    if not pool.pyramids_bypass:
+        count = ctx.stores.pool.count()
+        if count >= pool.max_open_groups:
+            reason = f"pool full ({count}/{pool.max_open_groups})"
+            return _enqueue(ctx, req, reason, attempt, pyramid_continuation=True)
+    try:
+        pyramid, orders = plan_pyramid(ctx.stores, group, req, ctx.config, ctx.now)
+    except EntryRefused as refused:
+        return RouteResult(Outcome.REJECTED, refused.reason, group_id=group.id)
+    status = GroupStatus.PARTIALLY_FILLED if group.status == GroupStatus.ACTIVE else group.status
+    updated = dataclasses.replace(group, status=status)
+    try:
+        ctx.stores.groups.add_pyramid(updated, pyramid, orders)
+    except (StaleWrite, AlreadyExists):
+        return _route_entry(ctx, _next_attempt(attempt))
+    return RouteResult(
+        Outcome.PYRAMIDED, f"pyramid {pyramid.index} added with {len(orders)} legs", group_id=group.id
+    )
+
+
+def _requeue(ctx: SignalContext, queued: QueueEntry, attempt: int) -> RouteResult:
+    if queued.id == ctx.queue_id:
+        return RouteResult(Outcome.QUEUED, queued.reason, queue_id=queued.id)
+    if decide_requeue(queued, ctx.candle) == QueueDecision.DUPLICATE:
+        return RouteResult(
+            Outcome.IGNORED,
+            f"duplicate: an entry for this key is already queued (candle {queued.candle})",
+            queue_id=queued.id,
+        )
+    refusal = _entry_refusal(ctx)
+    if refusal:
+        return RouteResult(Outcome.REJECTED, refusal, queue_id=queued.id)
+    req = _entry_request(ctx)
+    if req is None:
+        return RouteResult(Outcome.REJECTED, _NO_PRICE, queue_id=queued.id)
+    replacement = replace_entry(
+        queued, entry_price=req.entry_price, candle=req.candle, payload=req.queue_payload(), now=ctx.now
+    )
+    if not ctx.stores.queue.replace(replacement):
+        return _route_entry(ctx, _next_attempt(attempt))  # promoted or removed meanwhile
+    return RouteResult(
+        Outcome.REPLACED,
+        f"replaced the queued entry (replacement {replacement.replacement_count})",
+        queue_id=queued.id,
+    )
+
+
+def _open_new(ctx: SignalContext, attempt: int) -> RouteResult:
+    req = _entry_request(ctx)
+    if req is None:
+        return RouteResult(Outcome.REJECTED, _NO_PRICE)
+    decision = evaluate_new_group(ctx.stores, req, ctx.config, ctx.now)
+    if decision.action == "reject":
+        return RouteResult(Outcome.REJECTED, decision.reason)
+    if decision.action == "queue" or decision.plan is None:
+        return _enqueue(ctx, req, decision.reason, attempt, pyramid_continuation=False)
+    plan = decision.plan
+    max_open = ctx.config.pool.max_open_groups
+    opened = ctx.stores.pool.open_group(plan.group, plan.orders, max_open=max_open)
+    if opened in (OpenResult.OPENED, OpenResult.ALREADY_OPEN):
+        legs = f"{len(plan.orders)} legs"
+        reason = legs if decision.reason == "ok" else f"{legs}; {decision.reason}"
+        return RouteResult(Outcome.OPENED, f"group opened with {reason}", group_id=plan.group.id)
+    if opened == OpenResult.POOL_FULL:
+        reason = f"pool full ({ctx.stores.pool.count()}/{max_open})"
+        return _enqueue(ctx, req, reason, attempt, pyramid_continuation=False)
+    # KEY_TAKEN: a concurrent signal opened the key's group (-> pyramid), or the key's previous group
+    # is closed but its slot not yet released (-> wait in the queue; slot_release promotes it).
+    holder = ctx.stores.groups.get_open_by_key(ctx.key)
+    if holder is not None:
+        return _route_pyramid(ctx, holder, _next_attempt(attempt))
+    reason = "the previous group of this key is still releasing its slot"
+    return _enqueue(ctx, req, reason, attempt, pyramid_continuation=False)
+
+
+def _enqueue(
+    ctx: SignalContext, req: EntryRequest, reason: str, attempt: int, *, pyramid_continuation: bool
+) -> RouteResult:
+    entry = QueueEntry(
+        id=ctx.queue_id,
+        exchange=req.exchange,
+        symbol=req.symbol,
+        timeframe=req.timeframe,
+        side=req.side,
+        entry_price=req.entry_price,
+        candle=req.candle,
+        payload=req.queue_payload(),
+        queued_at=ctx.now,
+        updated_at=ctx.now,
+        pyramid_continuation=pyramid_continuation,
+        reason=reason,
+    )
+    if ctx.stores.queue.enqueue(entry):
+        return RouteResult(Outcome.QUEUED, reason, queue_id=entry.id)
+    if ctx.stores.queue.get(entry.id) is not None:
+        return RouteResult(Outcome.QUEUED, reason, queue_id=entry.id)  # our own earlier write
+    return _route_entry(ctx, _next_attempt(attempt))  # another signal queued this key meanwhile
+
+
+# --------------------------------------------------------------------------- exits
+
+
+def _route_exit(ctx: SignalContext) -> RouteResult:
+    stores = ctx.stores
+    group = stores.groups.get_open_by_key(ctx.key)
+    queued = stores.queue.find_by_key(ctx.key)
+    removed = queued.id if queued is not None and stores.queue.remove(queued.id) else None
+    if group is not None:
+        closing = request_close(
+            stores, group.id, purpose=OrderPurpose.EXIT, reason="exit signal", now=ctx.now, config=ctx.config
+        )
+        if closing:
+            reason = "closing the group on an exit signal"
+            if removed:
+                reason += "; its queued entry was removed"
+            return RouteResult(Outcome.EXITED, reason, group_id=group.id, queue_id=removed)
+        if not removed:
+            return RouteResult(Outcome.IGNORED, "group is already closing", group_id=group.id)
+    if removed:
+        return RouteResult(Outcome.EXITED, "queued entry removed", queue_id=removed)
+    return RouteResult(Outcome.IGNORED, f"nothing open or queued for {ctx.key}")
