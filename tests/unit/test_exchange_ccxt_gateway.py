@@ -526,6 +526,17 @@ def test_load_markets_reads_tick_size_precision_and_limits(fake, sleeps):
     ]
 
 
+def test_load_markets_always_asks_ccxt_to_reload(fake, sleeps):
+    # Given a warm gateway whose ccxt client caches markets
+    fake.markets = {"BTC/USDT": ccxt_market("BTC/USDT")}
+    gw = gateway(fake, sleeps)
+    gw.load_markets()
+    # When the hourly refresh loads them again
+    gw.load_markets()
+    # Then every call asked ccxt for a reload, not its cache
+    assert [args for method, args in fake.calls if method == "load_markets"] == [(True,), (True,)]
+
+
 def test_load_markets_of_a_swap_account(fake, sleeps):
     fake.markets = {
         "BTC/USDT": ccxt_market("BTC/USDT"),

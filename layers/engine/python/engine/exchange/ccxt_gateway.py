@@ -150,8 +150,11 @@ class CcxtGateway:
     # -- markets, prices, balances ---------------------------------------------------------------
 
     def load_markets(self) -> list[MarketPrecision]:
-        """Active markets of the account's market type (spot or swap) with their precision."""
-        markets: Mapping[str, Any] = self._call(self.client.load_markets)
+        """Active markets of the account's market type (spot or swap) with their precision.
+
+        Always reloads: ccxt caches markets per client, and a warm gateway must see fresh precision.
+        """
+        markets: Mapping[str, Any] = self._call(self.client.load_markets, True)
         mode = int(getattr(self.client, "precisionMode", 4))
         result = []
         for market in markets.values():

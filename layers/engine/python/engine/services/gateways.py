@@ -1,0 +1,90 @@
+"""The exchange gateway of an account, built from the live configuration and cached in the process.
+
+- Paper accounts (the default): ``PaperGateway`` over ``stores.paper`` (the paper book) and
+  ``stores.prices`` (prices are read under the account name, e.g. ``binance`` / ``BTC/USDT``).
+- Live accounts: ``CcxtGateway`` with the API keys from Secrets Manager
+  (``engine.config.exchange_credentials``). ccxt is imported by the gateway on its first exchange call,
+  never here, so building a paper gateway never loads ccxt.
+
+Cache: one gateway per (account, ``engine`` document version, account and paper settings, credentials
+digest). A config edit therefore yields a new gateway on the next invocation, and a rotated API key
+(re-read through the secrets cache, at most ``CONFIG_MAX_AGE_SECONDS`` old) does too; a warm live
+gateway keeps its ccxt client (markets, rate limiter) between invocations otherwise.
+
+Failures: an account missing from the configuration, or a live account whose keys are missing, raises
+``OrderRefused`` (final: nothing can be sent). A secret that cannot be read raises ``BackOff``: the
+order stays pending and is retried, since Secrets Manager may only be briefly unavailable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from engine.config import SecretError, exchange_credentials
+from engine.domain.config import ConfigSnapshot
+from engine.exchange.errors import BackOff, OrderRefused
+from engine.exchange.factory import gateway_for
+from engine.exchange.gateway import ExchangeGateway
+from engine.services.context import Stores
+
+__all__ = ["clear_gateway_cache", "gateway_for_exchange"]
+
+#: Bound on cached gateways (config versions x accounts); the cache is emptied when it is exceeded.
+_MAX_CACHED = 32
+
+_cache: dict[tuple[object, ...], ExchangeGateway] = {}
+_lock = threading.Lock()
+
+
+def _digest(credentials: dict[str, str] | None) -> str:
+    if credentials is None:
+        return ""
+    text = json.dumps(credentials, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def gateway_for_exchange(stores: Stores, exchange: str, config: ConfigSnapshot) -> ExchangeGateway:
+    """The gateway of account ``exchange`` under ``config`` (see the module docstring)."""
+    account = config.engine.accounts.get(exchange)
+    if account is None:
+        raise OrderRefused(f"account {exchange!r} is not configured (engine.accounts)", error="NotConfigured")
+    credentials: dict[str, str] | None = None
+    if account.mode == "live":
+        try:
+            credentials = exchange_credentials(exchange, account.secret_name)
+        except SecretError as exc:
+            reason = f"API keys of {exchange!r} cannot be read: {exc.reason}"
+            raise BackOff(reason, error="SecretError") from exc
+    key: tuple[object, ...] = (
+        exchange,
+        config.versions.get("engine", 0),
+        account.model_dump_json(),
+        config.engine.paper.model_dump_json() if account.mode == "paper" else "",
+        _digest(credentials),
+        id(stores.paper),
+        id(stores.prices),
+    )
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            return cached
+    gateway = gateway_for(
+        exchange,
+        account,
+        book=stores.paper,
+        prices=stores.prices,
+        paper=config.engine.paper,
+        credentials=credentials,
+    )
+    with _lock:
+        if len(_cache) >= _MAX_CACHED:
+            _cache.clear()
+        return _cache.setdefault(key, gateway)
+
+
+def clear_gateway_cache() -> None:
+    """Forget every cached gateway (tests; a live client is rebuilt on next use)."""
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,103 @@
+"""The engine's gauges, computed by order_sync once per run: an equity point and CloudWatch metrics.
+
+- Realised PnL: Σ ``figures.realized_pnl_usd`` over every group (open, closed, failed).
+- Unrealised PnL: Σ ``figures.unrealized_pnl_usd`` over the open groups (as their last refresh saw it).
+- Equity: the paper starting balance (``engine.paper.balance_usd``) + realised + unrealised.
+- Metrics (EMF, namespace env POWERTOOLS_METRICS_NAMESPACE): PoolOpen, PoolMax, QueueDepth, OpenGroups,
+  RealizedPnlUsd, UnrealizedPnlUsd, EquityUsd, UnknownOrders, and OrdersByState with dimension
+  ``State`` (one ``single_metric`` per live state, so the dimension does not leak into the others).
+
+The metrics go through an ``EphemeralMetrics`` set flushed at once: they are printed whether or not the
+caller runs under a ``log_metrics`` decorator, and never mix with another function's shared set.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from engine.config.reporting import emit_dimensioned_metric
+from engine.config.settings import metrics_namespace
+from engine.domain.config import ConfigSnapshot
+from engine.domain.models import LIVE_ORDER_STATUSES, ZERO, GroupStatus, OrderStatus
+from engine.services.context import Stores
+
+__all__ = ["EngineFigures", "emit_metrics", "measure", "record_equity"]
+
+logger = Logger()
+
+
+@dataclass(frozen=True)
+class EngineFigures:
+    """The gauges of one sync run."""
+
+    pool_open: int
+    pool_max: int
+    queue_depth: int
+    open_groups: int
+    realized_pnl_usd: Decimal
+    unrealized_pnl_usd: Decimal
+    equity_usd: Decimal
+    orders_by_state: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unknown_orders(self) -> int:
+        """Orders whose outcome is not known."""
+        return self.orders_by_state.get(OrderStatus.UNKNOWN.value, 0)
+
+
+def measure(stores: Stores, config: ConfigSnapshot) -> EngineFigures:
+    """Read the current gauges from the stores (see the module docstring)."""
+    groups = stores.groups.list_by_status(list(GroupStatus))
+    open_groups = [g for g in groups if g.is_open]
+    realized = sum((g.figures.realized_pnl_usd for g in groups), ZERO)
+    unrealized = sum((g.figures.unrealized_pnl_usd for g in open_groups), ZERO)
+    states = Counter(o.status.value for o in stores.orders.list_by_status(LIVE_ORDER_STATUSES))
+    return EngineFigures(
+        pool_open=stores.pool.count(),
+        pool_max=config.pool.max_open_groups,
+        queue_depth=len(stores.queue.list_all()),
+        open_groups=len(open_groups),
+        realized_pnl_usd=realized,
+        unrealized_pnl_usd=unrealized,
+        equity_usd=config.engine.paper.balance_usd + realized + unrealized,
+        orders_by_state={status.value: states.get(status.value, 0) for status in sorted(LIVE_ORDER_STATUSES)},
+    )
+
+
+def record_equity(stores: Stores, figures: EngineFigures, now: datetime) -> None:
+    """Append the equity point of ``now``."""
+    stores.equity.append(now, figures.realized_pnl_usd, figures.equity_usd)
+
+
+def emit_metrics(figures: EngineFigures) -> None:
+    """Print the gauges as EMF metrics (a failure is logged, never raised)."""
+    namespace = metrics_namespace()
+    try:
+        metrics = EphemeralMetrics(namespace=namespace)
+        counts = {
+            "PoolOpen": figures.pool_open,
+            "PoolMax": figures.pool_max,
+            "QueueDepth": figures.queue_depth,
+            "OpenGroups": figures.open_groups,
+            "UnknownOrders": figures.unknown_orders,
+        }
+        for name, count in counts.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+        money = {
+            "RealizedPnlUsd": figures.realized_pnl_usd,
+            "UnrealizedPnlUsd": figures.unrealized_pnl_usd,
+            "EquityUsd": figures.equity_usd,
+        }
+        for name, amount in money.items():
+            metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=float(amount))
+        metrics.flush_metrics()
+        for state, count in figures.orders_by_state.items():
+            emit_dimensioned_metric("OrdersByState", count, "State", state)
+    except Exception:  # metrics must never break the sync
+        logger.exception("could not emit the sync metrics")

@@ -1,0 +1,125 @@
+"""Recording what an exchange says about an order onto the stored order (shared by executor and sync).
+
+Status mapping (ccxt's ``status`` plus the fill): ``canceled``/``cancelled``/``expired`` -> cancelled,
+``rejected`` -> rejected, ``closed`` -> filled, otherwise (``open``) filled / partially_filled / open by
+how much has filled. The exchange's own value is kept in ``exchange_status``.
+
+Guards: a fill never goes backwards (a stale answer reporting less than we already recorded leaves the
+fill figures alone), and an order that is final *on the exchange* (we hold its exchange id) never goes
+back to a live state. An order we cancelled locally before it was ever sent (no exchange id) does take
+the exchange's word: if a create we had lost track of landed after all, the order becomes live again
+with ``cancel_requested`` still set, so the executor then cancels it on the exchange.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+
+from engine.domain.models import (
+    FINAL_ORDER_STATUSES,
+    ExchangeOrder,
+    Order,
+    OrderStatus,
+)
+from engine.services.context import Stores
+from engine.store import StaleWrite
+
+__all__ = [
+    "CANCEL_PENDING_PREFIX",
+    "MAX_SAVE_ATTEMPTS",
+    "NOT_SENT_PREFIX",
+    "REDRIVE_REASON",
+    "apply_exchange_order",
+    "failure_label",
+    "is_transient_reason",
+    "save_change",
+    "status_from_exchange",
+]
+
+#: Optimistic-locking attempts before a conflicting save gives up (raises ``StaleWrite``).
+MAX_SAVE_ATTEMPTS = 5
+
+_CANCELLED = frozenset({"canceled", "cancelled", "expired"})
+
+#: Reasons that only describe a wait (cleared as soon as the exchange answers about the order).
+NOT_SENT_PREFIX = "not sent yet"
+CANCEL_PENDING_PREFIX = "cancel not confirmed yet"
+REDRIVE_REASON = "re-driven by order_sync after no progress"
+
+
+def failure_label(reason: str) -> str:
+    """The stable, readable head of a failure reason (``"rate limit exceeded: 429 ..."`` -> its label)."""
+    return reason.split(":", 1)[0].strip() or reason
+
+
+def is_transient_reason(reason: str | None) -> bool:
+    """True for the reasons that only say the engine is waiting to retry something."""
+    return reason is not None and reason.startswith((NOT_SENT_PREFIX, CANCEL_PENDING_PREFIX, REDRIVE_REASON))
+
+
+def status_from_exchange(ex: ExchangeOrder) -> OrderStatus:
+    """Our status for an order as the exchange reports it (see the module docstring)."""
+    raw = ex.status.lower()
+    if raw in _CANCELLED:
+        return OrderStatus.CANCELLED
+    if raw == "rejected":
+        return OrderStatus.REJECTED
+    if raw == "closed" or (ex.filled > 0 and ex.filled >= ex.amount):
+        return OrderStatus.FILLED
+    if ex.filled > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return OrderStatus.OPEN
+
+
+def apply_exchange_order(order: Order, ex: ExchangeOrder, now: datetime) -> bool:
+    """Copy the exchange's view of ``ex`` onto ``order`` in place; True when anything changed."""
+    before = dataclasses.replace(order)
+    status = status_from_exchange(ex)
+    known_final = order.status in FINAL_ORDER_STATUSES and order.exchange_order_id is not None
+    if is_transient_reason(order.reason):
+        order.reason = None  # the exchange answered: the wait it described is over
+    if not (known_final and status not in FINAL_ORDER_STATUSES):
+        if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN) and status is not OrderStatus.REJECTED:
+            order.reason = None  # "outcome unknown" / "resent" no longer applies
+        if status is OrderStatus.REJECTED and order.status is not OrderStatus.REJECTED:
+            order.reason = order.reason or f"rejected by the exchange ({ex.status})"
+        order.status = status
+    if ex.filled >= order.filled:
+        if ex.filled > order.filled:
+            order.last_fill_at = ex.last_trade_at or now
+        elif ex.last_trade_at is not None and ex.filled > 0:
+            order.last_fill_at = ex.last_trade_at
+        order.filled = ex.filled
+        order.average = ex.average
+        order.cost = ex.cost
+        order.fee_cost = ex.fee_cost
+        order.fee_currency = ex.fee_currency or order.fee_currency
+    order.exchange_order_id = ex.id or order.exchange_order_id
+    order.exchange_status = ex.status
+    return order != before
+
+
+def save_change(stores: Stores, order: Order, change: Callable[[Order], bool]) -> Order:
+    """Apply ``change`` to a copy of ``order`` and save it; on a conflict re-read and apply again.
+
+    ``change`` edits the order in place and returns False when there is nothing to write. Returns the
+    order as stored afterwards. Use it for outcomes that hold whatever else changed meanwhile (what the
+    exchange said); decisions that depend on the current state must be re-decided instead.
+    """
+    current = order
+    for _ in range(MAX_SAVE_ATTEMPTS):
+        updated = dataclasses.replace(current)
+        if not change(updated):
+            return current
+        try:
+            stores.orders.save(updated)
+        except StaleWrite:
+            fresh = stores.orders.get(order.id)
+            if fresh is None:
+                raise
+            current = fresh
+            continue
+        return updated
+    raise StaleWrite(f"order {order.id}: {MAX_SAVE_ATTEMPTS} conflicting saves in a row")
