@@ -1,0 +1,303 @@
+"""position_update's service: recompute a group from its orders and act on it (DESIGN §3.4, §3.5).
+
+:func:`refresh_group` is idempotent and decides from current state only: it re-reads the group and
+its orders, recomputes the figures (never increments), moves the state and writes only what is
+missing, so a replayed or stale stream record changes nothing. In order:
+
+1. figures (:func:`engine.domain.accounting.compute_figures`) at the stored price (the last known
+   price when none is stored) and the next state (:func:`~engine.domain.accounting.next_group_status`);
+2. open, not closing:
+   - ``aggregate`` / ``hybrid``: price at or beyond average entry * (1 +- agg %) → the group starts
+     closing with purpose ``tp`` (every live order, leg TPs included, gets ``cancel_requested``);
+   - ``pyramid_aggregate``: each pyramid whose own average reached it is closed on its own
+     (:func:`engine.services.closing.close_pyramid_orders`);
+   - ``per_leg`` / ``hybrid``: every entry leg with a fill gets limit TPs for the part of its fill not
+     yet covered (``leg_tp_shortfall``) at ``tp_price`` of the leg's **own average fill**, id
+     ``"<leg id>-tp-<n>"``. A shortfall under the market minimums waits for more fill. New TPs never
+     sell more than the group holds beyond what its live closing orders already sell (after a risk
+     partial close the leg's nominal fill overstates what is left);
+3. ``closing``: every live order other than a close order gets ``cancel_requested``; once no order of
+   the group is live, ONE market close order for the held quantity (rounded down to the step) is
+   placed (:mod:`engine.services.closing`). When nothing is live and what is held cannot be sold (under
+   one step, ``min_qty`` or ``min_notional``) the group is ``closed``: there is nothing left to do;
+4. ``closed``/``failed``: ``closed_at`` is stamped, leftover live orders get ``cancel_requested`` and
+   the risk timer stops; otherwise the risk timer is observed (``engine.domain.risk.next_timer`` via
+   :mod:`engine.services.risk_candidates`) when a price is known;
+5. refusals: a leg whose TPs the exchange rejected :data:`~engine.services.closing.MAX_REFUSALS`
+   times gets no further TP, and a group whose close was rejected that often gets no further close
+   (logged as errors; the rejected orders keep the exchange's reason) — a final refusal must not loop;
+6. the group is saved only when something changed, with optimistic locking: a lost race re-reads
+   everything and starts again (at most :data:`~engine.services.closing.SAVE_ATTEMPTS` times).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from aws_lambda_powertools import Logger
+
+from engine.config import load_config
+from engine.domain.accounting import (
+    CLOSING_PURPOSES,
+    base_currency_of,
+    compute_figures,
+    fill_price,
+    next_group_status,
+)
+from engine.domain.config import ConfigSnapshot
+from engine.domain.models import (
+    TERMINAL_GROUP_STATUSES,
+    ZERO,
+    Group,
+    GroupStatus,
+    MarketPrecision,
+    Order,
+    OrderPurpose,
+    OrderType,
+)
+from engine.domain.money import round_down
+from engine.domain.risk import RiskCandidate
+from engine.domain.takeprofit import (
+    aggregate_triggered,
+    leg_tp_shortfall,
+    pyramid_aggregate_triggered,
+    tp_mode_uses_aggregate,
+    tp_mode_uses_leg_tps,
+    tp_mode_uses_pyramid_aggregate,
+    tp_price,
+)
+from engine.exchange.client_ids import client_order_id
+from engine.services.closing import (
+    MAX_REFUSALS,
+    SAVE_ATTEMPTS,
+    CloseConflict,
+    close_order_id,
+    close_purpose_of,
+    close_pyramid_orders,
+    closing_side,
+    encode_close_reason,
+    is_close_order,
+    is_sellable,
+    new_close_order,
+    refusals,
+    request_cancels,
+)
+from engine.services.context import Stores
+from engine.services.entries import market_precision
+from engine.services.errors import InvalidState
+from engine.services.risk_candidates import dca_progress, observed_timer
+from engine.store import StaleWrite
+
+logger = Logger(child=True)
+
+__all__ = ["AGGREGATE_TP_REASON", "MarketUnknown", "leg_tp_id", "load_precision", "refresh_group"]
+
+AGGREGATE_TP_REASON = "aggregate take-profit"
+
+
+class MarketUnknown(InvalidState):
+    """No market precision for the group's exchange and symbol: nothing can be sized."""
+
+
+def load_precision(stores: Stores, group: Group, config: ConfigSnapshot | None = None) -> MarketPrecision:
+    """The group's market precision (stored markets, else the paper table); :class:`MarketUnknown`."""
+    precision = market_precision(stores, group.exchange, group.symbol, config or load_config())
+    if precision is None:
+        raise MarketUnknown(f"no market precision for {group.exchange} {group.symbol}")
+    return precision
+
+
+def leg_tp_id(leg: Order, existing_tps: Sequence[Order]) -> str:
+    """Id of the next TP of an entry leg: ``"<leg id>-tp-<n>"``, n from 1."""
+    return f"{leg.id}-tp-{len(existing_tps) + 1}"
+
+
+def refresh_group(
+    stores: Stores, group_id: str, now: datetime, *, config: ConfigSnapshot | None = None
+) -> Group | None:
+    """Recompute group ``group_id`` from its orders and act on it (module docstring); None if unknown."""
+    cfg = config or load_config()
+    for _ in range(SAVE_ATTEMPTS):
+        group = stores.groups.get(group_id)
+        if group is None:
+            return None
+        try:
+            return _refresh(stores, group, cfg, now)
+        except StaleWrite:
+            continue
+    raise CloseConflict(f"group {group_id} kept changing while refreshing it")
+
+
+def _refresh(stores: Stores, group: Group, cfg: ConfigSnapshot, now: datetime) -> Group:
+    before = copy.deepcopy(group)
+    orders = stores.orders.list_for_group(group.id)
+    if group.status in TERMINAL_GROUP_STATUSES:
+        request_cancels(stores, [order for order in orders if order.is_live])
+        return group
+    precision = load_precision(stores, group, cfg)
+    stored_price = stores.prices.get(group.exchange, group.symbol)
+    price = stored_price if stored_price is not None else group.figures.last_price
+    group.figures = compute_figures(
+        orders,
+        side=group.side,
+        base_currency=base_currency_of(group.symbol),
+        price=price,
+        total_legs=sum(pyramid.leg_count for pyramid in group.pyramids),
+    )
+    first_pyramid = group.pyramids[0].index if group.pyramids else 1
+    group.status = next_group_status(group.status, orders, group.figures, precision, first_pyramid)
+    if group.is_open and group.status != GroupStatus.CLOSING:
+        _take_profits(stores, group, orders, precision, price, now)
+    if group.status == GroupStatus.CLOSING:
+        _converge_close(stores, group, orders, precision, price, now)
+    if group.status in TERMINAL_GROUP_STATUSES:
+        group.closed_at = group.closed_at or now
+        group.risk_timer_started_at = None
+        request_cancels(stores, [order for order in orders if order.is_live])
+    elif stored_price is not None:
+        group.risk_timer_started_at = _observed_timer(stores, group, orders, precision, cfg, now)
+    if group != before:
+        stores.groups.save(group)
+    return group
+
+
+def _take_profits(
+    stores: Stores,
+    group: Group,
+    orders: list[Order],
+    precision: MarketPrecision,
+    price: Decimal | None,
+    now: datetime,
+) -> None:
+    figures = group.figures
+    if (
+        price is not None
+        and tp_mode_uses_aggregate(group.tp_mode)
+        and figures.quantity >= precision.step
+        and aggregate_triggered(group.side, figures.avg_entry, price, group.tp_aggregate_percent)
+    ):
+        group.status = GroupStatus.CLOSING
+        group.close_reason = encode_close_reason(OrderPurpose.TP, AGGREGATE_TP_REASON)
+        return
+    if price is not None and tp_mode_uses_pyramid_aggregate(group.tp_mode):
+        base = base_currency_of(group.symbol)
+        for pyramid in pyramid_aggregate_triggered(
+            orders, group.side, price, group.tp_aggregate_percent, base
+        ):
+            placed = close_pyramid_orders(stores, group, orders, pyramid, precision, now)
+            if placed is not None:
+                orders.append(placed)
+    if tp_mode_uses_leg_tps(group.tp_mode):
+        orders.extend(_place_leg_tps(stores, group, orders, precision, now))
+
+
+def _place_leg_tps(
+    stores: Stores, group: Group, orders: Sequence[Order], precision: MarketPrecision, now: datetime
+) -> list[Order]:
+    tps_by_leg: dict[str, list[Order]] = {}
+    for order in orders:
+        if order.purpose == OrderPurpose.TP and order.parent_order_id is not None:
+            tps_by_leg.setdefault(order.parent_order_id, []).append(order)
+    selling = sum((o.remaining for o in orders if o.purpose in CLOSING_PURPOSES and o.is_live), ZERO)
+    available = round_down(max(group.figures.quantity - selling, ZERO), precision.step)
+    legs = sorted(
+        (
+            o
+            for o in orders
+            if o.purpose == OrderPurpose.ENTRY and o.filled > ZERO and o.tp_percent is not None
+        ),
+        key=lambda o: (o.pyramid or 0, o.leg or 0, o.id),
+    )
+    placed: list[Order] = []
+    for leg in legs:
+        if leg.tp_percent is None:
+            continue
+        existing = tps_by_leg.get(leg.id, [])
+        if refusals(existing) >= MAX_REFUSALS:
+            logger.error(
+                f"leg {leg.id}: take-profit refused {MAX_REFUSALS} times, not resent", group_id=group.id
+            )
+            continue
+        quantity = min(leg_tp_shortfall(leg, existing, precision.step), available)
+        if quantity <= ZERO:
+            continue
+        limit = tp_price(group.side, fill_price(leg), leg.tp_percent, precision.tick)
+        if not is_sellable(quantity, limit, precision):
+            continue  # wait for more of the leg to fill
+        order_id = leg_tp_id(leg, existing)
+        tp = Order(
+            id=order_id,
+            group_id=group.id,
+            exchange=group.exchange,
+            symbol=group.symbol,
+            purpose=OrderPurpose.TP,
+            side=closing_side(group.side),
+            type=OrderType.LIMIT,
+            amount=quantity,
+            price=limit,
+            client_order_id=client_order_id(order_id),
+            pyramid=leg.pyramid,
+            leg=leg.leg,
+            parent_order_id=leg.id,
+            created_at=now,
+            updated_at=now,
+        )
+        if stores.orders.put_new(tp):
+            placed.append(tp)
+            available -= quantity
+    return placed
+
+
+def _converge_close(
+    stores: Stores,
+    group: Group,
+    orders: list[Order],
+    precision: MarketPrecision,
+    price: Decimal | None,
+    now: datetime,
+) -> None:
+    request_cancels(stores, [order for order in orders if order.is_live and not is_close_order(order)])
+    if any(order.is_live for order in orders):
+        return  # cancels (or the close order itself) still in flight
+    earlier = [order for order in orders if order.id.startswith(f"{group.id}-close-")]
+    if refusals(earlier) >= MAX_REFUSALS:
+        logger.error(f"group {group.id}: close refused {MAX_REFUSALS} times, not resent", group_id=group.id)
+        return
+    held = group.figures.quantity
+    quantity = round_down(held, precision.step) if held > ZERO else ZERO
+    valued_at = price if price is not None else group.figures.avg_entry
+    if not is_sellable(quantity, valued_at, precision):
+        group.status = GroupStatus.CLOSED  # nothing live, nothing sellable left
+        return
+    close = new_close_order(
+        group,
+        order_id=close_order_id(group.id, orders),
+        purpose=close_purpose_of(group),
+        quantity=quantity,
+        now=now,
+    )
+    if stores.orders.put_new(close):
+        orders.append(close)
+
+
+def _observed_timer(
+    stores: Stores,
+    group: Group,
+    orders: Sequence[Order],
+    precision: MarketPrecision,
+    cfg: ConfigSnapshot,
+    now: datetime,
+) -> datetime | None:
+    filled, submitted, all_filled = dca_progress(group, orders)
+    candidate = RiskCandidate(
+        group=group,
+        precision=precision,
+        pyramids_filled=filled,
+        all_dca_submitted=submitted,
+        all_dca_filled=all_filled,
+    )
+    queued = stores.queue.find_by_key(group.key)
+    return observed_timer(candidate, cfg.risk, now, [queued] if queued is not None else [])

@@ -1,0 +1,167 @@
+"""The execution pool's slots and the queue (DESIGN §3.6): release, hand-over, sweep, operator promote.
+
+- :func:`on_group_change` (slot_release, groups stream): on an open → closed/failed transition the
+  group's slot goes to the best queued signal (``PoolStore.hand_over_slot``, counter untouched) or,
+  when none can take it (or the pool has shrunk below its count), is released.
+- :func:`sweep_queue` (order_sync's safety net): expire old entries, then promote into free slots.
+- :func:`promote_entry` (operator): promote one entry now.
+
+Promotion of one entry (:mod:`engine.services.promotion`) re-runs the pre-trade checks and the grid
+(``engine.services.entries``). Decisions:
+
+- Candidates come in :func:`engine.domain.queue.promotion_order` (``queue.rules``, prices from the
+  prices table). One that now fails the checks is recorded ``rejected`` in the signals audit (id
+  ``"<queue id>:promotion"``, reason) and removed; the next is tried.
+- While the engine is paused, or a configuration document has no valid version, nothing is promoted:
+  the queue is held (not emptied by mass rejections) and a freed slot is simply released. The
+  daily-loss breaker holds the queue the same way (the pre-trade checks answer ``queue``); the sweep
+  promotes after the UTC midnight reset.
+- An entry for a key whose group is still open (a pyramid continuation) becomes a pyramid of that
+  group and does not take the slot: the next candidate is tried with it.
+- Replays: a release or hand-over of a slot that is already gone writes nothing, and the check for the
+  slot comes first, so a replayed transition neither rejects nor promotes anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine.config import load_config
+from engine.domain.config import ConfigSnapshot
+from engine.domain.models import OPEN_GROUP_STATUSES, TERMINAL_GROUP_STATUSES, Group
+from engine.domain.queue import is_expired
+from engine.services.context import Stores
+from engine.services.entries import EntryRefused
+from engine.services.errors import InvalidState, NotFound, PoolFull
+from engine.services.promotion import (
+    Outcome,
+    PromotionResult,
+    hand_over_placer,
+    open_placer,
+    promote,
+    promotion_candidates,
+    record_queue_event,
+)
+
+__all__ = ["holds_slot", "on_group_change", "promote_entry", "sweep_queue"]
+
+EXPIRED = "expired"
+
+
+def holds_slot(stores: Stores, group_id: str) -> bool:
+    """True while ``group_id`` holds a pool slot (strongly consistent scan of the pool's slot items)."""
+    _, slots = stores.pool.status()
+    return group_id in slots
+
+
+def _queue_held(config: ConfigSnapshot) -> bool:
+    return config.engine.paused or config.refusal_reason is not None
+
+
+def on_group_change(
+    stores: Stores,
+    old: Group | None,
+    new: Group | None,
+    now: datetime,
+    *,
+    config: ConfigSnapshot | None = None,
+) -> str | None:
+    """Free or hand over the slot of a group that went from open to closed/failed.
+
+    Returns the id of the group the slot was handed to (None: released, or nothing to do). Any other
+    change (or a replay, the slot being gone already) does nothing.
+    """
+    if old is None or new is None:
+        return None
+    if old.status not in OPEN_GROUP_STATUSES or new.status not in TERMINAL_GROUP_STATUSES:
+        return None
+    current = stores.groups.get(new.id) or new
+    if not holds_slot(stores, current.id):
+        return None
+    cfg = config or load_config()
+    if stores.pool.count() > cfg.pool.max_open_groups or _queue_held(cfg):
+        stores.pool.release_slot(current.id, current.key)
+        return None
+    placer = hand_over_placer(stores, current)
+    for entry in promotion_candidates(stores, cfg):
+        result = promote(stores, entry, cfg, now, slot_available=True, place=placer)
+        if result.outcome is Outcome.PROMOTED:
+            return result.group_id
+        if result.outcome in (Outcome.SLOT_GONE, Outcome.POOL_FULL):
+            return None
+        if result.outcome is Outcome.HELD:
+            break
+    stores.pool.release_slot(current.id, current.key)
+    return None
+
+
+def expire_queue(stores: Stores, config: ConfigSnapshot, now: datetime) -> list[str]:
+    """Remove entries older than ``queue.max_age_minutes`` (recorded ``expired``); their ids."""
+    expired: list[str] = []
+    for entry in stores.queue.list_all():
+        if is_expired(entry, now, config.queue.max_age_minutes) and stores.queue.remove(entry.id):
+            record_queue_event(
+                stores, entry, EXPIRED, f"queued longer than {config.queue.max_age_minutes} minutes", now
+            )
+            expired.append(entry.id)
+    return expired
+
+
+def sweep_queue(stores: Stores, config: ConfigSnapshot, now: datetime) -> list[str]:
+    """Expire old entries, then promote the best entries into free slots; ids of the groups promoted into.
+
+    Stops at a full pool, when the pre-trade checks hold the queue (daily-loss breaker) and while the
+    queue is held (paused / invalid configuration).
+    """
+    expire_queue(stores, config, now)
+    if _queue_held(config):
+        return []
+    placer = open_placer(stores, config)
+    promoted: list[str] = []
+    tried: set[str] = set()
+    while stores.pool.count() < config.pool.max_open_groups:
+        candidates = [entry for entry in promotion_candidates(stores, config) if entry.id not in tried]
+        if not candidates:
+            break
+        entry = candidates[0]
+        tried.add(entry.id)
+        result = promote(stores, entry, config, now, slot_available=None, place=placer)
+        if result.group_id is not None and result.outcome in (Outcome.PROMOTED, Outcome.PYRAMIDED):
+            promoted.append(result.group_id)
+        if result.outcome in (Outcome.HELD, Outcome.POOL_FULL):
+            break
+    return promoted
+
+
+def promote_entry(stores: Stores, entry_id: str, config: ConfigSnapshot, now: datetime) -> Group:
+    """Promote queued entry ``entry_id`` now (operator); the group it opened or extended.
+
+    Raises :class:`NotFound` (no such entry), :class:`PoolFull` (no free slot for a new group),
+    :class:`EntryRefused` (the pre-trade checks or the grid refuse it; the entry stays queued) and
+    :class:`InvalidState` (held by the daily-loss breaker, or its key is taken by a group that is
+    closing).
+    """
+    entry = stores.queue.get(entry_id)
+    if entry is None:
+        raise NotFound(f"queue entry {entry_id} not found")
+    extends_open_group = stores.groups.get_open_by_key(entry.key) is not None
+    if not extends_open_group and stores.pool.count() >= config.pool.max_open_groups:
+        raise PoolFull(f"pool full: {config.pool.max_open_groups} groups open")
+    result = promote(
+        stores, entry, config, now, slot_available=None, place=open_placer(stores, config), raise_refusal=True
+    )
+    return _promoted_group(stores, entry_id, result)
+
+
+def _promoted_group(stores: Stores, entry_id: str, result: PromotionResult) -> Group:
+    if result.outcome in (Outcome.PROMOTED, Outcome.PYRAMIDED) and result.group_id is not None:
+        group = stores.groups.get(result.group_id)
+        if group is not None:
+            return group
+    if result.outcome is Outcome.POOL_FULL:
+        raise PoolFull(result.reason)
+    if result.outcome is Outcome.GONE:
+        raise NotFound(f"queue entry {entry_id} is no longer queued")
+    if result.outcome is Outcome.REJECTED:
+        raise EntryRefused(result.reason)
+    raise InvalidState(result.reason)
