@@ -1,0 +1,34 @@
+"""risk_engine: EventBridge every minute -> one risk run when ``risk.interval_minutes`` has passed.
+
+``detail.force`` (the local ``/_local/tick``) runs at once, ignoring the interval. The summary
+(timers, plan, action) is returned and logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from engine.config.settings import metrics_namespace
+from engine.domain.models import utcnow
+from engine.services.context import stores
+from engine.services.risk import run_risk
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=metrics_namespace())
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Run the risk engine once (if due) and return its summary."""
+    detail = event.get("detail") or {}
+    summary = run_risk(stores(), utcnow(), force=bool(detail.get("force")))
+    if summary.ran:
+        metrics.add_metric(name="RiskActions", unit=MetricUnit.Count, value=1 if summary.action else 0)
+    return summary.as_dict()

@@ -1,0 +1,273 @@
+"""The risk engine (DESIGN §3.8): timers, the worst loser, the winners that pay for it, executed as orders.
+
+:func:`run_risk` is what the ``risk_engine`` schedule calls every minute:
+
+1. unless forced, ``StateStore.claim_interval("risk_engine", risk.interval_minutes)`` decides whether
+   this invocation runs (so the interval changes live, and overlapping invocations run once);
+2. one :class:`~engine.domain.risk.RiskCandidate` per open group (``risk_candidates``); timers are
+   observed and saved;
+3. the domain picks the loser, the winners and the offset plan. Groups with a risk close still in
+   flight are not used as winners (their figures do not yet show that close);
+4. an actionable plan is executed once per group version: ``mark_once("risk:<group id>:<version>")``
+   for the loser and every winner (a marker already taken by another run aborts this one). Winners
+   first — a market ``risk_close`` order each (id ``<winner id>-risk-<action id>``) with its live TPs
+   re-sized (cancel + a smaller replacement) — then the loser's full close through
+   ``closing.request_close`` (purpose ``risk_close``; the slot is released by ``slot_release`` when
+   it is closed). The action id derives from the loser's id and version, so a retried run that gets
+   past the guard re-creates the same orders (``put_new`` keeps the first);
+5. the action is recorded (``risk_actions``) with the ``risk`` config version; skip-once flags the run
+   honoured (a group that would have been eligible) are cleared.
+
+A ``risk`` document without any valid version stops the risk engine (it never closes positions on
+stand-in defaults the operator did not choose); an invalid newest version falls back to the last
+valid one as everywhere else (``engine.config``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from engine.config import load_config
+from engine.domain.config import ConfigSnapshot
+from engine.domain.models import GroupStatus, OrderPurpose
+from engine.domain.risk import (
+    RISK_STATUSES,
+    RiskPlan,
+    eligible,
+    plan_offset,
+    select_loser,
+    select_winners,
+    timer_expired,
+)
+from engine.services.closing import request_close
+from engine.services.context import Stores
+from engine.services.risk_candidates import GroupSnapshot, build_snapshots, update_timers
+from engine.services.risk_controls import clear_skip_once
+from engine.services.risk_orders import place_winner_close, winner_close_in_flight
+from engine.services.views import (
+    action_view,
+    group_view,
+    iso,
+    number,
+    plan_steps,
+    plan_summary,
+)
+from engine.store import RiskActionRecord
+
+logger = Logger(child=True)
+
+SCHEDULE_NAME = "risk_engine"
+#: The schedule fires every minute with some jitter: a run counts as due this much early.
+SCHEDULE_SLACK = timedelta(seconds=5)
+#: How long a per-group guard marker holds. An action changes its groups' versions (the loser starts
+#: closing, a winner's figures change with its close fill), so a marker only matters until then; a run
+#: that aborted after taking markers is retried once they expire.
+GUARD_TTL = timedelta(minutes=15)
+LOSER_CLOSE_REASON = "risk: worst loser"
+RECENT_ACTIONS = 20
+
+
+@dataclass
+class RiskRunSummary:
+    """What one risk run did."""
+
+    at: datetime
+    ran: bool
+    reason: str
+    timers_started: list[str] = field(default_factory=list)
+    timers_reset: list[str] = field(default_factory=list)
+    skip_once_cleared: list[str] = field(default_factory=list)
+    plan: RiskPlan | None = None
+    action: RiskActionRecord | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data (what the handler returns)."""
+        return {
+            "at": iso(self.at),
+            "ran": self.ran,
+            "reason": self.reason,
+            "timers_started": list(self.timers_started),
+            "timers_reset": list(self.timers_reset),
+            "skip_once_cleared": list(self.skip_once_cleared),
+            "plan": plan_steps(self.plan) if self.plan is not None else [],
+            "plan_summary": plan_summary(self.plan) if self.plan is not None else None,
+            "action": action_view(self.action) if self.action is not None else None,
+        }
+
+
+def action_id_for(loser_id: str, loser_version: int) -> str:
+    """Deterministic id of the action closing ``loser_id`` at ``loser_version``."""
+    digest = hashlib.blake2b(f"{loser_id}:{loser_version}".encode(), digest_size=8).hexdigest()
+    return f"ra{digest}"
+
+
+def guard_marker(group_id: str, version: int) -> str:
+    """The once-marker guarding one group version against a second action."""
+    return f"risk:{group_id}:{version}"
+
+
+def _plan(snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime) -> RiskPlan | None:
+    """The domain's plan over the candidates; groups with a risk close in flight are not winners."""
+    candidates = [s.candidate for s in snapshots if s.candidate is not None]
+    loser = select_loser(candidates, config.risk, now)
+    if loser is None:
+        return None
+    busy = {s.group.id for s in snapshots if winner_close_in_flight(s.orders)}
+    winner_pool = [c for c in candidates if c.group.id not in busy]
+    return plan_offset(loser, select_winners(winner_pool, loser, config.risk), config.risk)
+
+
+def _skip_once_honoured(snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime) -> list[str]:
+    """Groups flagged skip-once that this run would otherwise have considered as the loser."""
+    honoured: list[str] = []
+    for snapshot in snapshots:
+        candidate = snapshot.candidate
+        if candidate is None or not candidate.group.risk_skip_once:
+            continue
+        unflagged = replace(candidate, group=replace(candidate.group, risk_skip_once=False))
+        if eligible(unflagged, config.risk, now):
+            honoured.append(candidate.group.id)
+    return honoured
+
+
+def run_risk(stores: Stores, now: datetime, *, force: bool = False) -> RiskRunSummary:
+    """One risk-engine invocation (see the module docstring); ``force`` ignores the interval."""
+    config = load_config()
+    if not force:
+        interval = timedelta(minutes=config.risk.interval_minutes) - SCHEDULE_SLACK
+        if not stores.state.claim_interval(SCHEDULE_NAME, interval, now):
+            return RiskRunSummary(at=now, ran=False, reason="interval not yet passed")
+    problem = next((p for p in config.problems if p.split(" ", 1)[0] == "risk"), None)
+    if problem is not None:
+        reason = f"not acting: the risk configuration has no valid version: {problem}"
+        logger.error(f"risk run: {reason}")
+        return RiskRunSummary(at=now, ran=True, reason=reason)
+    snapshots = build_snapshots(stores, config)
+    started, reset = update_timers(stores, snapshots, config.risk, now)
+    summary = RiskRunSummary(at=now, ran=True, reason="", timers_started=started, timers_reset=reset)
+    plan = _plan(snapshots, config, now)
+    summary.plan = plan
+    honoured = _skip_once_honoured(snapshots, config, now)
+    if plan is None:
+        summary.reason = "no eligible loser"
+    elif not plan.actionable:
+        summary.reason = f"not acting: {plan.reason}"
+    else:
+        summary.action = _execute(stores, plan, snapshots, config, now)
+        summary.reason = (
+            f"closed loser {plan.loser.group_id} offset by {len(plan.winners)} winner(s)"
+            if summary.action is not None
+            else "not acting: another run is acting on these groups"
+        )
+    summary.skip_once_cleared = [gid for gid in honoured if clear_skip_once(stores, gid)]
+    logger.info(f"risk run: {summary.reason}", summary=summary.as_dict())
+    return summary
+
+
+def _execute(
+    stores: Stores, plan: RiskPlan, snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime
+) -> RiskActionRecord | None:
+    """Carry out an actionable plan once (guarded); the recorded action, or None when guarded off."""
+    by_id = {s.group.id: s for s in snapshots}
+    loser = by_id[plan.loser.group_id].group
+    involved = [loser, *(by_id[w.group_id].group for w in plan.winners)]
+    for group in sorted(involved, key=lambda g: g.id):
+        if not stores.state.mark_once(guard_marker(group.id, group.version), GUARD_TTL):
+            logger.warning(f"risk: group {group.id} v{group.version} already acted on", group_id=group.id)
+            return None
+    current = stores.groups.get(loser.id)
+    if current is None or current.status not in RISK_STATUSES or current.version != loser.version:
+        logger.warning(f"risk: loser {loser.id} changed before the close; not acting", group_id=loser.id)
+        return None
+    action_id = action_id_for(loser.id, loser.version)
+    winner_details: list[dict[str, Any]] = []
+    for close in plan.winners:
+        snapshot = by_id[close.group_id]
+        if snapshot.candidate is None:
+            continue
+        placed = place_winner_close(stores, snapshot, snapshot.candidate.precision, close, action_id, now)
+        winner_details.append(placed)
+    request_close(stores, loser.id, purpose=OrderPurpose.RISK_CLOSE, reason=LOSER_CLOSE_REASON, now=now)
+    figures = loser.figures
+    action = RiskActionRecord(
+        id=action_id,
+        at=now,
+        action="risk_offset",
+        reason=(
+            f"worst loser {loser.symbol} {figures.unrealized_pnl_percent:.2f}% "
+            f"({plan.loser.loss_usd:.2f} USD) closed, offset by {len(plan.winners)} winner(s)"
+        ),
+        group_id=loser.id,
+        related_group_ids=tuple(close.group_id for close in plan.winners),
+        amount_usd=plan.covered_usd,
+        details={
+            "loser": {
+                "group_id": loser.id,
+                "symbol": loser.symbol,
+                "qty": plan.loser.qty,
+                "price": plan.loser.price,
+                "loss_usd": plan.loser.loss_usd,
+                "fee_usd": plan.loser.fee_usd,
+                "unrealized_pnl_percent": figures.unrealized_pnl_percent,
+                "timer_started_at": iso(loser.risk_timer_started_at),
+            },
+            "winners": winner_details,
+            "realized_usd": plan.covered_usd,
+            "needed_usd": plan.needed_usd,
+            "fees_usd": plan.fees_usd,
+            "skipped": [{"group_id": s.group_id, "reason": s.reason} for s in plan.skipped],
+            "config_version": config.versions.get("risk", 0),
+        },
+    )
+    stores.risk_actions.record(action)
+    return action
+
+
+def risk_status(stores: Stores, now: datetime) -> dict[str, Any]:
+    """The ``GET /risk`` view: running timers, the loser and winners the next run would pick, the plan
+    it would execute (with the stored timers, not changing anything) and the recent actions."""
+    config = load_config()
+    snapshots = build_snapshots(stores, config)
+    timers = []
+    for snapshot in snapshots:
+        group = snapshot.group
+        started = group.risk_timer_started_at
+        if started is None:
+            continue
+        timers.append(
+            {
+                "group_id": group.id,
+                "exchange": group.exchange,
+                "symbol": group.symbol,
+                "side": group.side.value,
+                "started_at": iso(started),
+                "expires_at": iso(started + timedelta(minutes=config.risk.post_full_wait_minutes)),
+                "expired": timer_expired(group, config.risk, now),
+                "unrealized_pnl_percent": number(group.figures.unrealized_pnl_percent),
+                "risk_blocked": group.risk_blocked,
+                "risk_skip_once": group.risk_skip_once,
+            }
+        )
+    plan = _plan(snapshots, config, now)
+    by_id = {s.group.id: s.group for s in snapshots}
+    loser = by_id.get(plan.loser.group_id) if plan is not None else None
+    winners = [by_id[w.group_id] for w in plan.winners] if plan is not None else []
+    return {
+        "at": iso(now),
+        "interval_minutes": config.risk.interval_minutes,
+        "config_version": config.versions.get("risk", 0),
+        "timers": timers,
+        "loser": group_view(loser) if loser is not None else None,
+        "winners": [group_view(group) for group in winners],
+        "plan": plan_steps(plan) if plan is not None else [],
+        "plan_summary": plan_summary(plan) if plan is not None else None,
+        "blocked": [s.group.id for s in snapshots if s.group.risk_blocked],
+        "skip_once": [s.group.id for s in snapshots if s.group.risk_skip_once],
+        "closing": [s.group.id for s in snapshots if s.group.status == GroupStatus.CLOSING],
+        "actions": [action_view(action) for action in stores.risk_actions.list_recent(RECENT_ACTIONS)],
+    }
