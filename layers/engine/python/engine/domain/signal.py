@@ -22,73 +22,46 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from engine.domain.config import AccountConfig
 from engine.domain.models import Side
+from engine.domain.signal_fields import (
+    EPOCH,
+    MAX_FUTURE_SECONDS,
+    MINUTES_PER_WEEK,
+    QUOTE_CURRENCIES,
+    WEEK_ORIGIN,
+    SignalCode,
+    SignalError,
+    as_utc,
+    normalize_symbol,
+    parse_timeframe,
+    parse_timestamp,
+)
 
-SignalCode = Literal[
-    "malformed",
-    "invalid_field",
-    "placeholder",
-    "unsupported_intent",
-    "unknown_intent",
-    "unsupported_side",
-    "unknown_exchange",
-    "stale_signal",
-    "future_signal",
-    "unknown_symbol",
+__all__ = [
+    "QUOTE_CURRENCIES",
+    "Signal",
+    "SignalCode",
+    "SignalError",
+    "check_account",
+    "check_timestamp",
+    "normalize_symbol",
+    "parse_signal",
+    "parse_timeframe",
+    "parse_timestamp",
 ]
+
 Intent = Literal["entry", "exit"]
 PositionSizeType = Literal["quote", "base", "contracts"]
 MarketPosition = Literal["long", "short", "flat"]
-
-#: Quote currencies recognised in a symbol without separator, in order of preference.
-QUOTE_CURRENCIES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "BTC", "ETH", "EUR", "TRY")
-#: Longest match first (``BTCFDUSD`` is BTC/FDUSD, not BTCFD/USD), then by preference.
-_QUOTES_BY_MATCH = sorted(QUOTE_CURRENCIES, key=lambda quote: -len(quote))
-MAX_FUTURE_SECONDS = 60
-MINUTES_PER_DAY = 1440
-MINUTES_PER_WEEK = 10080
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: 1970-01-01 was a Thursday; weekly candles start on Monday 00:00 UTC, four days later.
-_WEEK_ORIGIN = _EPOCH + timedelta(days=4)
-_CODE_PART = re.compile(r"^[A-Z0-9]+$")
-
-
-class SignalError(Exception):
-    """A refused signal: HTTP ``status``, machine ``code``, a readable ``reason`` and the ``field``.
-
-    This module raises the :data:`SignalCode` codes (all 400); callers may raise their own (e.g. 401/403
-    for authentication, ``unknown_symbol`` for the markets check).
-    """
-
-    def __init__(
-        self, code: SignalCode | str, reason: str, field: str | None = None, status: int = 400
-    ) -> None:
-        self.code = code
-        self.reason = reason
-        self.field = field
-        self.status = status
-        super().__init__(reason)
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.reason}"
-
-    @property
-    def body(self) -> dict[str, str]:
-        """The webhook's JSON answer for this refusal."""
-        return {"outcome": "rejected", "error": self.code, "reason": self.reason}
-
-
-# --------------------------------------------------------------------------- payload models
 
 
 def _optional_number(value: Any) -> Any:
@@ -232,8 +205,8 @@ class Signal:
 
     def candle(self, received_at: datetime) -> int:
         """Candle index of the signal: floor(epoch(timestamp or receipt) / timeframe); weeks from Monday."""
-        moment = _as_utc(self.timestamp if self.timestamp is not None else received_at)
-        origin = _WEEK_ORIGIN if self.timeframe == MINUTES_PER_WEEK else _EPOCH
+        moment = as_utc(self.timestamp if self.timestamp is not None else received_at)
+        origin = WEEK_ORIGIN if self.timeframe == MINUTES_PER_WEEK else EPOCH
         return (moment - origin) // timedelta(minutes=self.timeframe)
 
     def idempotency_key(self, account: str, received_at: datetime | None = None) -> str:
@@ -243,7 +216,7 @@ class Signal:
         recognised while the next candle's alert is not mistaken for one.
         """
         if self.timestamp is not None:
-            moment = _as_utc(self.timestamp).isoformat()
+            moment = as_utc(self.timestamp).isoformat()
         elif received_at is not None:
             moment = f"candle:{self.candle(received_at)}"
         else:
@@ -264,78 +237,6 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value.value if isinstance(value, Side) else value
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-# --------------------------------------------------------------------------- normalisation
-
-
-def normalize_symbol(text: str, field_name: str = "tv.symbol") -> tuple[str | None, str]:
-    """Split ``BINANCE:BTCUSDT`` forms into (exchange prefix or None, ccxt ``BASE/QUOTE``)."""
-    value = text.strip().upper()
-    prefix: str | None = None
-    head, colon, rest = value.partition(":")
-    if colon and "/" not in head:
-        prefix, value = head.strip().lower() or None, rest.strip()
-    value = value.split(":", 1)[0]  # ccxt swap form BTC/USDT:USDT
-    value = value.removesuffix(".P")
-    separator = "/" if "/" in value else "-" if "-" in value else None
-    if separator is not None:
-        base, _, quote = value.partition(separator)
-    else:
-        base, quote = "", ""
-        for candidate in _QUOTES_BY_MATCH:
-            if value.endswith(candidate) and len(value) > len(candidate):
-                base, quote = value[: -len(candidate)], candidate
-                break
-        if not quote:
-            raise SignalError(
-                "invalid_field",
-                f"{field_name}: cannot tell the quote currency of {text!r}; write it as BASE/QUOTE, "
-                f"e.g. BTC/USDT (recognised quotes: {', '.join(QUOTE_CURRENCIES)})",
-                field_name,
-            )
-    if not (_CODE_PART.match(base) and _CODE_PART.match(quote)):
-        raise SignalError("invalid_field", f"{field_name}: {text!r} is not a market symbol", field_name)
-    return prefix, f"{base}/{quote}"
-
-
-def parse_timeframe(text: str, field_name: str = "tv.timeframe") -> int:
-    """TradingView interval -> minutes: ``1``…``240``, ``D``/``1D`` (1440), ``W``/``1W`` (10080)."""
-    value = text.strip().upper()
-    named = {"D": MINUTES_PER_DAY, "1D": MINUTES_PER_DAY, "W": MINUTES_PER_WEEK, "1W": MINUTES_PER_WEEK}
-    if value in named:
-        return named[value]
-    if value.isdigit():
-        minutes = int(value)
-        if 1 <= minutes <= 240 or minutes in (MINUTES_PER_DAY, MINUTES_PER_WEEK):
-            return minutes
-    raise SignalError(
-        "invalid_field",
-        f"{field_name}: unsupported timeframe {text!r}; use minutes 1 to 240, D/1D or W/1W",
-        field_name,
-    )
-
-
-def parse_timestamp(value: str | int | Decimal, field_name: str = "timestamp") -> datetime:
-    """ISO-8601 (``2026-11-26T12:00:00Z``; naive = UTC) or epoch seconds / milliseconds -> UTC datetime."""
-    try:
-        if isinstance(value, str) and not re.fullmatch(r"-?\d+(\.\d+)?", value):
-            return _as_utc(datetime.fromisoformat(value))
-        seconds = Decimal(value)
-        if abs(seconds) >= Decimal(10) ** 11:  # 1e11 s is the year 5138: this is milliseconds
-            seconds /= 1000
-        return _EPOCH + timedelta(seconds=float(seconds))
-    except (ValueError, InvalidOperation, OverflowError) as exc:
-        raise SignalError(
-            "invalid_field",
-            f"{field_name}: {str(value)!r} is not a time; use ISO-8601 like 2026-11-26T12:00:00Z "
-            "(TradingView's {{timenow}}) or epoch seconds",
-            field_name,
-        ) from exc
 
 
 def _find_placeholder(value: Any, path: str) -> str | None:
@@ -523,7 +424,7 @@ def check_timestamp(signal: Signal, now: datetime, max_age_seconds: int) -> None
     """Refuse a signal older than ``max_age_seconds`` (stale) or more than 60 s ahead of ``now`` (future)."""
     if signal.timestamp is None:
         return
-    age = (_as_utc(now) - signal.timestamp).total_seconds()
+    age = (as_utc(now) - signal.timestamp).total_seconds()
     if age > max_age_seconds:
         raise SignalError(
             "stale_signal",
