@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Literal
 
 from engine.config import DcaSelection, load_dca
-from engine.domain.config import ConfigSnapshot
+from engine.domain.config import ConfigSnapshot, DcaConfig, DcaLevel
 from engine.domain.grid import GridPlan, GridRejected, build_grid, pyramid_settings, resolve_capital
 from engine.domain.models import (
     LIVE_ORDER_STATUSES,
@@ -245,6 +245,20 @@ def _pool_load(stores: Stores, config: ConfigSnapshot, slot_available: bool | No
     return stores.pool.count(), pool_max
 
 
+def _pyramid_levels_and_capital(
+    dca: DcaConfig, index: int, signal_capital: Decimal | None
+) -> tuple[list[DcaLevel], Decimal]:
+    """Pyramid ``index``'s levels and the capital it asks for, before the exposure headroom shrinks it."""
+    levels, override = pyramid_settings(dca, index)
+    requested = resolve_capital(
+        signal_capital=signal_capital,
+        override_capital=override,
+        default_capital=dca.capital_usd,
+        headroom_usd=_UNCAPPED,
+    )
+    return levels, requested
+
+
 def evaluate_new_group(
     stores: Stores,
     req: EntryRequest,
@@ -269,13 +283,7 @@ def evaluate_new_group(
         return EntryDecision("reject", _unknown_market(req))
     market = _market_state(stores, req.exchange, req.symbol)
     pool_open, pool_max = _pool_load(stores, config, slot_available)
-    levels, override = pyramid_settings(dca.config, 1)
-    requested = resolve_capital(
-        signal_capital=req.signal_capital,
-        override_capital=override,
-        default_capital=dca.config.capital_usd,
-        headroom_usd=_UNCAPPED,
-    )
+    levels, requested = _pyramid_levels_and_capital(dca.config, 1, req.signal_capital)
     decision = check_entry(
         engine=config.engine,
         is_pyramid=False,
@@ -344,13 +352,7 @@ def plan_pyramid(
     if precision is None:
         raise EntryRefused(_unknown_market(req))
     market = _market_state(stores, group.exchange, group.symbol)
-    levels, override = pyramid_settings(dca.config, index)
-    requested = resolve_capital(
-        signal_capital=req.signal_capital,
-        override_capital=override,
-        default_capital=dca.config.capital_usd,
-        headroom_usd=_UNCAPPED,
-    )
+    levels, requested = _pyramid_levels_and_capital(dca.config, index, req.signal_capital)
     decision = check_entry(
         engine=config.engine,
         is_pyramid=True,
