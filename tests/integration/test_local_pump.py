@@ -301,3 +301,31 @@ def test_a_pruned_iterator_is_replaced_without_losing_or_repeating_records(endpo
 
     # Then the consumer continues right after what it had read
     assert recorder.delivered == ["1", "2"]
+
+
+def test_records_written_after_a_cancelled_transaction_are_still_delivered(endpoint, dynamodb, table):
+    # Given a consumer that has already read the stream once
+    recorder = Recorder()
+    pump = _pump(endpoint, [Consumer("a", table, recorder)])
+    _put(dynamodb, table, "1")
+    pump.drain()
+    # And a transaction on the table that is cancelled (moto rolls it back by swapping in a table copy)
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"id": {"S": "1"}},
+                        "ConditionExpression": "attribute_not_exists(id)",
+                    }
+                }
+            ]
+        )
+
+    # When the table is written again and the stream drained
+    _put(dynamodb, table, "2")
+    pump.drain()
+
+    # Then the new record still reaches the consumer (a pool-full open_group must not silence the streams)
+    assert recorder.delivered == ["1", "2"]

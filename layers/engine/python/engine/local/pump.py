@@ -83,7 +83,6 @@ class PassResult:
 class _ShardReader:
     stream_arn: str
     shard_id: str
-    iterator: str | None = None
     last_fetched: str | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     batch_limit: int = 0
@@ -216,18 +215,18 @@ class StreamPump:
         room = self.batch_size - len(reader.pending)
         if room <= 0:
             return
+        # A fresh iterator after the last record we hold, on every fetch, rather than following
+        # NextShardIterator: moto rolls back a cancelled transaction by swapping in a copy of the whole
+        # table, which detaches the shard an existing iterator chain points at — records written after
+        # that never show up on the old chain (a pool-full open_group would silence the streams).
         for attempt in (1, 2):
-            if reader.iterator is None:
-                reader.iterator = self._new_iterator(reader)
             try:
-                response = self._streams.get_records(ShardIterator=reader.iterator, Limit=room)
+                iterator = self._new_iterator(reader)
+                response = self._streams.get_records(ShardIterator=iterator, Limit=room)
                 break
             except ClientError:
-                # Expired or unknown iterator: position a new one after what we already hold.
-                reader.iterator = None
                 if attempt == 2:
                     raise
-        reader.iterator = response.get("NextShardIterator")
         for record in response.get("Records", []):
             reader.pending.append(
                 stream_event_record(record, stream_arn=reader.stream_arn, region=self._region)
