@@ -10,14 +10,14 @@ from typing import Any
 import boto3
 import pytest
 
-from engine.config import clear_cache, seed_defaults
+from engine.config import clear_cache
 from engine.domain.config import default_documents
 from engine.domain.models import Order, OrderStatus, OrderType, utcnow
 from engine.exchange.client_ids import client_order_id
-from engine.services.context import Stores, stores
+from engine.services.context import Stores
 from engine.services.execution import process_order
-from engine.services.gateways import clear_gateway_cache
 from tests.support.builders import make_order, new_id
+from tests.support.scenario import engine_session
 from tests.support.streams import Streams, deliver, failed_items, load_function
 
 PREFIX = "/ee-test/executor/"
@@ -28,17 +28,9 @@ SYMBOL = "BTC/USDT"
 @pytest.fixture
 def engine(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stores]:
     """Tables + default config in SSM (read fresh on every call), paper BTC/USDT at 60000."""
-    monkeypatch.setenv("CONFIG_PREFIX", PREFIX)
-    monkeypatch.setenv("CONFIG_MAX_AGE_SECONDS", "0")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EngineTest")
-    clear_cache()
-    clear_gateway_cache()
-    seed_defaults()
-    s = stores()
-    s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"))
-    yield s
-    clear_cache()
-    clear_gateway_cache()
+    with engine_session(monkeypatch, PREFIX) as s:
+        s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"))
+        yield s
 
 
 def edit_engine_document(**paper: Any) -> None:

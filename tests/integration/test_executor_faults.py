@@ -11,16 +11,15 @@ import ccxt
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from engine.config import clear_cache, seed_defaults
 from engine.domain.models import Order, OrderStatus, utcnow
 from engine.exchange.client_ids import client_order_id
 from engine.exchange.errors import TemporaryFailure
-from engine.services.context import Stores, stores
+from engine.services.context import Stores
 from engine.services.execution import SEND_CLAIM_TTL, process_order, send_claim_id
-from engine.services.gateways import clear_gateway_cache
 from engine.services.sync import run_sync
 from tests.support.builders import make_order, new_id
 from tests.support.fake_exchange import FakeCcxtClient, install_exchange
+from tests.support.scenario import engine_session
 from tests.support.streams import Streams, deliver, failed_items, load_function
 
 PREFIX = "/ee-test/faults/"
@@ -28,15 +27,8 @@ PREFIX = "/ee-test/faults/"
 
 @pytest.fixture
 def engine(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stores]:
-    monkeypatch.setenv("CONFIG_PREFIX", PREFIX)
-    monkeypatch.setenv("CONFIG_MAX_AGE_SECONDS", "0")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EngineTest")
-    clear_cache()
-    clear_gateway_cache()
-    seed_defaults()
-    yield stores()
-    clear_cache()
-    clear_gateway_cache()
+    with engine_session(monkeypatch, PREFIX) as s:
+        yield s
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import clear_cache, load_config, seed_defaults
+from engine.config import load_config
 from engine.domain.models import (
     Group,
     GroupStatus,
@@ -25,11 +25,11 @@ from engine.exchange.gateway import OrderRequest
 from engine.exchange.markets import PAPER_MARKETS
 from engine.local.events import scheduled_event
 from engine.services import gateways
-from engine.services.context import Stores, stores
+from engine.services.context import Stores
 from engine.services.execution import process_order
-from engine.services.gateways import clear_gateway_cache
 from engine.services.sync import run_sync
 from tests.support.builders import make_group, make_order, make_pyramid, new_id
+from tests.support.scenario import engine_session
 from tests.support.streams import deliver, load_function
 
 PREFIX = "/ee-test/sync/"
@@ -39,17 +39,9 @@ SYMBOL = "BTC/USDT"
 
 @pytest.fixture
 def engine(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stores]:
-    monkeypatch.setenv("CONFIG_PREFIX", PREFIX)
-    monkeypatch.setenv("CONFIG_MAX_AGE_SECONDS", "0")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EngineTest")
-    clear_cache()
-    clear_gateway_cache()
-    seed_defaults()
-    s = stores()
-    s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"))
-    yield s
-    clear_cache()
-    clear_gateway_cache()
+    with engine_session(monkeypatch, PREFIX) as s:
+        s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"))
+        yield s
 
 
 def leg(group: Group, n: int = 1, **overrides: Any) -> Order:

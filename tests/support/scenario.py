@@ -1,6 +1,7 @@
 """Scenario helpers for the position / closing / slot / lifecycle integration tests.
 
 - :func:`engine_env`: live config seeded in (moto) SSM with no cache, so an edit counts at once.
+- :func:`engine_session`: the same under a test's own config prefix, with the gateway cache dropped.
 - :func:`set_document`: edit one config document (merged over its current value).
 - :func:`open_group`: a group opened exactly as the webhook would (pre-trade + grid + pool).
 - :func:`fill` / :func:`cancel`: what order_sync / order_executor record after the exchange acted.
@@ -10,6 +11,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,6 +25,7 @@ from engine.config.settings import config_prefix
 from engine.domain.models import Group, Order, OrderPurpose, OrderStatus, QueueEntry, Side
 from engine.services.context import Stores, stores
 from engine.services.entries import EntryRequest, evaluate_new_group
+from engine.services.gateways import clear_gateway_cache
 from engine.store import OpenResult
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -36,6 +40,18 @@ def engine_env(monkeypatch: pytest.MonkeyPatch) -> Stores:
     seed_defaults(overwrite=True)
     clear_cache()
     return stores()
+
+
+@contextmanager
+def engine_session(monkeypatch: pytest.MonkeyPatch, prefix: str) -> Iterator[Stores]:
+    """:func:`engine_env` under config ``prefix``; the process-wide gateway cache is dropped around it."""
+    monkeypatch.setenv("CONFIG_PREFIX", prefix)
+    clear_gateway_cache()
+    try:
+        yield engine_env(monkeypatch)
+    finally:
+        clear_cache()
+        clear_gateway_cache()
 
 
 def set_document(name: str, **fields: Any) -> None:
