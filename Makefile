@@ -27,12 +27,16 @@ lock:
 	build/lockenv/bin/pip install -q -r requirements.txt
 	build/lockenv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
+# Style, formatting, complexity (ruff C901, max 12 per function) and types; .pre-commit-config.yaml runs the same.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/engine/python/engine functions infra
 
+# Coverage of what ships (engine layer + functions, [tool.coverage] in pyproject): the files not fully
+# covered, worst first, then the total.
 test: install lint
-	$(VENV)/bin/pytest -n 2 tests
+	$(VENV)/bin/pytest -n 2 --cov --cov-report=term:skip-covered tests
 
 unit: install
 	$(VENV)/bin/pytest tests/unit
