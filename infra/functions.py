@@ -21,7 +21,7 @@ from infra.access import grant_tables
 from infra.configuration import Configuration
 from infra.layers import CODE_EXCLUDES, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Layers
 from infra.nag import acknowledge
-from infra.settings import LAMBDA_PYTHON_VERSION, PROJECT_ROOT, StackSettings
+from infra.settings import LAMBDA_PYTHON_VERSION, METRICS_NAMESPACE, PROJECT_ROOT, StackSettings
 from infra.storage import TABLE_SPECS, Storage
 
 FUNCTIONS_ROOT = PROJECT_ROOT / "functions"
@@ -125,7 +125,7 @@ def function_environment(spec: FunctionSpec, settings: StackSettings) -> dict[st
             "WEBHOOK_SECRET_NAME": settings.webhook_secret_name,
             "EXCHANGE_SECRET_PREFIX": settings.exchange_secret_prefix,
             "POWERTOOLS_SERVICE_NAME": settings.metrics_service,
-            "POWERTOOLS_METRICS_NAMESPACE": "ExecutionEngine",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             # X-Ray is not enabled on the functions (it would need xray:* on "*"); keep Tracer quiet.
             "POWERTOOLS_TRACE_DISABLED": "true",
             "LOG_LEVEL": LOG_LEVEL,

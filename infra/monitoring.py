@@ -21,30 +21,35 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from engine import metric_names as m
 from infra.nag import acknowledge
-from infra.settings import StackSettings
+from infra.settings import METRICS_NAMESPACE, StackSettings
 
-NAMESPACE = "ExecutionEngine"
+NAMESPACE = METRICS_NAMESPACE
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
 ITERATOR_AGE_ALARM_MS = 60_000
+WIDE, THIRD = 12, 8
 
-# Every custom metric the dashboard and alarms read (names are the contract with the engine).
+# Every custom metric the dashboard and alarms read: names from engine.metric_names, the emitters' own.
 CUSTOM_METRICS = (
-    "PoolOpen",
-    "PoolMax",
-    "QueueDepth",
-    "OpenGroups",
-    "RealizedPnlUsd",
-    "UnrealizedPnlUsd",
-    "EquityUsd",
-    "OrdersByState",
-    "ConfigInvalid",
-    "UnknownOrders",
+    m.POOL_OPEN,
+    m.POOL_MAX,
+    m.QUEUE_DEPTH,
+    m.OPEN_GROUPS,
+    m.REALIZED_PNL_USD,
+    m.UNREALIZED_PNL_USD,
+    m.EQUITY_USD,
+    m.ORDERS_BY_STATE,
+    m.CONFIG_INVALID,
+    m.UNKNOWN_ORDERS,
 )
 
 
 class Monitoring(Construct):
+    """The alarm topic, the alarms (stream failures and lag, unknown orders, invalid config) and the
+    dashboard; `search` and `stage_total` read the engine's custom metrics."""
+
     def __init__(
         self,
         scope: Construct,
@@ -57,48 +62,10 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._service = settings.metrics_service
-        prefix = settings.resource_prefix
-
-        self.alarm_topic = sns.Topic(
-            self,
-            "Alarms",
-            topic_name=f"{prefix}-alarms",
-            display_name="Execution Engine alarms",
-            enforce_ssl=True,
-        )
-        acknowledge(
-            self.alarm_topic,
-            "SNS2",
-            "Carries only alarm state changes (no trading or credential data); CloudWatch alarms cannot "
-            "publish to a topic encrypted with the AWS-managed SNS key.",
-        )
-        if settings.alarm_email:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
-        alarm_action = actions.SnsAction(self.alarm_topic)
-
+        self._prefix = settings.resource_prefix
+        self.alarm_topic = self._build_alarm_topic(settings.alarm_email)
+        self._alarm_action = actions.SnsAction(self.alarm_topic)
         self.alarms: list[cloudwatch.Alarm] = []
-
-        def alarm(
-            construct_id: str,
-            metric: cloudwatch.Metric | cloudwatch.MathExpression,
-            *,
-            threshold: float,
-            periods: int,
-            description: str,
-        ) -> None:
-            created = metric.create_alarm(
-                self,
-                construct_id,
-                alarm_name=f"{prefix}-{construct_id}",
-                alarm_description=description,
-                threshold=threshold,
-                evaluation_periods=periods,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            created.add_alarm_action(alarm_action)
-            created.add_ok_action(alarm_action)
-            self.alarms.append(created)
 
         dlq_depth = {
             name: queue.metric_approximate_number_of_messages_visible(
@@ -106,21 +73,81 @@ class Monitoring(Construct):
             )
             for name, queue in stream_consumers.items()
         }
+        iterator_age = {
+            name: functions[name].metric("IteratorAge", period=ONE_MINUTE, statistic="Maximum", label=name)
+            for name in stream_consumers
+        }
+        self._build_stream_alarms(dlq_depth, iterator_age)
+        self._build_custom_metric_alarms()
+
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=self._prefix, default_interval=Duration.hours(6)
+        )
+        self._build_engine_widgets()
+        self._build_platform_widgets(functions, api, dlq_depth, iterator_age)
+        self.dashboard_url = (
+            f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards:name={self._prefix}"
+        )
+
+    # ---------------------------------------------------------------- alarms
+
+    def _build_alarm_topic(self, alarm_email: str | None) -> sns.Topic:
+        topic = sns.Topic(
+            self,
+            "Alarms",
+            topic_name=f"{self._prefix}-alarms",
+            display_name="Execution Engine alarms",
+            enforce_ssl=True,
+        )
+        acknowledge(
+            topic,
+            "SNS2",
+            "Carries only alarm state changes (no trading or credential data); CloudWatch alarms cannot "
+            "publish to a topic encrypted with the AWS-managed SNS key.",
+        )
+        if alarm_email:
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return topic
+
+    def _alarm(
+        self,
+        construct_id: str,
+        metric: cloudwatch.Metric | cloudwatch.MathExpression,
+        *,
+        threshold: float,
+        periods: int,
+        description: str,
+    ) -> None:
+        """An alarm at `threshold` or over, notifying the topic when it fires and when it clears."""
+        created = metric.create_alarm(
+            self,
+            construct_id,
+            alarm_name=f"{self._prefix}-{construct_id}",
+            alarm_description=description,
+            threshold=threshold,
+            evaluation_periods=periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        created.add_alarm_action(self._alarm_action)
+        created.add_ok_action(self._alarm_action)
+        self.alarms.append(created)
+
+    def _build_stream_alarms(
+        self, dlq_depth: dict[str, cloudwatch.Metric], iterator_age: dict[str, cloudwatch.Metric]
+    ) -> None:
+        """Per stream consumer: a record in its failure queue; over a minute behind for 5 minutes."""
         for name, metric in dlq_depth.items():
-            alarm(
+            self._alarm(
                 f"{name.replace('_', '-')}-stream-failures",
                 metric,
                 threshold=1,
                 periods=1,
                 description=f"Stream records {name} gave up on are waiting in its failure queue",
             )
-
-        iterator_age = {
-            name: functions[name].metric("IteratorAge", period=ONE_MINUTE, statistic="Maximum", label=name)
-            for name in stream_consumers
-        }
         for name, metric in iterator_age.items():
-            alarm(
+            self._alarm(
                 f"{name.replace('_', '-')}-iterator-age",
                 metric,
                 threshold=ITERATOR_AGE_ALARM_MS,
@@ -128,60 +155,74 @@ class Monitoring(Construct):
                 description=f"{name} is over a minute behind its stream for 5 minutes",
             )
 
-        alarm(
+    def _build_custom_metric_alarms(self) -> None:
+        self._alarm(
             "unknown-orders",
-            self.stage_total("MAX", "UnknownOrders", FIVE_MINUTES),
+            self.stage_total("MAX", m.UNKNOWN_ORDERS, FIVE_MINUTES),
             threshold=1,
             periods=1,
             description="Orders whose outcome at the exchange is unknown (being reconciled)",
         )
-        alarm(
+        self._alarm(
             "config-invalid",
-            self.stage_total("SUM", "ConfigInvalid", FIVE_MINUTES),
+            self.stage_total("SUM", m.CONFIG_INVALID, FIVE_MINUTES),
             threshold=1,
             periods=1,
             description="A configuration document failed validation; the last valid version is in use",
         )
 
-        self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=prefix, default_interval=Duration.hours(6)
-        )
-        wide, third = 12, 8
+    # ---------------------------------------------------------------- dashboard
+
+    def _build_engine_widgets(self) -> None:
+        """Rows of the engine's own figures: pool, queue, groups, PnL, equity, orders, config."""
         self.dashboard.add_widgets(
-            self._graph("Pool usage", [self.search("PoolOpen"), self.search("PoolMax")], third),
-            self._graph("Queue depth", [self.search("QueueDepth")], third),
-            self._graph("Open groups", [self.search("OpenGroups")], third),
+            self._graph("Pool usage", [self.search(m.POOL_OPEN), self.search(m.POOL_MAX)], THIRD),
+            self._graph("Queue depth", [self.search(m.QUEUE_DEPTH)], THIRD),
+            self._graph("Open groups", [self.search(m.OPEN_GROUPS)], THIRD),
         )
         self.dashboard.add_widgets(
             self._graph(
                 "PnL (USD)",
-                [self.search("RealizedPnlUsd", "Average"), self.search("UnrealizedPnlUsd", "Average")],
-                wide,
+                [self.search(m.REALIZED_PNL_USD, "Average"), self.search(m.UNREALIZED_PNL_USD, "Average")],
+                WIDE,
             ),
-            self._graph("Equity (USD)", [self.search("EquityUsd", "Average")], wide),
+            self._graph("Equity (USD)", [self.search(m.EQUITY_USD, "Average")], WIDE),
         )
         self.dashboard.add_widgets(
             # One line per State value the engine reports (pending, open, ..., unknown).
             self._graph(
-                "Orders by state", [self.search("OrdersByState", label="${PROP('Dim.State')}")], wide
+                "Orders by state",
+                [self.search(m.ORDERS_BY_STATE, label=f"${{PROP('Dim.{m.STATE_DIMENSION}')}}")],
+                WIDE,
             ),
             self._graph(
                 "Unknown orders / invalid config (per parameter)",
                 [
-                    self.search("UnknownOrders"),
-                    self.search("ConfigInvalid", "Sum", label="invalid ${PROP('Dim.Parameter')}"),
+                    self.search(m.UNKNOWN_ORDERS),
+                    self.search(
+                        m.CONFIG_INVALID, "Sum", label=f"invalid ${{PROP('Dim.{m.PARAMETER_DIMENSION}')}}"
+                    ),
                 ],
-                wide,
+                WIDE,
             ),
         )
+
+    def _build_platform_widgets(
+        self,
+        functions: dict[str, lambda_.Function],
+        api: apigw.RestApi,
+        dlq_depth: dict[str, cloudwatch.Metric],
+        iterator_age: dict[str, cloudwatch.Metric],
+    ) -> None:
+        """Rows of AWS's own metrics: function errors, stream lag and failures, API traffic and latency."""
         self.dashboard.add_widgets(
             self._graph(
                 "Function errors",
                 [fn.metric_errors(period=ONE_MINUTE, label=name) for name, fn in functions.items()],
-                third,
+                THIRD,
             ),
-            self._graph("Stream iterator age (ms)", list(iterator_age.values()), third),
-            self._graph("Stream failure queues (DLQ depth)", list(dlq_depth.values()), third),
+            self._graph("Stream iterator age (ms)", list(iterator_age.values()), THIRD),
+            self._graph("Stream failure queues (DLQ depth)", list(dlq_depth.values()), THIRD),
         )
         self.dashboard.add_widgets(
             self._graph(
@@ -191,15 +232,11 @@ class Monitoring(Construct):
                     api.metric_client_error(period=ONE_MINUTE),
                     api.metric_server_error(period=ONE_MINUTE),
                 ],
-                wide,
+                WIDE,
             ),
             self._graph(
-                "API latency (p99, ms)", [api.metric_latency(period=ONE_MINUTE, statistic="p99")], wide
+                "API latency (p99, ms)", [api.metric_latency(period=ONE_MINUTE, statistic="p99")], WIDE
             ),
-        )
-        self.dashboard_url = (
-            f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
-            f"#dashboards:name={prefix}"
         )
 
     def search(

@@ -25,6 +25,10 @@ DEFAULT_DEPS_LAYER_PATH = "build/layers/deps"
 
 EXCHANGES = ("binance", "bybit", "okx")
 
+# CloudWatch namespace of the engine's metrics: the functions' POWERTOOLS_METRICS_NAMESPACE, and where
+# the dashboard and alarms read them.
+METRICS_NAMESPACE = "ExecutionEngine"
+
 # TradingView sends webhooks only from these addresses (DESIGN §8).
 TRADINGVIEW_IPS = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
 
