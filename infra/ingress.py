@@ -89,13 +89,23 @@ class Ingress(Construct):
         operator_api: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
-        access_logs = logs.LogGroup(
+        self.api = self._build_api(settings, self._build_access_logs())
+        self.webhook_method = self._build_webhook_route(webhook)
+        self._build_operator_routes(operator_api)
+        self.web_acl = self._build_waf(settings)
+        self._acknowledge_api_findings()
+
+    def _build_access_logs(self) -> logs.LogGroup:
+        return logs.LogGroup(
             self,
             "AccessLogs",
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.api = apigw.RestApi(
+
+    def _build_api(self, settings: StackSettings, access_logs: logs.LogGroup) -> apigw.RestApi:
+        """The REST API and its stage: throttling (the webhook's own), ERROR logs, JSON access logs."""
+        api = apigw.RestApi(
             self,
             "Api",
             rest_api_name=f"{settings.resource_prefix}-api",
@@ -131,21 +141,27 @@ class Ingress(Construct):
             ),
         )
         # A resource-policy change takes effect only with a new deployment.
-        deployment = self.api.latest_deployment
+        deployment = api.latest_deployment
         assert deployment is not None  # RestApi deploys by default
         deployment.add_to_logical_id({"tradingview_allowlist": settings.tradingview_allowlist})
+        return api
 
-        self.webhook_method = self.api.root.add_resource("webhook").add_method(
+    def _build_webhook_route(self, webhook: lambda_.IFunction) -> apigw.Method:
+        """`POST /webhook`, open: the Lambda authenticates each alert itself."""
+        method = self.api.root.add_resource("webhook").add_method(
             "POST", apigw.LambdaIntegration(webhook), authorization_type=apigw.AuthorizationType.NONE
         )
         acknowledge(
-            self.webhook_method,
+            method,
             "APIG4",
             "TradingView cannot sign requests or send headers; the webhook Lambda authenticates every "
             "alert by its shared secret (constant-time compare) or an HMAC signature, and the optional "
             "resource policy admits only TradingView's IPs.",
         )
+        return method
 
+    def _build_operator_routes(self, operator_api: lambda_.IFunction) -> None:
+        """Every OPERATOR_ROUTES entry: AWS_IAM auth, validated path parameters, one integration."""
         validator = apigw.RequestValidator(
             self,
             "OperatorValidator",
@@ -165,14 +181,19 @@ class Ingress(Construct):
                 request_parameters={f"method.request.path.{name}": True for name in path_parameters},
             )
 
-        self.web_acl = self._body_size_web_acl(settings)
+    def _build_waf(self, settings: StackSettings) -> wafv2.CfnWebACL:
+        """The body-size web ACL, associated with the API's stage."""
+        web_acl = self._body_size_web_acl(settings)
         wafv2.CfnWebACLAssociation(
             self,
             "WebAclAssociation",
             resource_arn=self.api.deployment_stage.stage_arn,
-            web_acl_arn=self.web_acl.attr_arn,
+            web_acl_arn=web_acl.attr_arn,
         )
+        return web_acl
 
+    def _acknowledge_api_findings(self) -> None:
+        """cdk-nag findings on the API that are decisions, each with its reason."""
         acknowledge(
             self.api,
             "COG4",
