@@ -1,6 +1,6 @@
 """operator_api: API Gateway (IAM auth) -> the operator routes of DESIGN §6.
 
-Routing, shapes and error mapping live in :mod:`engine.services.operator`; the resolver matches on the
+Routing, shapes and error mapping live in :mod:`engine.api.operator`; the resolver matches on the
 event's ``path`` (the stage prefix is not part of it), so the ``/{proxy+}`` resource of the REST API
 and of the local runtime reaches every route.
 """
@@ -13,8 +13,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from engine.api.operator import app
 from engine.config.settings import metrics_namespace
-from engine.services.operator import app
 
 logger = Logger()
 tracer = Tracer()

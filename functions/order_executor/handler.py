@@ -19,10 +19,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from engine.app.context import stores
+from engine.app.execution.send import process_order
 from engine.config.settings import metrics_namespace
 from engine.domain.models import OrderStatus, utcnow
-from engine.services.context import stores
-from engine.services.execution import process_order
 from engine.store import order_from_image
 
 logger = Logger()

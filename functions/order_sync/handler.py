@@ -11,10 +11,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from engine.app.context import stores
+from engine.app.sync.run import run_sync
 from engine.config.settings import metrics_namespace
 from engine.domain.models import utcnow
-from engine.services.context import stores
-from engine.services.sync import run_sync
 
 logger = Logger()
 tracer = Tracer()

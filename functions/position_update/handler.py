@@ -16,10 +16,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from engine.app.context import stores
+from engine.app.positions.refresh import refresh_group
 from engine.config.settings import metrics_namespace
 from engine.domain.models import utcnow
-from engine.services.context import stores
-from engine.services.positions import refresh_group
 from engine.store import order_from_image
 
 logger = Logger()

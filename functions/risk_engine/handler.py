@@ -12,10 +12,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from engine.app.context import stores
+from engine.app.risk.run import run_risk
 from engine.config.settings import metrics_namespace
 from engine.domain.models import utcnow
-from engine.services.context import stores
-from engine.services.risk import run_risk
 
 logger = Logger()
 tracer = Tracer()

@@ -15,10 +15,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from engine.app.context import stores
+from engine.app.pool.slots import on_group_change
 from engine.config.settings import metrics_namespace
 from engine.domain.models import utcnow
-from engine.services.context import stores
-from engine.services.slots import on_group_change
 from engine.store import group_from_image
 
 logger = Logger()

@@ -1,4 +1,4 @@
-"""webhook Lambda: TradingView alerts via API Gateway (REST proxy) -> ``engine.services.webhook``.
+"""webhook Lambda: TradingView alerts via API Gateway (REST proxy) -> ``engine.app.intake.webhook``.
 
 Thin on purpose: the raw body (base64 decoded when API Gateway encoded it) and the headers go to
 ``handle_webhook``; its reply becomes the HTTP answer. Never imports ccxt (TradingView waits 3 s).
@@ -15,11 +15,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from engine.app.context import stores
+from engine.app.intake.webhook import WebhookReply, handle_webhook
 from engine.config.reporting import emit_dimensioned_metric
 from engine.config.settings import metrics_namespace
 from engine.domain.models import utcnow
-from engine.services.context import stores
-from engine.services.webhook import WebhookReply, handle_webhook
 
 logger = Logger()
 tracer = Tracer()

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from engine.app.intake import reset_persistence_layer
 from engine.config import clear_cache
-from engine.services.webhook import reset_persistence_layer
 from engine.store import create_all_tables, reset_connections
 from engine.store.tables import TABLES
 from tests.integration.conftest import FAKE_ENV

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from engine.app.context import Stores
+from engine.app.positions import refresh_group, request_close
+from engine.app.shared.closing import close_purpose_of
+from engine.app.shared.errors import NotFound
 from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
-from engine.services.closing import close_purpose_of, request_close
-from engine.services.context import Stores
-from engine.services.errors import NotFound
-from engine.services.positions import refresh_group
 from tests.support.scenario import (
     T0,
     cancel_requested,

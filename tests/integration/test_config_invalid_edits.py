@@ -20,11 +20,11 @@ from typing import Any
 import boto3
 import pytest
 
+from engine.app.context import stores
 from engine.config import CONFIG_INVALID_METRIC, load_config, load_dca
 from engine.config.settings import config_prefix
 from engine.domain.config import DcaConfig, dump_document
 from engine.domain.models import OrderPurpose
-from engine.services.context import stores
 from tests.support.scenario import set_document
 from tests.support.webhook import (
     WebhookClient,

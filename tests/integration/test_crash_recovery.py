@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
+from engine.app.execution import apply_exchange_order, save_change
 from engine.domain.models import OrderPurpose, OrderStatus
 from engine.exchange.ccxt_convert import order_from_ccxt
-from engine.services.orders_exchange import apply_exchange_order, save_change
-from engine.services.reconciliation import DriftKind, Report
 from tests.integration.test_faults_harness import (
     CLEAN,
     EXCHANGE,
@@ -24,6 +23,7 @@ from tests.integration.test_faults_harness import (
     make_world,
     run_lifecycle,
 )
+from tests.support.reconciliation import DriftKind, Report
 
 LEGS = [f"p1-l{n}" for n in range(1, 6)]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import Stores
 from engine.domain.models import ExchangeOrder, GroupFigures, OrderSide, OrderStatus, OrderType, utcnow
-from engine.services.context import Stores
-from engine.services.reconciliation import DriftKind, reconciliation_report
 from tests.support.builders import make_group, make_order, new_id
+from tests.support.reconciliation import DriftKind, reconciliation_report
 from tests.support.scenario import engine_env
 
 AMOUNT = Decimal("0.001")

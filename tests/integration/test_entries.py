@@ -1,4 +1,4 @@
-"""Given live config and stored state, when an entry is planned (engine.services.entries), then the group,
+"""Given live config and stored state, when an entry is planned (engine.app.intake.entries), then the group,
 its pyramid and its legs follow DESIGN §3.3/§3.7, and refusals say why (moto)."""
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import Stores
+from engine.app.intake import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
+from engine.app.intake.entries import open_exposure_usd
+from engine.app.shared.markets import market_precision
 from engine.config import load_config
 from engine.domain.models import (
     GroupStatus,
@@ -17,15 +21,6 @@ from engine.domain.models import (
     OrderType,
     QueueEntry,
     Side,
-)
-from engine.services.context import Stores
-from engine.services.entries import (
-    EntryRefused,
-    EntryRequest,
-    evaluate_new_group,
-    market_precision,
-    open_exposure_usd,
-    plan_pyramid,
 )
 from engine.store import OpenResult
 from tests.support.scenario import engine_env, entry_request, open_group, set_document

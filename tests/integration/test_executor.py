@@ -10,12 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
+from engine.app.context import Stores
+from engine.app.execution import process_order
 from engine.config import clear_cache
 from engine.domain.config import default_documents
 from engine.domain.models import Order, OrderStatus, OrderType, utcnow
 from engine.exchange.client_ids import client_order_id
-from engine.services.context import Stores
-from engine.services.execution import process_order
 from tests.support.builders import make_order, new_id
 from tests.support.scenario import engine_session
 from tests.support.streams import Streams, deliver, failed_items, load_function

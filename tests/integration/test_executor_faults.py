@@ -11,12 +11,12 @@ import ccxt
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from engine.app.context import Stores
+from engine.app.execution import SEND_CLAIM_TTL, process_order, send_claim_id
+from engine.app.sync import run_sync
 from engine.domain.models import Order, OrderStatus, utcnow
 from engine.exchange.client_ids import client_order_id
 from engine.exchange.errors import TemporaryFailure
-from engine.services.context import Stores
-from engine.services.execution import SEND_CLAIM_TTL, process_order, send_claim_id
-from engine.services.sync import run_sync
 from tests.support.builders import make_order, new_id
 from tests.support.fake_exchange import FakeCcxtClient, install_exchange
 from tests.support.scenario import engine_session

@@ -23,8 +23,8 @@ from typing import Any
 import ccxt
 import pytest
 
+from engine.app.execution import process_order
 from engine.domain.models import OrderStatus
-from engine.services.execution import process_order
 from tests.integration.test_faults_harness import (
     CLEAN,
     FAULTY,

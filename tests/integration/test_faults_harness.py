@@ -36,17 +36,17 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 import engine.store.state
+from engine.app.context import Stores
+from engine.app.gateways import clear_gateway_cache
+from engine.app.positions import request_close
+from engine.app.sync import SyncSummary, run_sync
 from engine.config import load_config
 from engine.config.settings import config_prefix
 from engine.domain.models import Order, OrderPurpose, utcnow
 from engine.exchange.ccxt_convert import order_from_ccxt
 from engine.exchange.client_ids import client_order_id
-from engine.services.closing import request_close
-from engine.services.context import Stores
-from engine.services.gateways import clear_gateway_cache
-from engine.services.reconciliation import Report, reconciliation_report
-from engine.services.sync import SyncSummary, run_sync
 from tests.support.fake_exchange import FakeCcxtClient, install_exchange
+from tests.support.reconciliation import Report, reconciliation_report
 from tests.support.scenario import engine_env, open_group
 from tests.support.streams import Streams, deliver, failed_items, load_function
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import Stores, stores
 from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
 from engine.local.events import scheduled_event
-from engine.services.context import Stores, stores
 from tests.support.scenario import group_of, set_document
 from tests.support.streams import Streams, deliver, drain, load_function
 from tests.support.webhook import WebhookClient, alert, prepare_webhook

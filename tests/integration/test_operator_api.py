@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import Stores, stores
 from engine.domain.models import GroupStatus, OrderPurpose, OrderStatus
 from engine.local.events import api_gateway_event
-from engine.services.context import Stores, stores
 from tests.support.builders import make_queue_entry
 from tests.support.streams import deliver, load_function
 from tests.support.trading import configure, stored_group

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from engine.app.sync import run_sync
 from engine.domain.models import GroupStatus, utcnow
 from engine.local.events import api_gateway_event
-from engine.services.sync import run_sync
 from tests.support.streams import deliver, load_function
 from tests.support.trading import PAPER, TradingWorld, configure
 

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 
+from engine.app.context import Stores
+from engine.app.positions import refresh_group
 from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
-from engine.services.context import Stores
-from engine.services.positions import refresh_group
 from tests.support.scenario import T0, engine_env, entries_of, fill, group_of, open_group, orders_of
 from tests.support.streams import Streams, drain, load_function
 

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import Stores, stores
+from engine.app.risk import guard_marker, run_risk, set_blocked, skip_once
 from engine.domain.models import GroupStatus, OrderPurpose, OrderStatus, Pyramid
-from engine.services.context import Stores, stores
-from engine.services.risk import guard_marker, run_risk
-from engine.services.risk_controls import set_blocked, skip_once
 from tests.support.trading import entry_order, reprice, stored_group
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from engine.app.risk import run_risk
+from engine.app.sync import run_sync
 from engine.domain.accounting import fill_price
 from engine.domain.models import GroupStatus, OrderPurpose, OrderStatus, OrderType, utcnow
-from engine.services.risk import run_risk
-from engine.services.sync import run_sync
 from tests.support.trading import TradingWorld, configure
 
 RISK = {"timer_start": "after_all_dca_filled", "post_full_wait_minutes": 15, "fee_percent": 0.1}

@@ -21,13 +21,13 @@ import boto3
 import ccxt
 import pytest
 
+from engine.app.context import stores
+from engine.app.gateways import clear_gateway_cache
+from engine.app.intake import reset_persistence_layer
 from engine.config import clear_cache, exchange_credentials, seed_webhook_secret
 from engine.config.settings import exchange_secret_prefix, webhook_secret_name
 from engine.domain.models import MarketPrecision, OrderPurpose, OrderStatus
 from engine.exchange.ccxt_gateway import CcxtGateway
-from engine.services.context import stores
-from engine.services.gateways import clear_gateway_cache
-from engine.services.webhook import reset_persistence_layer
 from engine.store.tables import TABLES, table_name
 from tests.support.fake_exchange import FakeCcxtClient
 from tests.support.scenario import engine_env, set_document

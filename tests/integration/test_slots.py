@@ -11,12 +11,12 @@ from decimal import Decimal
 
 import pytest
 
+from engine.app.context import Stores
+from engine.app.intake import EntryRefused
+from engine.app.pool import promote_entry, sweep_queue
+from engine.app.shared.errors import NotFound, PoolFull
 from engine.config import load_config
 from engine.domain.models import GroupStatus, OrderPurpose, OrderStatus
-from engine.services.context import Stores
-from engine.services.entries import EntryRefused
-from engine.services.errors import NotFound, PoolFull
-from engine.services.slots import promote_entry, sweep_queue
 from tests.support.scenario import (
     T0,
     close_flat,
@@ -220,7 +220,7 @@ def test_a_failed_group_also_frees_its_slot(st):
     for leg in entries_of(st, a.id):
         leg.status = OrderStatus.REJECTED
         st.orders.save(leg)
-    from engine.services.positions import refresh_group
+    from engine.app.positions import refresh_group
 
     refresh_group(st, a.id, T0)
     assert group_of(st, a.id).status is GroupStatus.FAILED

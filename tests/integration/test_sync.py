@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from engine.app import gateways
+from engine.app.context import Stores
+from engine.app.execution import process_order
+from engine.app.sync import run_sync
 from engine.config import load_config
 from engine.domain.models import (
     Group,
@@ -24,10 +28,6 @@ from engine.exchange.client_ids import client_order_id
 from engine.exchange.gateway import OrderRequest
 from engine.exchange.markets import PAPER_MARKETS
 from engine.local.events import scheduled_event
-from engine.services import gateways
-from engine.services.context import Stores
-from engine.services.execution import process_order
-from engine.services.sync import run_sync
 from tests.support.builders import make_group, make_order, make_pyramid, new_id
 from tests.support.scenario import engine_session
 from tests.support.streams import deliver, load_function

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from engine.app.sync import run_sync
 from engine.domain.models import GroupStatus, OrderPurpose, OrderStatus, OrderType, TpMode, utcnow
-from engine.services.sync import run_sync
 from tests.support.trading import TradingWorld, configure
 
 

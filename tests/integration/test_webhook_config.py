@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.services.context import Stores, stores
+from engine.app.context import Stores, stores
 from tests.support.scenario import set_document
 from tests.support.webhook import WebhookClient, alert, minute_times, prepare_webhook
 

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from engine.services import webhook
-from engine.services.context import stores
+from engine.app.context import stores
+from engine.app.intake import webhook
 from engine.store import SignalAudit
 from engine.store.tables import IdempotencyModel, table_name
 from tests.support.webhook import alert, prepare_webhook, same_candle_times

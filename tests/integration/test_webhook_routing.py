@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from engine.app.context import Stores, stores
 from engine.domain.models import (
     GroupFigures,
     GroupStatus,
@@ -18,7 +19,6 @@ from engine.domain.models import (
     Side,
 )
 from engine.exchange.client_ids import client_order_id
-from engine.services.context import Stores, stores
 from tests.support.builders import make_group
 from tests.support.scenario import set_document
 from tests.support.webhook import (

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from engine.app.context import stores
+from engine.app.intake import RoutingConflict
+from engine.app.intake.webhook import MAX_BODY_BYTES, reply_for_error
 from engine.config import SecretError
 from engine.domain.models import MarketPrecision
 from engine.domain.signal import SignalError
-from engine.services.context import stores
-from engine.services.signal_routing import RoutingConflict
-from engine.services.webhook import MAX_BODY_BYTES, reply_for_error
 from engine.store import StaleWrite
 from tests.support.webhook import (
     HANDLER_PATH,

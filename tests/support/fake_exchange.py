@@ -2,7 +2,7 @@
 
 The engine's own gateway code (error mapping, create reconciliation, read retries) runs unchanged;
 only the ccxt exchange object is fake. :func:`install_exchange` makes
-``engine.services.gateways.gateway_for_exchange`` return that gateway for every account, which is how
+``engine.app.gateways.gateway_for_exchange`` return that gateway for every account, which is how
 the executor and order_sync reach an exchange.
 
 ``FakeCcxtClient`` behaves like an exchange that keeps every accepted order (client id -> ccxt order
@@ -20,8 +20,8 @@ from typing import Any
 import ccxt
 import pytest
 
+from engine.app import gateways
 from engine.exchange.ccxt_gateway import CcxtGateway
-from engine.services import gateways
 
 Step = Any
 

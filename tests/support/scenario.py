@@ -20,12 +20,12 @@ from typing import Any
 import boto3
 import pytest
 
+from engine.app.context import Stores, stores
+from engine.app.gateways import clear_gateway_cache
+from engine.app.intake import EntryRequest, evaluate_new_group
 from engine.config import clear_cache, seed_defaults
 from engine.config.settings import config_prefix
 from engine.domain.models import Group, Order, OrderPurpose, OrderStatus, QueueEntry, Side
-from engine.services.context import Stores, stores
-from engine.services.entries import EntryRequest, evaluate_new_group
-from engine.services.gateways import clear_gateway_cache
 from engine.store import OpenResult
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -160,8 +160,7 @@ def cancel(st: Stores, order_id: str) -> Order:
 
 def close_flat(st: Stores, group_id: str, now: datetime = T0) -> None:
     """Close a group that holds nothing: exit, the executor cancels, position_update closes it."""
-    from engine.services.closing import request_close
-    from engine.services.positions import refresh_group
+    from engine.app.positions import refresh_group, request_close
 
     request_close(st, group_id, purpose=OrderPurpose.EXIT, reason="exit signal", now=now)
     cancel_requested(st, group_id)

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 
+from engine.app.context import Stores, stores
 from engine.config import clear_cache, seed_defaults
 from engine.config.settings import config_prefix
 from engine.domain.accounting import base_currency_of, compute_figures
@@ -40,7 +41,6 @@ from engine.domain.models import (
     TpMode,
 )
 from engine.exchange.client_ids import client_order_id
-from engine.services.context import Stores, stores
 from tests.support.builders import new_id
 from tests.support.streams import Streams, drain, load_function
 

@@ -182,8 +182,8 @@ def table_counts() -> dict[str, int]:
 def prepare_webhook(monkeypatch: Any) -> WebhookClient:
     """Inside ``mock_aws`` (or the moto server): config seeded and read fresh, webhook secret stored,
     idempotency persistence re-created for this AWS endpoint; returns a client for the handler."""
+    from engine.app.intake import reset_persistence_layer
     from engine.config import seed_webhook_secret
-    from engine.services.webhook import reset_persistence_layer
     from tests.support.scenario import engine_env
 
     engine_env(monkeypatch)

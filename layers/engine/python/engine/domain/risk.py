@@ -1,6 +1,6 @@
 """Risk engine rules (DESIGN §3.8): loss timers, loser and winner selection, the offset plan.
 
-Everything here decides and returns plans; nothing is executed. The caller (``engine.services``) builds
+Everything here decides and returns plans; nothing is executed. The caller (``engine.app.risk``) builds
 one :class:`RiskCandidate` per open group with fresh figures (``last_price``, unrealised PnL), stores
 the timer from :func:`next_timer` on the group, then calls :func:`evaluate` and turns an actionable
 :class:`RiskPlan` into close orders. Clearing ``risk_skip_once`` after a run is the caller's job.

@@ -30,16 +30,15 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.exceptions import ServiceError as HttpError
 
+from engine.app.context import stores
+from engine.app.intake import EntryRefused
+from engine.app.pool import promote_entry
+from engine.app.risk import ControlResult, close_group, risk_status, run_risk, set_blocked, skip_once
+from engine.app.shared.errors import InvalidState, NotFound, PoolFull, ServiceError
+from engine.app.shared.views import equity_view, group_view, iso, order_view, pyramid_view, queue_view
 from engine.config import load_config
 from engine.domain.models import OPEN_GROUP_STATUSES, GroupStatus, utcnow
 from engine.domain.queue import promotion_order
-from engine.services.context import stores
-from engine.services.entries import EntryRefused
-from engine.services.errors import InvalidState, NotFound, PoolFull, ServiceError
-from engine.services.risk import risk_status, run_risk
-from engine.services.risk_controls import ControlResult, close_group, set_blocked, skip_once
-from engine.services.slots import promote_entry
-from engine.services.views import equity_view, group_view, iso, order_view, pyramid_view, queue_view
 from engine.store import StaleWrite
 
 logger = Logger(child=True)

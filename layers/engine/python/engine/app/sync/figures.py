@@ -21,11 +21,11 @@ from decimal import Decimal
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from engine.app.context import Stores
 from engine.config.reporting import emit_dimensioned_metric
 from engine.config.settings import metrics_namespace
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import LIVE_ORDER_STATUSES, ZERO, GroupStatus, OrderStatus
-from engine.services.context import Stores
 
 __all__ = ["EngineFigures", "emit_metrics", "measure", "record_equity"]
 

@@ -11,7 +11,7 @@ Order of checks (the first failure answers; nothing is written before the idempo
 5. account (``unknown_exchange``, ``unsupported_side``) -> 400; market known (markets table, or the paper
    market table for a paper account) else 400 ``unknown_symbol``;
 6. Powertools ``idempotent_function`` keyed on ``Signal.idempotency_key`` (DynamoDB table env
-   ``IDEMPOTENCY_TABLE``) around :func:`engine.services.signal_routing.route_signal`: a resend of the same
+   ``IDEMPOTENCY_TABLE``) around :func:`engine.app.intake.routing.route_signal`: a resend of the same
    alert gets the first answer without running again.
 
 Answers: 202 ``{"outcome", "reason", "group_id"?, "queue_id"?}`` for every valid signal; 4xx
@@ -48,12 +48,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.config import Config
 
+from engine.app.context import Stores
+from engine.app.intake.routing import RoutingConflict, SignalContext, route_signal
+from engine.app.shared.markets import market_precision
 from engine.config import SecretError, load_config, webhook_secret
 from engine.domain.config import ConfigSnapshot
 from engine.domain.signal import Signal, SignalError, check_account, check_timestamp, parse_signal
-from engine.services.context import Stores
-from engine.services.entries import market_precision
-from engine.services.signal_routing import RoutingConflict, SignalContext, route_signal
 from engine.store import StaleWrite
 from engine.store.tables import TABLE_PREFIX_DEFAULT
 

@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from engine.app.context import Stores
+from engine.app.risk.candidates import GroupSnapshot
 from engine.domain.models import (
     ZERO,
     MarketPrecision,
@@ -28,8 +30,6 @@ from engine.domain.models import (
 from engine.domain.risk import WinnerClose
 from engine.domain.takeprofit import resize_tps
 from engine.exchange.client_ids import client_order_id
-from engine.services.context import Stores
-from engine.services.risk_candidates import GroupSnapshot
 from engine.store import StaleWrite
 
 SAVE_ATTEMPTS = 3

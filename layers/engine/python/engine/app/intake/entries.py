@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+from engine.app.context import Stores
+from engine.app.shared.markets import market_precision
 from engine.config import DcaSelection, load_dca
 from engine.domain.config import ConfigSnapshot, DcaConfig, DcaLevel
 from engine.domain.grid import GridPlan, GridRejected, build_grid, pyramid_settings, resolve_capital
@@ -43,7 +45,6 @@ from engine.domain.models import (
     Group,
     GroupFigures,
     GroupStatus,
-    MarketPrecision,
     Order,
     OrderPurpose,
     OrderSide,
@@ -55,8 +56,6 @@ from engine.domain.models import (
 )
 from engine.domain.pretrade import check_entry
 from engine.exchange.client_ids import client_order_id
-from engine.exchange.markets import paper_markets
-from engine.services.context import Stores
 
 EntryAction = Literal["accept", "queue", "reject"]
 #: Capital before the exposure cap is applied (the cap is applied by the pre-trade checks).
@@ -146,20 +145,6 @@ class _Market:
     open_groups: list[Group]
     open_on_symbol: int
     exposure_usd: Decimal
-
-
-def market_precision(
-    stores: Stores, exchange: str, symbol: str, config: ConfigSnapshot
-) -> MarketPrecision | None:
-    """Trading rules of ``symbol`` on account ``exchange``: markets table, else the paper table, else None."""
-    name = exchange.strip().lower()
-    stored = stores.markets.get(name, symbol)
-    if stored is not None:
-        return stored
-    account = config.engine.account(name)
-    if account is not None and account.mode == "paper":
-        return paper_markets(config.engine.paper.markets).get(symbol)
-    return None
 
 
 def open_exposure_usd(stores: Stores, open_groups: Sequence[Group]) -> Decimal:

@@ -32,6 +32,19 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from engine.app.context import Stores
+from engine.app.positions import request_close
+from engine.app.risk.candidates import GroupSnapshot, build_snapshots, update_timers
+from engine.app.risk.controls import clear_skip_once
+from engine.app.risk.orders import place_winner_close, winner_close_in_flight
+from engine.app.shared.views import (
+    action_view,
+    group_view,
+    iso,
+    number,
+    plan_steps,
+    plan_summary,
+)
 from engine.config import load_config
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import GroupStatus, OrderPurpose
@@ -43,19 +56,6 @@ from engine.domain.risk import (
     select_loser,
     select_winners,
     timer_expired,
-)
-from engine.services.closing import request_close
-from engine.services.context import Stores
-from engine.services.risk_candidates import GroupSnapshot, build_snapshots, update_timers
-from engine.services.risk_controls import clear_skip_once
-from engine.services.risk_orders import place_winner_close, winner_close_in_flight
-from engine.services.views import (
-    action_view,
-    group_view,
-    iso,
-    number,
-    plan_steps,
-    plan_summary,
 )
 from engine.store import RiskActionRecord
 

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.app.context import Stores
+from engine.app.positions import request_close
+from engine.app.shared.errors import InvalidState, NotFound
 from engine.config import load_config
 from engine.domain.models import TERMINAL_GROUP_STATUSES, Group, GroupStatus, OrderPurpose
-from engine.services.closing import request_close
-from engine.services.context import Stores
-from engine.services.errors import InvalidState, NotFound
 from engine.store import RiskActionRecord, StaleWrite
 
 SAVE_ATTEMPTS = 5

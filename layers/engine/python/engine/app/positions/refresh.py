@@ -10,7 +10,7 @@ missing, so a replayed or stale stream record changes nothing. In order:
    - ``aggregate`` / ``hybrid``: price at or beyond average entry * (1 +- agg %) → the group starts
      closing with purpose ``tp`` (every live order, leg TPs included, gets ``cancel_requested``);
    - ``pyramid_aggregate``: each pyramid whose own average reached it is closed on its own
-     (:func:`engine.services.closing.close_pyramid_orders`);
+     (:func:`engine.app.positions.closing.close_pyramid_orders`);
    - ``per_leg`` / ``hybrid``: every entry leg with a fill gets limit TPs for the part of its fill not
      yet covered (``leg_tp_shortfall``) at ``tp_price`` of the leg's **own average fill**, id
      ``"<leg id>-tp-<n>"``. A shortfall under the market minimums waits for more fill. New TPs never
@@ -18,16 +18,16 @@ missing, so a replayed or stale stream record changes nothing. In order:
      partial close the leg's nominal fill overstates what is left);
 3. ``closing``: every live order other than a close order gets ``cancel_requested``; once no order of
    the group is live, ONE market close order for the held quantity (rounded down to the step) is
-   placed (:mod:`engine.services.closing`). When nothing is live and what is held cannot be sold (under
+   placed (:mod:`engine.app.positions.closing`). When nothing is live and what is held cannot be sold (under
    one step, ``min_qty`` or ``min_notional``) the group is ``closed``: there is nothing left to do;
 4. ``closed``/``failed``: ``closed_at`` is stamped, leftover live orders get ``cancel_requested`` and
    the risk timer stops; otherwise the risk timer is observed (``engine.domain.risk.next_timer`` via
-   :mod:`engine.services.risk_candidates`) when a price is known;
-5. refusals: a leg whose TPs the exchange rejected :data:`~engine.services.closing.MAX_REFUSALS`
+   :mod:`engine.app.risk.candidates`) when a price is known;
+5. refusals: a leg whose TPs the exchange rejected :data:`~engine.app.positions.closing.MAX_REFUSALS`
    times gets no further TP, and a group whose close was rejected that often gets no further close
    (logged as errors; the rejected orders keep the exchange's reason) — a final refusal must not loop;
 6. the group is saved only when something changed, with optimistic locking: a lost race re-reads
-   everything and starts again (at most :data:`~engine.services.closing.SAVE_ATTEMPTS` times).
+   everything and starts again (at most :data:`~engine.app.positions.closing.SAVE_ATTEMPTS` times).
 """
 
 from __future__ import annotations
@@ -39,6 +39,23 @@ from decimal import Decimal
 
 from aws_lambda_powertools import Logger
 
+from engine.app.context import Stores
+from engine.app.positions.pyramid_close import close_pyramid_orders
+from engine.app.shared.closing import (
+    MAX_REFUSALS,
+    SAVE_ATTEMPTS,
+    CloseConflict,
+    close_order_id,
+    close_purpose_of,
+    closing_side,
+    encode_close_reason,
+    is_close_order,
+    is_sellable,
+    new_close_order,
+    refusals,
+    request_cancels,
+)
+from engine.app.shared.markets import MarketUnknown, load_precision
 from engine.config import load_config
 from engine.domain.accounting import (
     CLOSING_PURPOSES,
@@ -60,6 +77,7 @@ from engine.domain.models import (
 )
 from engine.domain.money import round_down
 from engine.domain.risk import RiskCandidate
+from engine.domain.risk_timer import dca_progress, observed_timer
 from engine.domain.takeprofit import (
     aggregate_triggered,
     leg_tp_shortfall,
@@ -70,25 +88,6 @@ from engine.domain.takeprofit import (
     tp_price,
 )
 from engine.exchange.client_ids import client_order_id
-from engine.services.closing import (
-    MAX_REFUSALS,
-    SAVE_ATTEMPTS,
-    CloseConflict,
-    close_order_id,
-    close_purpose_of,
-    close_pyramid_orders,
-    closing_side,
-    encode_close_reason,
-    is_close_order,
-    is_sellable,
-    new_close_order,
-    refusals,
-    request_cancels,
-)
-from engine.services.context import Stores
-from engine.services.entries import market_precision
-from engine.services.errors import InvalidState
-from engine.services.risk_candidates import dca_progress, observed_timer
 from engine.store import StaleWrite
 
 logger = Logger(child=True)
@@ -96,18 +95,6 @@ logger = Logger(child=True)
 __all__ = ["AGGREGATE_TP_REASON", "MarketUnknown", "leg_tp_id", "load_precision", "refresh_group"]
 
 AGGREGATE_TP_REASON = "aggregate take-profit"
-
-
-class MarketUnknown(InvalidState):
-    """No market precision for the group's exchange and symbol: nothing can be sized."""
-
-
-def load_precision(stores: Stores, group: Group, config: ConfigSnapshot | None = None) -> MarketPrecision:
-    """The group's market precision (stored markets, else the paper table); :class:`MarketUnknown`."""
-    precision = market_precision(stores, group.exchange, group.symbol, config or load_config())
-    if precision is None:
-        raise MarketUnknown(f"no market precision for {group.exchange} {group.symbol}")
-    return precision
 
 
 def leg_tp_id(leg: Order, existing_tps: Sequence[Order]) -> str:

@@ -20,13 +20,13 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
+from engine.app.context import Stores
+from engine.app.execution.exchange_orders import apply_exchange_order, save_change
+from engine.app.execution.send import process_order
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import Order, OrderStatus
 from engine.exchange.errors import BackOff, TemporaryFailure
 from engine.exchange.gateway import ExchangeGateway
-from engine.services.context import Stores
-from engine.services.execution import process_order
-from engine.services.orders_exchange import apply_exchange_order, save_change
 
 __all__ = ["ABSENCE_SPACING", "ReconcileOutcome", "reconcile_unknown"]
 

@@ -11,7 +11,7 @@ One run (unless ``force``, only when the ``order_sync`` interval of :data:`SYNC_
       position_update; an order with ``cancel_requested`` goes to the executor's cancel instead;
    c. fire price triggers: a pending leg whose ``trigger_price`` is reached loses it (the executor, fed
       by the orders stream, then sends it);
-   d. reconcile ``unknown`` orders (:mod:`engine.services.reconcile`);
+   d. reconcile ``unknown`` orders (:mod:`engine.app.execution.unknown`);
    e. re-drive pending orders untouched for :data:`STALE_PENDING` (a send deferred or lost): a save
       with ``REDRIVE_REASON`` (a fresh send claim), then the executor's :func:`process_order` with
       ``lookup_first`` (an earlier attempt may have reached the exchange).
@@ -20,7 +20,7 @@ One run (unless ``force``, only when the ``order_sync`` interval of :data:`SYNC_
    exchange is retried soon while a refreshed one waits an hour).
 3. ``refresh_group`` of every open group (aggregate TP triggers and unrealised PnL follow the price).
 4. ``sweep_queue`` (expiry, promotion into free slots, breaker reset).
-5. Equity point and metrics (:mod:`engine.services.metrics`).
+5. Equity point and metrics (:mod:`engine.app.sync.figures`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,19 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from engine.app import gateways
+from engine.app.context import Stores
+from engine.app.execution import (
+    REDRIVE_REASON,
+    ReconcileOutcome,
+    apply_exchange_order,
+    process_order,
+    reconcile_unknown,
+    save_change,
+)
+from engine.app.pool import sweep_queue
+from engine.app.positions import refresh_group
+from engine.app.sync.figures import EngineFigures, emit_metrics, measure, record_equity
 from engine.config import load_config
 from engine.domain.config import ConfigSnapshot
 from engine.domain.grid import trigger_reached
@@ -41,12 +54,6 @@ from engine.domain.models import ExchangeOrder, Group, Order, OrderStatus
 from engine.exchange.errors import ExchangeFailure
 from engine.exchange.gateway import ExchangeGateway
 from engine.exchange.prices import CcxtPriceSource
-from engine.services import gateways, positions, slots
-from engine.services.context import Stores
-from engine.services.execution import process_order
-from engine.services.metrics import EngineFigures, emit_metrics, measure, record_equity
-from engine.services.orders_exchange import REDRIVE_REASON, apply_exchange_order, save_change
-from engine.services.reconcile import ReconcileOutcome, reconcile_unknown
 
 __all__ = [
     "MARKETS_MAX_AGE",
@@ -137,13 +144,13 @@ def run_sync(
         _refresh_markets(stores, exchange, now, cfg, summary)
     for group in open_groups:
         try:
-            positions.refresh_group(stores, group.id, now, config=cfg)
+            refresh_group(stores, group.id, now, config=cfg)
             summary.groups_refreshed += 1
         except Exception as exc:
             logger.exception("group refresh failed", group_id=group.id)
             summary.failures[f"group:{group.id}"] = f"{type(exc).__name__}: {exc}"
     try:
-        summary.promoted = list(slots.sweep_queue(stores, cfg, now))
+        summary.promoted = list(sweep_queue(stores, cfg, now))
     except Exception as exc:
         logger.exception("queue sweep failed")
         summary.failures["queue"] = f"{type(exc).__name__}: {exc}"

@@ -6,8 +6,8 @@
 - :func:`sweep_queue` (order_sync's safety net): expire old entries, then promote into free slots.
 - :func:`promote_entry` (operator): promote one entry now.
 
-Promotion of one entry (:mod:`engine.services.promotion`) re-runs the pre-trade checks and the grid
-(``engine.services.entries``). Decisions:
+Promotion of one entry (:mod:`engine.app.pool.promotion`) re-runs the pre-trade checks and the grid
+(``engine.app.intake.entries``). Decisions:
 
 - Candidates come in :func:`engine.domain.queue.promotion_order` (``queue.rules``, prices from the
   prices table). One that now fails the checks is recorded ``rejected`` in the signals audit (id
@@ -26,14 +26,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.config import load_config
-from engine.domain.config import ConfigSnapshot
-from engine.domain.models import OPEN_GROUP_STATUSES, TERMINAL_GROUP_STATUSES, Group
-from engine.domain.queue import is_expired
-from engine.services.context import Stores
-from engine.services.entries import EntryRefused
-from engine.services.errors import InvalidState, NotFound, PoolFull
-from engine.services.promotion import (
+from engine.app.context import Stores
+from engine.app.intake import EntryRefused
+from engine.app.pool.promotion import (
     Outcome,
     PromotionResult,
     hand_over_placer,
@@ -42,6 +37,11 @@ from engine.services.promotion import (
     promotion_candidates,
     record_queue_event,
 )
+from engine.app.shared.errors import InvalidState, NotFound, PoolFull
+from engine.config import load_config
+from engine.domain.config import ConfigSnapshot
+from engine.domain.models import OPEN_GROUP_STATUSES, TERMINAL_GROUP_STATUSES, Group
+from engine.domain.queue import is_expired
 
 __all__ = ["holds_slot", "on_group_change", "promote_entry", "sweep_queue"]
 

@@ -16,7 +16,7 @@ kind                       meaning
 ``unrecorded``             the exchange has the order, the engine still has it ``pending`` /
                            ``unknown`` / cancelled-before-sending / rejected (a crash after the send)
 ``status``                 both have it, our status differs from the exchange's (mapped as the
-                           executor maps it: :func:`~engine.services.orders_exchange.status_from_exchange`)
+                           executor maps it: ``exchange_orders.status_from_exchange``)
 ``fill``                   both have it, the filled quantity differs (a fill not yet recorded)
 ``unknown_outcome``        the engine has the order ``unknown`` and the exchange does not show it
 ``stale_intent``           a ``pending`` order (not waiting for a price trigger) older than
@@ -40,14 +40,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from engine.app import gateways
+from engine.app.context import Stores
+from engine.app.execution import apply_exchange_order, status_from_exchange
 from engine.config import load_config
 from engine.domain.accounting import base_currency_of, compute_figures
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import ExchangeOrder, Group, Order, OrderStatus
 from engine.exchange.gateway import ExchangeGateway
-from engine.services import gateways
-from engine.services.context import Stores
-from engine.services.orders_exchange import apply_exchange_order, status_from_exchange
 
 __all__ = [
     "STALE_INTENT_AFTER",

@@ -1,7 +1,7 @@
 """Promoting ONE queued entry into the pool (shared by slot hand-over, queue sweep and operator promote).
 
 :func:`promote` re-runs the pre-trade checks and the grid for the entry
-(:func:`engine.services.entries.evaluate_new_group`) and lets a *placer* persist the planned group:
+(:func:`engine.app.intake.entries.evaluate_new_group`) and lets a *placer* persist the planned group:
 :func:`hand_over_placer` (a closing group's slot, ``PoolStore.hand_over_slot``) or :func:`open_placer`
 (a free slot, ``PoolStore.open_group``). An entry whose key still has an open group becomes a further
 pyramid of it (``GroupStore.add_pyramid``; it needs no slot). Every promotion, rejection and expiry is
@@ -17,12 +17,18 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from engine.app.context import Stores
+from engine.app.intake import (
+    EntryRefused,
+    EntryRequest,
+    PlannedGroup,
+    evaluate_new_group,
+    plan_pyramid,
+)
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import Group, GroupStatus, QueueEntry
 from engine.domain.models import Outcome as SignalOutcome
 from engine.domain.queue import promotion_order
-from engine.services.context import Stores
-from engine.services.entries import EntryRefused, EntryRequest, PlannedGroup, evaluate_new_group, plan_pyramid
 from engine.store import AlreadyExists, HandOverRefused, OpenResult, StaleWrite
 
 __all__ = [

@@ -17,13 +17,13 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
+from engine.app.context import Stores
 from engine.domain.models import (
     FINAL_ORDER_STATUSES,
     ExchangeOrder,
     Order,
     OrderStatus,
 )
-from engine.services.context import Stores
 from engine.store import StaleWrite
 
 __all__ = [

@@ -40,14 +40,9 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from engine.config import load_config
-from engine.domain.config import ConfigSnapshot
-from engine.domain.models import ExchangeOrder, Order, OrderStatus
-from engine.exchange.errors import BackOff, ExchangeFailure, OrderRefused, OutcomeUnknown, TemporaryFailure
-from engine.exchange.gateway import ExchangeGateway, OrderRequest
-from engine.services import gateways
-from engine.services.context import Stores
-from engine.services.orders_exchange import (
+from engine.app import gateways
+from engine.app.context import Stores
+from engine.app.execution.exchange_orders import (
     CANCEL_PENDING_PREFIX,
     MAX_SAVE_ATTEMPTS,
     NOT_SENT_PREFIX,
@@ -57,6 +52,11 @@ from engine.services.orders_exchange import (
     is_transient_reason,
     save_change,
 )
+from engine.config import load_config
+from engine.domain.config import ConfigSnapshot
+from engine.domain.models import ExchangeOrder, Order, OrderStatus
+from engine.exchange.errors import BackOff, ExchangeFailure, OrderRefused, OutcomeUnknown, TemporaryFailure
+from engine.exchange.gateway import ExchangeGateway, OrderRequest
 from engine.store import StaleWrite
 
 __all__ = ["SEND_CLAIM_TTL", "process_order", "send_claim_id"]

@@ -29,6 +29,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.app.context import Stores
+from engine.app.intake.entries import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
+from engine.app.positions import request_close
 from engine.config import load_dca
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import (
@@ -41,9 +44,6 @@ from engine.domain.models import (
 )
 from engine.domain.queue import QueueDecision, decide_requeue, replace_entry
 from engine.domain.signal import Signal
-from engine.services.closing import request_close
-from engine.services.context import Stores
-from engine.services.entries import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
 from engine.store import AlreadyExists, OpenResult, StaleWrite
 
 MAX_ROUTE_ATTEMPTS = 3

@@ -22,12 +22,12 @@ import hashlib
 import json
 import threading
 
+from engine.app.context import Stores
 from engine.config import SecretError, exchange_credentials
 from engine.domain.config import ConfigSnapshot
 from engine.exchange.errors import BackOff, OrderRefused
 from engine.exchange.factory import gateway_for
 from engine.exchange.gateway import ExchangeGateway
-from engine.services.context import Stores
 
 __all__ = ["clear_gateway_cache", "gateway_for_exchange"]
 

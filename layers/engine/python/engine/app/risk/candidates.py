@@ -15,26 +15,21 @@ Timer observations (DESIGN §3.8) made here, on top of ``engine.domain.risk.next
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from engine.domain.accounting import is_fully_filled
+from engine.app.context import Stores
+from engine.app.shared.markets import market_precision
 from engine.domain.config import ConfigSnapshot, RiskConfig
-from engine.domain.models import Group, Order, OrderPurpose, OrderStatus, QueueEntry
-from engine.domain.risk import RiskCandidate, next_timer
-from engine.services.context import Stores
-from engine.services.entries import market_precision
+from engine.domain.models import Group, Order
+from engine.domain.risk import RiskCandidate
+from engine.domain.risk_timer import dca_progress, observed_timer
 from engine.store import StaleWrite
 
 logger = Logger(child=True)
 
-#: Entry-leg statuses that mean the exchange accepted the order.
-SUBMITTED_STATUSES = frozenset(
-    {OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELLED}
-)
 #: Attempts at saving a timer change when another writer keeps winning.
 SAVE_ATTEMPTS = 3
 
@@ -46,26 +41,6 @@ class GroupSnapshot:
     group: Group
     orders: list[Order]
     candidate: RiskCandidate | None
-
-
-def dca_progress(group: Group, orders: Sequence[Order]) -> tuple[int, bool, bool]:
-    """``(pyramids_filled, all_dca_submitted, all_dca_filled)`` from the group's entry orders.
-
-    A pyramid is filled when it has entry legs and every one of them is fully filled. "All submitted"
-    means every leg of every pyramid exists and was accepted by the exchange (open, partially filled,
-    filled, or cancelled after that); "all filled" that every one is fully filled.
-    """
-    entries = [order for order in orders if order.purpose == OrderPurpose.ENTRY]
-    pyramids_filled = 0
-    for pyramid in group.pyramids:
-        legs = [order for order in entries if order.pyramid == pyramid.index]
-        if legs and all(is_fully_filled(leg) for leg in legs):
-            pyramids_filled += 1
-    expected_legs = sum(pyramid.leg_count for pyramid in group.pyramids)
-    complete = bool(entries) and len(entries) >= expected_legs
-    all_submitted = complete and all(order.status in SUBMITTED_STATUSES for order in entries)
-    all_filled = complete and all(is_fully_filled(order) for order in entries)
-    return pyramids_filled, all_submitted, all_filled
 
 
 def build_snapshots(stores: Stores, config: ConfigSnapshot) -> list[GroupSnapshot]:
@@ -95,34 +70,6 @@ def snapshot_of(stores: Stores, group: Group, config: ConfigSnapshot) -> GroupSn
         all_dca_filled=all_filled,
     )
     return GroupSnapshot(group, orders, candidate)
-
-
-def _new_pyramid_since(group: Group, started: datetime | None) -> bool:
-    return started is not None and any(p.created_at > started for p in group.pyramids[1:])
-
-
-def _replaced_since(group: Group, started: datetime | None, queued: Sequence[QueueEntry]) -> bool:
-    if started is None:
-        return False
-    return any(
-        entry.key == group.key and entry.replacement_count > 0 and entry.updated_at > started
-        for entry in queued
-    )
-
-
-def observed_timer(
-    candidate: RiskCandidate, cfg: RiskConfig, now: datetime, queued: Sequence[QueueEntry]
-) -> datetime | None:
-    """The group's timer start after this observation (see the module docstring)."""
-    group = candidate.group
-    started = group.risk_timer_started_at
-    return next_timer(
-        candidate,
-        cfg,
-        now,
-        new_pyramid=_new_pyramid_since(group, started),
-        replacement=_replaced_since(group, started, queued),
-    )
 
 
 def update_timers(

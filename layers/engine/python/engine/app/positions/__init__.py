@@ -1,0 +1,10 @@
+"""Positions: a fill recomputes its group, becomes take-profits, and a closing group converges to closed."""
+
+from engine.app.positions.closing import close_pyramid, request_close
+from engine.app.positions.refresh import refresh_group
+
+__all__ = [
+    "close_pyramid",
+    "refresh_group",
+    "request_close",
+]
