@@ -7,7 +7,8 @@ exponential backoff (``backoff_seconds * 2**(n-1) * uniform(0.5, 1.5)``); reads 
 cancelling twice is harmless (the second answers "not found" and the order is then fetched).
 
 Creates are sent at most once per ``create_order`` call. When a create fails in a way that does not
-prove the exchange refused it (timeout, network error, unparsable answer, "exchange not available"),
+prove the exchange refused it (timeout, network error, unparsable answer, "exchange not available", an
+error ccxt cannot classify such as bybit's "System error" or okx's "Order timed out"),
 the order is looked up by client order id: found -> returned; not found or lookup failing ->
 ``OutcomeUnknown``. The gateway never resends: a resend is only safe once the order is *provably
 absent* (two ``fetch_order`` lookups spaced apart, DESIGN §5), which is the caller's job, and it goes
@@ -35,6 +36,7 @@ from engine.exchange.errors import (
     OrderRefused,
     OutcomeUnknown,
     TemporaryFailure,
+    is_unclassified,
     map_ccxt_error,
 )
 from engine.exchange.gateway import OrderRequest
@@ -204,7 +206,7 @@ class CcxtGateway:
             )
         except Exception as exc:
             failure = map_ccxt_error(exc)
-            if isinstance(failure, OrderRefused):
+            if isinstance(failure, OrderRefused) and not is_unclassified(failure):
                 if "duplicat" in failure.reason.lower() or failure.error == "DuplicateOrderId":
                     existing = self._lookup_quietly(req)
                     if existing is not None:
