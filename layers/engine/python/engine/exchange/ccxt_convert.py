@@ -24,6 +24,10 @@ __all__ = [
     "time_from_ms",
 ]
 
+#: ccxt's order statuses that this module rewrites.
+CLOSED = "closed"
+CANCELED = "canceled"
+
 # ccxt.base.decimal_to_precision constants
 DECIMAL_PLACES = 2
 SIGNIFICANT_DIGITS = 3
@@ -81,6 +85,10 @@ def order_from_ccxt(
 
     Some exchanges answer a create with ids only (okx): ``request`` then supplies the missing symbol,
     side, type, amount and price, and a missing status reads as ``open``.
+
+    An order that is no longer open and filled less than its amount is ``canceled`` (with its partial
+    fill), whatever the exchange calls it: ccxt maps bybit's ``PartiallyFilledCanceled`` to ``closed``,
+    which the engine would read as filled.
     """
     side_text = raw.get("side") or (request.side if request else None)
     symbol = raw.get("symbol") or (request.symbol if request else None)
@@ -98,6 +106,9 @@ def order_from_ccxt(
     status = raw.get("status") or ("open" if request is not None else None)
     if status is None:
         raise ValueError(f"order structure without status from {exchange}: {dict(raw)!r}")
+    filled = decimal_or_none(raw.get("filled"))
+    if status == CLOSED and filled is not None and filled < amount:
+        status = CANCELED  # no longer open and not fully filled (bybit PartiallyFilledCanceled)
     fee_cost, fee_currency = _fee(raw)
     average = decimal_or_none(raw.get("average"))
     return ExchangeOrder(
@@ -110,7 +121,7 @@ def order_from_ccxt(
         amount=amount,
         price=price,
         status=str(status),
-        filled=decimal_or_none(raw.get("filled")) or ZERO,
+        filled=filled or ZERO,
         average=average if average else None,
         cost=decimal_or_none(raw.get("cost")) or ZERO,
         fee_cost=fee_cost,
