@@ -112,6 +112,9 @@ class FakeExchange:
     def fetch_canceled_and_closed_orders(self, *args):
         return self._run("fetch_canceled_and_closed_orders", args, self._listing(False))
 
+    def fetch_my_trades(self, *args):
+        return self._run("fetch_my_trades", args, lambda *a: [])
+
     def load_markets(self, *args):
         return self._run("load_markets", args, lambda *a: self.markets)
 
