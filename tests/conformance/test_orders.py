@@ -31,6 +31,25 @@ def test_markets_give_tick_step_and_minimums_of_the_spot_market(venue: Venue) ->
     assert markets == [PRECISION[venue.name]]
 
 
+SWAP_PRECISION = {
+    "binance": MarketPrecision(
+        "BTC/USDT:USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(100)
+    ),
+    "bybit": MarketPrecision("BTC/USDT:USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(5)),
+    "okx": MarketPrecision("BTC/USDT:USDT", Decimal("0.1"), Decimal("0.01"), Decimal("0.01"), Decimal(0)),
+}
+
+
+def test_markets_of_a_swap_account_give_the_perpetual_contract_rules(venue: Venue) -> None:
+    # Given the same instrument lists, read by a swap account
+    swap = type(venue)("swap")
+    # When the gateway loads its markets
+    markets = swap.gateway.load_markets()
+    # Then only the USDT perpetual comes back, with its own tick and step (okx: in contracts)
+    assert markets == [SWAP_PRECISION[venue.name]]
+    assert not swap.http.unrouted
+
+
 def test_create_sends_our_client_id_in_the_native_field_and_exact_strings(venue: Venue) -> None:
     # Given an exchange that accepts the order
     venue.serve_create()

@@ -65,10 +65,15 @@ class Venue:
     symbol = "BTC/USDT"
     spec: Spec
 
-    def __init__(self) -> None:
+    def __init__(self, market_type: str = "spot") -> None:
         self.data = payloads(self.name)
         self.gateway = CcxtGateway(
-            self.name, api_key="key", secret="secret", password="passphrase", sleep=lambda _: None
+            self.name,
+            api_key="key",
+            secret="secret",
+            password="passphrase",
+            market_type=market_type,
+            sleep=lambda _: None,
         )
         self.http: FakeHttp = attach(self.gateway.client)
         self.serve_markets()
