@@ -112,7 +112,11 @@ def test_cancel_of_a_partially_filled_order_keeps_its_fill_and_our_client_id(ven
         venue.serve_trades(fill)
     # When it is cancelled by client id
     order = venue.gateway.cancel_order(CID, "BTC/USDT")
-    # Then it is cancelled, with its partial fill, its fee, and our client order id
+    # Then the cancel addressed our client id in the exchange's own field
+    method, path, field = venue.spec.cancel
+    [cancel] = venue.http.requests_to(method, path)
+    assert cancel.params[field] == CID
+    # And it is cancelled, with its partial fill, its fee, and our client order id
     assert order is not None
     assert (order.status, order.client_order_id) == ("canceled", CID)
     assert (order.filled, order.amount) == (Decimal("0.001"), Decimal("0.002"))

@@ -56,6 +56,7 @@ class Spec:
     price_field: str
     side_buy: str
     type_limit: str
+    cancel: tuple[str, str, str]  # method, path, client id field
 
 
 class Venue:
@@ -122,7 +123,15 @@ def _with_cid(value: Any) -> Any:
 
 class Binance(Venue):
     name = "binance"
-    spec = Spec(("POST", "/api/v3/order"), "newClientOrderId", "quantity", "price", "BUY", "LIMIT")
+    spec = Spec(
+        ("POST", "/api/v3/order"),
+        "newClientOrderId",
+        "quantity",
+        "price",
+        "BUY",
+        "LIMIT",
+        ("DELETE", "/api/v3/order", "origClientOrderId"),
+    )
     _STATES = {"new": "NEW", "partial": "PARTIALLY_FILLED", "filled": "FILLED", "canceled": "CANCELED"}
 
     def serve_markets(self) -> None:
@@ -178,7 +187,15 @@ class Binance(Venue):
 
 class Bybit(Venue):
     name = "bybit"
-    spec = Spec(("POST", "/v5/order/create"), "orderLinkId", "qty", "price", "Buy", "Limit")
+    spec = Spec(
+        ("POST", "/v5/order/create"),
+        "orderLinkId",
+        "qty",
+        "price",
+        "Buy",
+        "Limit",
+        ("POST", "/v5/order/cancel", "orderLinkId"),
+    )
     _STATES = {"new": "New", "partial": "PartiallyFilled", "filled": "Filled", "canceled": "Cancelled"}
 
     def serve_markets(self) -> None:
@@ -238,7 +255,15 @@ class Bybit(Venue):
 class Okx(Venue):
     name = "okx"
     symbol = "BTC/USDT"
-    spec = Spec(("POST", "/api/v5/trade/batch-orders"), "clOrdId", "sz", "px", "buy", "limit")
+    spec = Spec(
+        ("POST", "/api/v5/trade/batch-orders"),
+        "clOrdId",
+        "sz",
+        "px",
+        "buy",
+        "limit",
+        ("POST", "/api/v5/trade/cancel-order", "clOrdId"),
+    )
     _STATES = {"new": "live", "partial": "partially_filled", "filled": "filled", "canceled": "canceled"}
 
     def serve_markets(self) -> None:
