@@ -12,7 +12,7 @@ export POWERTOOLS_TRACE_DISABLED := true
 export POWERTOOLS_METRICS_NAMESPACE ?= ExecutionEngine
 export POWERTOOLS_SERVICE_NAME ?= execution-engine
 
-.PHONY: install run test lint unit integration infra e2e bench demo synth layers clean lock
+.PHONY: install run test lint unit integration conformance infra e2e bench demo synth layers clean lock
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ infra: install
 
 integration: install
 	$(VENV)/bin/pytest -n 2 tests/integration
+
+# The gateway over the real ccxt binance/bybit/okx classes, only HTTP faked (no network; also in `make test`).
+conformance: install
+	$(VENV)/bin/pytest -n 2 tests/conformance
 
 e2e: install
 	$(VENV)/bin/pytest tests/e2e

@@ -112,6 +112,9 @@ class FakeExchange:
     def fetch_canceled_and_closed_orders(self, *args):
         return self._run("fetch_canceled_and_closed_orders", args, self._listing(False))
 
+    def fetch_my_trades(self, *args):
+        return self._run("fetch_my_trades", args, lambda *a: [])
+
     def load_markets(self, *args):
         return self._run("load_markets", args, lambda *a: self.markets)
 
@@ -393,7 +396,7 @@ def test_fetch_order_converts_fills_and_fees(fake, sleeps):
 def test_bybit_looks_orders_up_by_order_link_id_in_open_then_closed_listings(sleeps):
     fake = FakeExchange(has={"fetchCanceledAndClosedOrders": True})
     fake.accept(SYMBOL, "limit", "buy", 0.001, 60000.5, {"clientOrderId": CID})
-    fake.orders[CID]["status"] = "closed"
+    fake.orders[CID].update(status="closed", filled=0.001)  # closed = fully filled
 
     order = gateway(fake, sleeps, exchange_id="bybit").fetch_order(CID, SYMBOL)
 

@@ -6,7 +6,7 @@ mode constants are repeated here (they are part of ccxt's public API and stable)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,10 +19,16 @@ __all__ = [
     "SIGNIFICANT_DIGITS",
     "TICK_SIZE",
     "decimal_or_none",
+    "fee_from_trades",
+    "has_fee",
     "market_from_ccxt",
     "order_from_ccxt",
     "time_from_ms",
 ]
+
+#: ccxt's order statuses that this module rewrites.
+CLOSED = "closed"
+CANCELED = "canceled"
 
 # ccxt.base.decimal_to_precision constants
 DECIMAL_PLACES = 2
@@ -81,6 +87,10 @@ def order_from_ccxt(
 
     Some exchanges answer a create with ids only (okx): ``request`` then supplies the missing symbol,
     side, type, amount and price, and a missing status reads as ``open``.
+
+    An order that is no longer open and filled less than its amount is ``canceled`` (with its partial
+    fill), whatever the exchange calls it: ccxt maps bybit's ``PartiallyFilledCanceled`` to ``closed``,
+    which the engine would read as filled.
     """
     side_text = raw.get("side") or (request.side if request else None)
     symbol = raw.get("symbol") or (request.symbol if request else None)
@@ -98,6 +108,9 @@ def order_from_ccxt(
     status = raw.get("status") or ("open" if request is not None else None)
     if status is None:
         raise ValueError(f"order structure without status from {exchange}: {dict(raw)!r}")
+    filled = decimal_or_none(raw.get("filled"))
+    if status == CLOSED and filled is not None and filled < amount:
+        status = CANCELED  # no longer open and not fully filled (bybit PartiallyFilledCanceled)
     fee_cost, fee_currency = _fee(raw)
     average = decimal_or_none(raw.get("average"))
     return ExchangeOrder(
@@ -110,7 +123,7 @@ def order_from_ccxt(
         amount=amount,
         price=price,
         status=str(status),
-        filled=decimal_or_none(raw.get("filled")) or ZERO,
+        filled=filled or ZERO,
         average=average if average else None,
         cost=decimal_or_none(raw.get("cost")) or ZERO,
         fee_cost=fee_cost,
@@ -147,3 +160,40 @@ def market_from_ccxt(market: Mapping[str, Any], precision_mode: int) -> MarketPr
     min_qty = decimal_or_none((limits.get("amount") or {}).get("min")) or step
     min_notional = decimal_or_none((limits.get("cost") or {}).get("min")) or ZERO
     return MarketPrecision(str(market["symbol"]), tick, step, min_qty, min_notional)
+
+
+def has_fee(raw: Mapping[str, Any]) -> bool:
+    """True when a ccxt order structure states its fee (binance's order endpoints never do)."""
+    fee = raw.get("fee")
+    if isinstance(fee, Mapping) and decimal_or_none(fee.get("cost")) is not None:
+        return True
+    return any(
+        isinstance(item, Mapping) and decimal_or_none(item.get("cost")) is not None
+        for item in raw.get("fees") or []
+    )
+
+
+def fee_from_trades(
+    trades: Iterable[Mapping[str, Any]], order_id: str, base_currency: str
+) -> tuple[Decimal, Decimal, str | None]:
+    """Traded quantity and fee of order ``order_id`` from ccxt trade structures.
+
+    Fees are summed per currency. An order pays one currency in practice; when it paid two (binance
+    switching from BNB to the base coin mid-order), the base-coin total is the one reported, because
+    it is the one that changes the held quantity. Returns ``(traded, fee_cost, fee_currency)``.
+    """
+    traded = ZERO
+    fees: dict[str, Decimal] = {}
+    for trade in trades:
+        if str(trade.get("order") or order_id) != order_id:
+            continue
+        traded += decimal_or_none(trade.get("amount")) or ZERO
+        items = trade.get("fees") or ([trade["fee"]] if isinstance(trade.get("fee"), Mapping) else [])
+        for item in items:
+            cost, currency = decimal_or_none(item.get("cost")), item.get("currency")
+            if cost is not None and currency:
+                fees[str(currency)] = fees.get(str(currency), ZERO) + cost
+    if not fees:
+        return traded, ZERO, None
+    currency = base_currency if base_currency in fees else next(iter(fees))
+    return traded, fees[currency], currency

@@ -7,7 +7,8 @@ exponential backoff (``backoff_seconds * 2**(n-1) * uniform(0.5, 1.5)``); reads 
 cancelling twice is harmless (the second answers "not found" and the order is then fetched).
 
 Creates are sent at most once per ``create_order`` call. When a create fails in a way that does not
-prove the exchange refused it (timeout, network error, unparsable answer, "exchange not available"),
+prove the exchange refused it (timeout, network error, unparsable answer, "exchange not available", an
+error ccxt cannot classify such as bybit's "System error" or okx's "Order timed out"),
 the order is looked up by client order id: found -> returned; not found or lookup failing ->
 ``OutcomeUnknown``. The gateway never resends: a resend is only safe once the order is *provably
 absent* (two ``fetch_order`` lookups spaced apart, DESIGN §5), which is the caller's job, and it goes
@@ -21,13 +22,19 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from engine.domain.models import ExchangeOrder, MarketPrecision, OrderType
-from engine.exchange.ccxt_convert import decimal_or_none, market_from_ccxt, order_from_ccxt
+from engine.exchange.ccxt_convert import (
+    decimal_or_none,
+    fee_from_trades,
+    has_fee,
+    market_from_ccxt,
+    order_from_ccxt,
+)
 from engine.exchange.errors import (
     BackOff,
     ExchangeFailure,
@@ -35,6 +42,7 @@ from engine.exchange.errors import (
     OrderRefused,
     OutcomeUnknown,
     TemporaryFailure,
+    is_unclassified,
     map_ccxt_error,
 )
 from engine.exchange.gateway import OrderRequest
@@ -57,11 +65,15 @@ class _Dialect:
     fetch_by_client_id: bool = True
     #: params key that filters order listings by client id (None: scan the listing)
     list_filter_param: str | None = None
+    #: fetch_my_trades(params={order_trades_param: order id}) lists one order's trades (any market
+    #: type); None: fetch_order_trades where ccxt has it
+    order_trades_param: str | None = None
 
 
 _DIALECTS: dict[str, _Dialect] = {
-    # binance: fetchOrder/cancelOrder send origClientOrderId when params.clientOrderId is given
-    "binance": _Dialect(),
+    # binance: fetchOrder/cancelOrder send origClientOrderId when params.clientOrderId is given; its
+    # order endpoints carry no commission, only myTrades / userTrades (filtered by orderId) do
+    "binance": _Dialect(order_trades_param="orderId"),
     # okx: fetchOrder/cancelOrder send clOrdId when params.clientOrderId is given
     "okx": _Dialect(),
     # bybit: fetchOrder needs an exchange id (and only sees the last 500 orders); cancel takes
@@ -101,6 +113,8 @@ class CcxtGateway:
         self._retries = retries
         self._backoff_seconds = backoff_seconds
         self._dialect = _DIALECTS.get(exchange_id, _GENERIC)
+        #: exchange order id -> (filled, fee cost, fee currency) last read from the order's trades
+        self._trade_fees: dict[str, tuple[Decimal, Decimal, str | None]] = {}
 
     @property
     def name(self) -> str:
@@ -204,7 +218,7 @@ class CcxtGateway:
             )
         except Exception as exc:
             failure = map_ccxt_error(exc)
-            if isinstance(failure, OrderRefused):
+            if isinstance(failure, OrderRefused) and not is_unclassified(failure):
                 if "duplicat" in failure.reason.lower() or failure.error == "DuplicateOrderId":
                     existing = self._lookup_quietly(req)
                     if existing is not None:
@@ -214,7 +228,7 @@ class CcxtGateway:
                 raise failure from exc
             return self._reconcile_create(req, failure)
         try:
-            return order_from_ccxt(raw, self._name, request=req)
+            return self._order(raw, request=req, client_order_id=req.client_order_id, strict=False)
         except ValueError as exc:  # accepted, but the answer is unusable: read it back
             return self._reconcile_create(req, ExchangeFailure(str(exc), error="BadResponse"))
 
@@ -252,7 +266,7 @@ class CcxtGateway:
                 raw = self._call(
                     self.client.fetch_order, None, symbol, {dialect.client_id_param: client_order_id}
                 )
-                return order_from_ccxt(raw, self._name)
+                return self._order(raw, client_order_id=client_order_id)
             except OrderMissing:
                 pass
         params = {dialect.list_filter_param: client_order_id} if dialect.list_filter_param else {}
@@ -262,7 +276,7 @@ class CcxtGateway:
         for listing in listings:
             for raw in self._call(listing, symbol, None, None, params):
                 if raw.get("clientOrderId") == client_order_id:
-                    return order_from_ccxt(raw, self._name)
+                    return self._order(raw, client_order_id=client_order_id)
         return None
 
     def _closed_listing(self) -> Callable[..., Any]:
@@ -279,20 +293,68 @@ class CcxtGateway:
         except OrderMissing:
             return self.fetch_order(client_order_id, symbol)
         try:
-            return order_from_ccxt(raw, self._name)
+            # binance's cancel answer carries the cancel request's own id in clientOrderId
+            return self._order(raw, client_order_id=client_order_id, strict=False)
         except ValueError:  # some exchanges answer a cancel with ids only
             return self.fetch_order(client_order_id, symbol)
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
         """Open orders of ``symbol`` (or of every symbol)."""
         raws = self._call(self.client.fetch_open_orders, symbol)
-        return [order_from_ccxt(raw, self._name) for raw in raws]
+        return [self._order(raw) for raw in raws]
 
     def fetch_closed_orders(self, symbol: str, since: datetime | None = None) -> list[ExchangeOrder]:
         """Filled, cancelled, expired and rejected orders of ``symbol`` since ``since``."""
         since_ms = int(since.timestamp() * 1000) if since is not None else None
         raws = self._call(self._closed_listing(), symbol, since_ms)
-        return [order_from_ccxt(raw, self._name) for raw in raws if raw.get("status") != "open"]
+        return [self._order(raw) for raw in raws if raw.get("status") != "open"]
+
+    # -- conversion and fees ---------------------------------------------------------------------
+
+    def _order(
+        self,
+        raw: Mapping[str, Any],
+        *,
+        request: OrderRequest | None = None,
+        client_order_id: str | None = None,
+        strict: bool = True,
+    ) -> ExchangeOrder:
+        """``raw`` as an ``ExchangeOrder`` with our client id (when we addressed the order by it) and
+        its fee, read from its trades when the order itself states none (binance).
+
+        ``strict``: a failed trades lookup raises (reads); on create and cancel it leaves the fee as the
+        order states it, so the answer to what was done is never lost (the next read fetches it).
+        """
+        order = order_from_ccxt(raw, self._name, request=request)
+        if client_order_id is not None and order.client_order_id != client_order_id:
+            order = replace(order, client_order_id=client_order_id)
+        if order.filled > 0 and order.id and not has_fee(raw):
+            order = self._with_trade_fees(order, strict=strict)
+        return order
+
+    def _with_trade_fees(self, order: ExchangeOrder, *, strict: bool) -> ExchangeOrder:
+        """The order with the fees of its trades; the trades are fetched only when its fill changed."""
+        known = self._trade_fees.get(order.id)
+        if known is not None and known[0] == order.filled:
+            return replace(order, fee_cost=known[1], fee_currency=known[2])
+        try:
+            trades = self._order_trades(order)
+        except ExchangeFailure:
+            if strict:
+                raise
+            return order
+        traded, cost, currency = fee_from_trades(trades, order.id, order.symbol.split("/", 1)[0])
+        if traded >= order.filled:  # every fill is in the trades: safe to reuse while it stays put
+            self._trade_fees[order.id] = (order.filled, cost, currency)
+        return replace(order, fee_cost=cost, fee_currency=currency)
+
+    def _order_trades(self, order: ExchangeOrder) -> list[Mapping[str, Any]]:
+        param = self._dialect.order_trades_param
+        if param is not None:
+            return self._call(self.client.fetch_my_trades, order.symbol, None, None, {param: order.id})
+        if self.client.has.get("fetchOrderTrades"):
+            return self._call(self.client.fetch_order_trades, order.id, order.symbol)
+        return []
 
 
 def _classified(exc: Exception) -> ExchangeFailure:

@@ -10,11 +10,16 @@ class                ccxt errors                                     engine reac
 ``OutcomeUnknown``   (raised by the gateway, never by ccxt)          reconcile by client order id;
                                                                      never resend blindly
 ``OrderMissing``     OrderNotFound, OrderNotCached                   the exchange does not know it
-``OrderRefused``     every other ExchangeError (InsufficientFunds,   final: record ``reason``
-                     InvalidOrder, BadSymbol, BadRequest,
-                     AuthenticationError, PermissionDenied,
+``OrderRefused``     every other ExchangeError (InsufficientFunds,   final: record ``reason``; a plain
+                     InvalidOrder, BadSymbol, BadRequest,            ``ExchangeError`` (see below) is
+                     AuthenticationError, PermissionDenied,          not final during a create
                      AccountSuspended, ArgumentsRequired, ...)
 ===================  =============================================  ===================================
+
+A plain ``ExchangeError`` is what ccxt raises for an answer it cannot classify (bybit ``retCode 10016
+"System error"``, okx ``sCode 51149 "Order timed out"``, a code ccxt does not know yet). It proves
+nothing about a create: :func:`is_unclassified` tells the gateway to look the order up by client id,
+as after a timeout, instead of taking it as a refusal.
 
 ccxt 4.5 quirks honoured here: ``RateLimitExceeded`` is a sibling of ``DDoSProtection`` (both under
 ``NetworkError``), so back-off classes are matched before ``NetworkError``; ``OrderNotFound`` and
@@ -36,6 +41,7 @@ __all__ = [
     "OrderRefused",
     "OutcomeUnknown",
     "TemporaryFailure",
+    "is_unclassified",
     "map_ccxt_error",
 ]
 
@@ -143,3 +149,13 @@ def map_ccxt_error(exc: BaseException) -> ExchangeFailure:
     if isinstance(exc, OSError | TimeoutError):
         return TemporaryFailure(_reason(exc, "NetworkError"), error=error)
     return ExchangeFailure(_reason(exc, error), error=error)
+
+
+#: ccxt's base class for exchange answers: raised as itself only when ccxt could not classify the answer.
+_UNCLASSIFIED = "ExchangeError"
+
+
+def is_unclassified(failure: ExchangeFailure) -> bool:
+    """True for a refusal ccxt could not classify (a plain ``ExchangeError``): it does not prove that
+    the exchange turned a create away, so the order must be looked up before anything is decided."""
+    return isinstance(failure, OrderRefused) and failure.error == _UNCLASSIFIED
