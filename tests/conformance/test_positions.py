@@ -1,28 +1,27 @@
 """The engine's position, recomputed from what the gateway reads through the real ccxt classes, matches
 what the exchange holds (DESIGN §3.5: held = fills - fees paid in the base coin).
 
-The gateway's ``ExchangeOrder`` becomes the engine's ``Order`` with the status mapping the engine
-applies (``canceled`` -> cancelled, ``closed`` -> filled, ``open`` -> open / partially filled, as in
-``engine.services.orders_exchange``, not imported here while services move), then
-``compute_figures`` gives the held quantity, compared with the exchange's balance as ccxt parses it.
+The gateway's ``ExchangeOrder`` is recorded on the engine's ``Order`` exactly as the executor and
+order sync record it (``engine.app.execution.apply_exchange_order``), then ``compute_figures`` gives the
+held quantity, compared with the exchange's balance as ccxt parses it.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from engine.app.execution import apply_exchange_order
 from engine.domain.accounting import compute_figures
 from engine.domain.models import ExchangeOrder, Order, OrderPurpose, OrderSide, OrderStatus, OrderType, Side
 from engine.exchange.gateway import OrderRequest
 from tests.conformance.venues import CID, Binance, Bybit, Fill
 
-_STATUS = {"canceled": OrderStatus.CANCELLED, "closed": OrderStatus.FILLED}
 BUY = OrderRequest(CID, "BTC/USDT", OrderSide.BUY, OrderType.LIMIT, Decimal("0.002"), Decimal("30000"))
 
 
 def engine_order(ex: ExchangeOrder) -> Order:
-    status = _STATUS.get(ex.status) or (OrderStatus.PARTIALLY_FILLED if ex.filled else OrderStatus.OPEN)
-    return Order(
+    order = Order(
         id="order-1",
         group_id="group-1",
         exchange=ex.exchange,
@@ -33,15 +32,10 @@ def engine_order(ex: ExchangeOrder) -> Order:
         amount=ex.amount,
         price=ex.price,
         client_order_id=ex.client_order_id,
-        status=status,
-        filled=ex.filled,
-        average=ex.average,
-        cost=ex.cost,
-        fee_cost=ex.fee_cost,
-        fee_currency=ex.fee_currency,
-        exchange_order_id=ex.id,
-        exchange_status=ex.status,
+        status=OrderStatus.PENDING,
     )
+    apply_exchange_order(order, ex, datetime(2026, 3, 2, tzinfo=UTC))
+    return order
 
 
 def held_by_engine(order: Order) -> Decimal:
