@@ -1,6 +1,6 @@
 """Crashes between two steps of the flow: the next order_sync reconciles, and the report shows no drift.
 
-Harness: ``tests/integration/test_faults_harness.py`` (a clean and a faulty group side by side on a fake
+Harness: ``tests/support/faults.py`` (a clean and a faulty group side by side on a fake
 exchange behind the real ``CcxtGateway``). A crash is modelled by losing the stream records of the
 faulty group (the consumer never ran) after the state a real crash would leave has been written.
 """
@@ -15,7 +15,7 @@ import pytest
 from engine.app.execution import apply_exchange_order, save_change
 from engine.domain.models import OrderPurpose, OrderStatus
 from engine.exchange.ccxt_convert import order_from_ccxt
-from tests.integration.test_faults_harness import (
+from tests.support.faults import (
     CLEAN,
     EXCHANGE,
     FAULTY,

@@ -1,6 +1,6 @@
 """Exchange faults at every step of a group's lifecycle: nothing doubled, nothing lost, all converges.
 
-Each run (harness: ``tests/integration/test_faults_harness.py``) trades a clean group and a faulty group
+Each run (harness: ``tests/support/faults.py``) trades a clean group and a faulty group
 side by side through the real handlers, order_sync and the real ``CcxtGateway`` over a fake ccxt
 exchange. One fault kind is injected into the faulty group at every step: the create of an entry leg,
 the create of a take-profit, the order polls of order_sync while fills happen, the cancels of an exit,
@@ -25,7 +25,7 @@ import pytest
 
 from engine.app.execution import process_order
 from engine.domain.models import OrderStatus
-from tests.integration.test_faults_harness import (
+from tests.support.faults import (
     CLEAN,
     FAULTY,
     LEG_FILL_PRICE,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_faults_harness import CLEAN, FAULTY, World, make_world, run_lifecycle
+from tests.support.faults import CLEAN, FAULTY, World, make_world, run_lifecycle
 from tests.support.streams import deliver, failed_items
 
 #: (handler, the service function its module calls per record).
