@@ -19,10 +19,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine.app.context import stores
-from engine.app.execution.send import process_order
+from engine.app.context import EngineContext, engine_context
+from engine.app.execution import process_order
 from engine.config.settings import metrics_namespace
-from engine.domain.models import OrderStatus, utcnow
+from engine.domain.models import OrderStatus
 from engine.store import order_from_image
 
 logger = Logger()
@@ -31,14 +31,14 @@ metrics = Metrics(namespace=metrics_namespace())
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
     """Process the order named by one stream record (REMOVE records are ignored)."""
     if record.event_name is DynamoDBRecordEventName.REMOVE:
         return
     image = record.raw_event["dynamodb"]["NewImage"]
     order = order_from_image(image)
     metrics.add_metric(name="OrderRecordsProcessed", unit=MetricUnit.Count, value=1)
-    after = process_order(stores(), order.id, utcnow())
+    after = process_order(ctx, order.id, ctx.now())
     if after is not None and after.status is not order.status:
         if after.status is OrderStatus.REJECTED:
             metrics.add_metric(name="OrdersRejected", unit=MetricUnit.Count, value=1)
@@ -51,6 +51,10 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Partial batch response: failed records are retried by Lambda."""
+    ctx = engine_context()
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=lambda record: record_handler(ctx, record),
+        processor=processor,
+        context=context,
     )

@@ -11,10 +11,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine.app.context import stores
-from engine.app.sync.run import run_sync
+from engine.app.context import engine_context
+from engine.app.sync import run_sync
 from engine.config.settings import metrics_namespace
-from engine.domain.models import utcnow
 
 logger = Logger()
 tracer = Tracer()
@@ -27,6 +26,7 @@ metrics = Metrics(namespace=metrics_namespace())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one sync; answers its summary."""
     force = (event.get("detail") or {}).get("force") is True
-    summary = run_sync(stores(), utcnow(), force=force)
+    ctx = engine_context()
+    summary = run_sync(ctx, ctx.now(), force=force)
     metrics.add_metric(name="SyncRuns" if summary.ran else "SyncSkipped", unit=MetricUnit.Count, value=1)
     return summary.as_dict()

@@ -16,10 +16,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine.app.context import stores
-from engine.app.positions.refresh import refresh_group
+from engine.app.context import EngineContext, engine_context
+from engine.app.positions import refresh_group
 from engine.config.settings import metrics_namespace
-from engine.domain.models import utcnow
 from engine.store import order_from_image
 
 logger = Logger()
@@ -28,14 +27,14 @@ metrics = Metrics(namespace=metrics_namespace())
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
     """Refresh the group of the order in one stream record (new image, else the old one)."""
     data = record.raw_event["dynamodb"]
     image = data.get("NewImage") or data.get("OldImage")
     if not image:
         return
     order = order_from_image(image)
-    refresh_group(stores(), order.group_id, utcnow())
+    refresh_group(ctx, order.group_id, ctx.now())
 
 
 @logger.inject_lambda_context
@@ -43,6 +42,10 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Partial batch response: failed records are retried by Lambda."""
+    ctx = engine_context()
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=lambda record: record_handler(ctx, record),
+        processor=processor,
+        context=context,
     )

@@ -12,10 +12,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine.app.context import stores
-from engine.app.risk.run import run_risk
+from engine.app.context import engine_context
+from engine.app.risk import run_risk
 from engine.config.settings import metrics_namespace
-from engine.domain.models import utcnow
 
 logger = Logger()
 tracer = Tracer()
@@ -28,7 +27,8 @@ metrics = Metrics(namespace=metrics_namespace())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run the risk engine once (if due) and return its summary."""
     detail = event.get("detail") or {}
-    summary = run_risk(stores(), utcnow(), force=bool(detail.get("force")))
+    ctx = engine_context()
+    summary = run_risk(ctx, ctx.now(), force=bool(detail.get("force")))
     if summary.ran:
         metrics.add_metric(name="RiskActions", unit=MetricUnit.Count, value=1 if summary.action else 0)
     return summary.as_dict()

@@ -15,10 +15,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine.app.context import stores
-from engine.app.pool.slots import on_group_change
+from engine.app.context import EngineContext, engine_context
+from engine.app.pool import on_group_change
 from engine.config.settings import metrics_namespace
-from engine.domain.models import utcnow
 from engine.store import group_from_image
 
 logger = Logger()
@@ -27,12 +26,12 @@ metrics = Metrics(namespace=metrics_namespace())
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
     """Act on the group transition in one stream record."""
     data = record.raw_event["dynamodb"]
     old = group_from_image(data["OldImage"]) if data.get("OldImage") else None
     new = group_from_image(data["NewImage"]) if data.get("NewImage") else None
-    on_group_change(stores(), old, new, utcnow())
+    on_group_change(ctx, old, new, ctx.now())
 
 
 @logger.inject_lambda_context
@@ -40,6 +39,10 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Partial batch response: failed records are retried by Lambda."""
+    ctx = engine_context()
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=lambda record: record_handler(ctx, record),
+        processor=processor,
+        context=context,
     )

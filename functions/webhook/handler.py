@@ -1,4 +1,4 @@
-"""webhook Lambda: TradingView alerts via API Gateway (REST proxy) -> ``engine.app.intake.webhook``.
+"""webhook Lambda: TradingView alerts via API Gateway (REST proxy) -> ``engine.api.webhook``.
 
 Thin on purpose: the raw body (base64 decoded when API Gateway encoded it) and the headers go to
 ``handle_webhook``; its reply becomes the HTTP answer. Never imports ccxt (TradingView waits 3 s).
@@ -15,11 +15,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from engine.app.context import stores
-from engine.app.intake.webhook import WebhookReply, handle_webhook
+from engine.api.webhook import WebhookReply, handle_webhook
+from engine.app.context import engine_context
 from engine.config.reporting import emit_dimensioned_metric
 from engine.config.settings import metrics_namespace
-from engine.domain.models import utcnow
+from engine.metric_names import RESULT_DIMENSION, WEBHOOK_SIGNALS
 
 logger = Logger()
 tracer = Tracer()
@@ -49,14 +49,14 @@ def _count(reply: WebhookReply) -> None:
     ``single_metric`` prints its own EMF line: safe when the local runtime calls handlers concurrently.
     """
     result = str(reply.body.get("outcome") if reply.status == 202 else reply.body.get("error", reply.status))
-    emit_dimensioned_metric("WebhookSignals", 1, "Result", result)
+    emit_dimensioned_metric(WEBHOOK_SIGNALS, 1, RESULT_DIMENSION, result)
 
 
 @app.post("/webhook")
 def webhook() -> Response[str]:
     event = app.current_event
     body = _raw_body(event.body, bool(event.is_base64_encoded))
-    reply = handle_webhook(stores(), body, event.headers, utcnow(), lambda_context=app.lambda_context)
+    reply = handle_webhook(engine_context(), body, event.headers, lambda_context=app.lambda_context)
     _count(reply)
     return Response(
         status_code=reply.status, content_type=content_types.APPLICATION_JSON, body=json.dumps(reply.body)

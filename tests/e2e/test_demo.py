@@ -66,7 +66,7 @@ def test_the_demo_replays_its_scenario_and_writes_the_report(tmp_path: Path) -> 
     assert sorted(groups) == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
     assert groups["BTC/USDT"]["status"] == groups["ETH/USDT"]["status"] == "closed"
     assert groups["SOL/USDT"]["status"] in ("live", "partially_filled", "active")
-    assert "risk" in groups["ETH/USDT"]["close_reason"] and "exit" in groups["BTC/USDT"]["close_reason"]
+    assert (groups["ETH/USDT"]["close_reason"], groups["BTC/USDT"]["close_reason"]) == ("risk", "exit")
     assert float(groups["ETH/USDT"]["realized_pnl_usd"]) < 0 < float(groups["BTC/USDT"]["realized_pnl_usd"])
 
     # And orders.csv: ETH's five filled legs and its risk close; BTC's leg, its partial risk close, its exit

@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from engine.local.moto_server import SerialisedMotoServer
+from engine.local.aws.server import SerialisedMotoServer
 from engine.store import create_all_tables, reset_connections
 
 FAKE_ENV = {
@@ -68,3 +68,12 @@ def moto_server(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Itera
         # moto's backends are process-global: wipe them so later tests start empty.
         urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10)
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _release_engine_context() -> Iterator[None]:
+    """Undo the engine contexts a test injected (``tests.support.scenario.inject``) when it ends."""
+    yield
+    from tests.support.scenario import release
+
+    release()

@@ -1,4 +1,4 @@
-"""Bad input at the webhook (DESIGN §3.1, issue 8): a corpus of malformed TradingView alerts.
+"""Bad input at the webhook (DESIGN §3.1): a corpus of malformed TradingView alerts.
 
 Given a webhook that already holds an open group (so a wrongly accepted alert would pyramid, be
 recorded as a duplicate or close it — all writes), when each malformed alert arrives as a real API

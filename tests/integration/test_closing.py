@@ -10,11 +10,18 @@ from decimal import Decimal
 
 import pytest
 
-from engine.app.context import Stores
+from engine.app.context import Stores, engine_context
 from engine.app.positions import refresh_group, request_close
-from engine.app.shared.closing import close_purpose_of
 from engine.app.shared.errors import NotFound
-from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
+from engine.domain.models import (
+    CloseReason,
+    GroupStatus,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    close_purpose,
+)
 from tests.support.scenario import (
     T0,
     cancel_requested,
@@ -31,7 +38,7 @@ from tests.support.streams import Streams, drain, load_function
 
 @pytest.fixture
 def st(dynamodb, monkeypatch) -> Stores:
-    return engine_env(monkeypatch)
+    return engine_env(monkeypatch).stores
 
 
 @pytest.fixture
@@ -58,12 +65,15 @@ def test_exit_mid_way_cancels_then_sells_the_held_quantity_once(st, streams, rep
     held = legs[0].amount + legs[1].amount
     assert len(orders_of(st, group.id, OrderPurpose.TP)) == 2
     # When an exit signal closes it
-    assert request_close(st, group.id, purpose=OrderPurpose.EXIT, reason="exit signal", now=T0) is True
+    assert (
+        request_close(engine_context(), group.id, reason=CloseReason.EXIT, note="exit signal", now=T0) is True
+    )
     settle(streams, replay=replay)
     # Then it is closing, every live order (3 legs + 2 TPs) has a cancel request, no close order yet
     stored = group_of(st, group.id)
     assert stored.status is GroupStatus.CLOSING
-    assert close_purpose_of(stored) is OrderPurpose.EXIT
+    assert (stored.close_reason, stored.close_note) == (CloseReason.EXIT, "exit signal")
+    assert close_purpose(stored.close_reason) is OrderPurpose.EXIT
     live = [o for o in st.orders.list_for_group(group.id) if o.is_live]
     assert len(live) == 5 and all(o.cancel_requested for o in live)
     assert close_orders(st, group.id) == []
@@ -87,17 +97,17 @@ def test_exit_mid_way_cancels_then_sells_the_held_quantity_once(st, streams, rep
 
 def test_a_repeated_close_request_changes_nothing(st, streams):
     group, _ = open_group(st, price="100")
-    assert request_close(st, group.id, purpose=OrderPurpose.EXIT, reason="exit signal", now=T0)
+    assert request_close(engine_context(), group.id, reason=CloseReason.EXIT, note="exit signal", now=T0)
     version = group_of(st, group.id).version
-    assert request_close(st, group.id, purpose=OrderPurpose.RISK_CLOSE, reason="again", now=T0) is False
+    assert request_close(engine_context(), group.id, reason=CloseReason.RISK, note="again", now=T0) is False
     stored = group_of(st, group.id)
     assert stored.version == version
-    assert stored.close_reason == "exit: exit signal"
+    assert (stored.close_reason, stored.close_note) == (CloseReason.EXIT, "exit signal")
 
 
 def test_closing_an_unknown_group_is_not_found(st):
     with pytest.raises(NotFound):
-        request_close(st, "nope", purpose=OrderPurpose.EXIT, reason="exit signal", now=T0)
+        request_close(engine_context(), "nope", reason=CloseReason.EXIT, note="exit signal", now=T0)
 
 
 def test_exit_with_nothing_resting_places_the_close_at_once(st, streams):
@@ -109,7 +119,7 @@ def test_exit_with_nothing_resting_places_the_close_at_once(st, streams):
     settle(streams)
     held = group_of(st, group.id).figures.quantity
     # When it is closed: nothing to cancel, so no order changes and no stream record would follow
-    assert request_close(st, group.id, purpose=OrderPurpose.EXIT, reason="exit signal", now=T0)
+    assert request_close(engine_context(), group.id, reason=CloseReason.EXIT, note="exit signal", now=T0)
     # Then the market close is already there
     (close,) = close_orders(st, group.id)
     assert close.amount == held
@@ -117,7 +127,7 @@ def test_exit_with_nothing_resting_places_the_close_at_once(st, streams):
 
 def test_pending_entries_that_never_filled_close_the_group_without_a_sale(st, streams):
     group, _ = open_group(st, price="100")
-    request_close(st, group.id, purpose=OrderPurpose.EXIT, reason="exit signal", now=T0)
+    request_close(engine_context(), group.id, reason=CloseReason.EXIT, note="exit signal", now=T0)
     cancel_requested(st, group.id)
     settle(streams)
     stored = group_of(st, group.id)
@@ -135,16 +145,19 @@ def test_aggregate_tp_market_sells_everything_when_price_reaches_the_average_plu
     avg = group_of(st, group.id).figures.avg_entry
     assert orders_of(st, group.id, OrderPurpose.TP) == []  # no leg TPs in aggregate mode
     # Given the price just under the trigger: nothing happens
-    st.prices.set("binance", "BTC/USDT", avg * Decimal("1.0099"))
-    refresh_group(st, group.id, T0)
+    st.prices.set("binance", "BTC/USDT", avg * Decimal("1.0099"), T0)
+    refresh_group(engine_context(), group.id, T0)
     assert group_of(st, group.id).status is GroupStatus.PARTIALLY_FILLED
     # When the price reaches average * 1.01 (order_sync refreshes every open group)
-    st.prices.set("binance", "BTC/USDT", avg * Decimal("1.01"))
-    refresh_group(st, group.id, T0)
+    st.prices.set("binance", "BTC/USDT", avg * Decimal("1.01"), T0)
+    refresh_group(engine_context(), group.id, T0)
     refreshed = group_of(st, group.id)
     # Then the group closes for take-profit: resting legs cancel, then one market tp sells it all
     assert refreshed.status is GroupStatus.CLOSING
-    assert refreshed.close_reason == "tp: aggregate take-profit"
+    assert (refreshed.close_reason, refreshed.close_note) == (
+        CloseReason.TAKE_PROFIT,
+        "aggregate take-profit",
+    )
     assert all(o.cancel_requested for o in entries_of(st, group.id) if o.is_live)
     cancel_requested(st, group.id)
     settle(streams)
@@ -166,8 +179,8 @@ def test_hybrid_aggregate_wins_and_cancels_the_leg_tps(st, streams):
     tps = orders_of(st, group.id, OrderPurpose.TP)
     assert len(tps) == 2  # hybrid: leg TPs too
     # When the price passes the aggregate trigger (below the leg TPs at 101.00 / 100.00)
-    st.prices.set("binance", "BTC/USDT", Decimal("99.99"))
-    refresh_group(st, group.id, T0)
+    st.prices.set("binance", "BTC/USDT", Decimal("99.99"), T0)
+    refresh_group(engine_context(), group.id, T0)
     # Then the leg TPs are cancelled with the resting legs, and a market tp closes everything
     assert all(o.cancel_requested for o in orders_of(st, group.id, OrderPurpose.TP))
     cancel_requested(st, group.id)
@@ -186,8 +199,8 @@ def test_pyramid_aggregate_closes_only_the_pyramid_that_reached_its_target(st, s
     fill(st, first.id, price="100")
     settle(streams)
     # When the price reaches pyramid 1's average + 1 %
-    st.prices.set("binance", "BTC/USDT", Decimal("101"))
-    refresh_group(st, group.id, T0)
+    st.prices.set("binance", "BTC/USDT", Decimal("101"), T0)
+    refresh_group(engine_context(), group.id, T0)
     refreshed = group_of(st, group.id)
     # Then pyramid 1's resting legs get cancel requests and a market tp sells what it holds
     assert refreshed.status is not GroupStatus.CLOSING
@@ -196,7 +209,7 @@ def test_pyramid_aggregate_closes_only_the_pyramid_that_reached_its_target(st, s
     assert close.amount == first.amount
     assert all(o.cancel_requested for o in entries_of(st, group.id) if o.is_live)
     # And a replay places nothing more
-    refresh_group(st, group.id, T0)
+    refresh_group(engine_context(), group.id, T0)
     assert len([o for o in st.orders.list_for_group(group.id) if "-close-" in o.id]) == 1
 
 
@@ -206,13 +219,13 @@ def test_a_close_the_exchange_keeps_refusing_is_not_resent_forever(st, streams):
     for leg in entries_of(st, group.id):
         fill(st, leg.id, price=str(leg.price))
     settle(streams)
-    request_close(st, group.id, purpose=OrderPurpose.EXIT, reason="exit signal", now=T0)
+    request_close(engine_context(), group.id, reason=CloseReason.EXIT, note="exit signal", now=T0)
     # When every close order is rejected by the exchange
     for _ in range(5):
         for order in close_orders(st, group.id):
             if order.is_live:
                 order.status, order.reason = OrderStatus.REJECTED, "insufficient balance"
-                st.orders.save(order)
+                st.orders.save(order, now=T0)
         settle(streams)
     # Then three attempts were made, each with its reason, and the group waits in closing
     closes = close_orders(st, group.id)

@@ -1,4 +1,4 @@
-"""Invalid SSM edits of every configuration document (DESIGN §4, issue 8).
+"""Invalid SSM edits of every configuration document (DESIGN §4).
 
 Given a good operator edit of a document, when the operator then saves an invalid version, then:
 - the last good version is kept — shown by behaviour (``load_config`` / ``load_dca`` values and versions,

@@ -128,7 +128,7 @@ def test_crash_between_a_fill_and_its_take_profit(dynamodb: Any, monkeypatch: py
         for leg in ("p1-l1", "p1-l2"):
             order = w.order(leg)
             ex = order_from_ccxt(dict(w.client.orders[order.client_order_id]), EXCHANGE)
-            save_change(w.stores, order, lambda o, ex=ex: apply_exchange_order(o, ex, w.now))  # type: ignore[misc]
+            save_change(w.stores, order, lambda o, ex=ex: apply_exchange_order(o, ex, w.now), w.now)  # type: ignore[misc]
         w.drain()
         w.drop.clear()
         tps = [o for o in w.stores.orders.list_for_group(w.faulty_group) if o.purpose is OrderPurpose.TP]

@@ -22,7 +22,7 @@ OLD = NOW - timedelta(minutes=10)
 
 @pytest.fixture
 def engine(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Stores:
-    return engine_env(monkeypatch)
+    return engine_env(monkeypatch).stores
 
 
 def book_order(client_id: str, status: str, filled: str = "0") -> ExchangeOrder:
@@ -119,7 +119,7 @@ def test_a_position_that_lags_its_fills_is_drift_until_recomputed(engine: Stores
     # Given a group whose stored figures hold nothing, while one of its legs filled on both sides
     group = make_group(id=new_id("g-"), figures=GroupFigures(total_legs=1))
     assert engine.groups.get(group.id) is None
-    engine.groups.save(group)
+    engine.groups.save(group, now=NOW)
     leg = make_order(group, amount=AMOUNT, status=OrderStatus.FILLED, filled=AMOUNT, average=Decimal(60000))
     leg.exchange_order_id = "paper-x"
     assert engine.orders.put_new(leg)
@@ -131,5 +131,5 @@ def test_a_position_that_lags_its_fills_is_drift_until_recomputed(engine: Stores
     stored = engine.groups.get(group.id)
     assert stored is not None
     stored.figures = GroupFigures(quantity=AMOUNT, avg_entry=Decimal(60000), filled_legs=1, total_legs=1)
-    engine.groups.save(stored)
+    engine.groups.save(stored, now=NOW)
     assert reconciliation_report(engine, NOW).drift == []

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.app.context import Stores
+from engine.app.context import Stores, engine_context
 from engine.app.intake import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
 from engine.app.intake.entries import open_exposure_usd
 from engine.app.shared.markets import market_precision
@@ -31,7 +31,7 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def st(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Stores:
-    return engine_env(monkeypatch)
+    return engine_env(monkeypatch).stores
 
 
 def _request(**fields: Any) -> EntryRequest:
@@ -45,7 +45,9 @@ def _legs(decision_orders: list[Any]) -> list[tuple[Decimal | None, Decimal]]:
 
 
 def test_accepted_entry_is_planned_not_written(st: Stores) -> None:
-    decision = evaluate_new_group(st, _request(group_id="g1", signal_id="s1"), load_config(), NOW)
+    decision = evaluate_new_group(
+        engine_context(), _request(group_id="g1", signal_id="s1"), load_config(), NOW
+    )
     assert decision.action == "accept" and decision.plan is not None
     group, orders = decision.plan.group, decision.plan.orders
     assert (group.id, group.status, group.pyramid_count) == ("g1", GroupStatus.LIVE, 1)
@@ -58,7 +60,7 @@ def test_accepted_entry_is_planned_not_written(st: Stores) -> None:
 
 
 def test_signal_capital_beats_the_configured_capital(st: Stores) -> None:
-    decision = evaluate_new_group(st, _request(signal_capital=D("500")), load_config(), NOW)
+    decision = evaluate_new_group(engine_context(), _request(signal_capital=D("500")), load_config(), NOW)
     assert decision.plan is not None
     assert decision.plan.group.pyramids[0].capital_usd == D("500")
     assert _legs(decision.plan.orders)[0] == (D("50000.00"), D("0.00200"))
@@ -71,14 +73,14 @@ def test_capital_shrinks_to_the_exposure_headroom(st: Stores) -> None:
     committed = open_exposure_usd(st, st.groups.list_open())
     assert D("190") < committed <= D("200")
     # When a 200 USD entry is planned, then its capital shrinks to what is left under the cap
-    decision = evaluate_new_group(st, _request(), load_config(), NOW)
+    decision = evaluate_new_group(engine_context(), _request(), load_config(), NOW)
     assert decision.action == "accept" and decision.plan is not None
     assert decision.plan.group.pyramids[0].capital_usd == D("300") - committed
     assert "shrunk" in decision.reason
 
 
 def test_a_leg_under_the_minimums_rejects_the_entry_naming_the_leg(st: Stores) -> None:
-    decision = evaluate_new_group(st, _request(signal_capital=D("10")), load_config(), NOW)
+    decision = evaluate_new_group(engine_context(), _request(signal_capital=D("10")), load_config(), NOW)
     assert decision.action == "reject" and decision.plan is None
     assert decision.reason.startswith("leg 1 (gap 0%)")
     assert "minimum notional" in decision.reason
@@ -99,7 +101,9 @@ def test_slot_availability(
     set_document("pool", max_open_groups=pool_max)
     if counter:
         open_group(st, symbol="ETH/USDT", price="2000")
-    decision = evaluate_new_group(st, _request(), load_config(), NOW, slot_available=slot_available)
+    decision = evaluate_new_group(
+        engine_context(), _request(), load_config(), NOW, slot_available=slot_available
+    )
     assert decision.action == action
     if action == "queue":
         assert decision.reason.startswith("pool full")
@@ -107,7 +111,7 @@ def test_slot_availability(
 
 def test_market_entries_send_the_first_leg_and_trigger_the_others(st: Stores) -> None:
     set_document("dca/default", entry_order_type="market")
-    decision = evaluate_new_group(st, _request(), load_config(), NOW)
+    decision = evaluate_new_group(engine_context(), _request(), load_config(), NOW)
     assert decision.plan is not None
     orders = sorted(decision.plan.orders, key=lambda o: o.leg or 0)
     assert all(o.type == OrderType.MARKET for o in orders)
@@ -118,7 +122,9 @@ def test_market_entries_send_the_first_leg_and_trigger_the_others(st: Stores) ->
 
 def test_a_short_on_a_swap_account_sells_above_the_entry(st: Stores) -> None:
     set_document("engine", accounts={"bybit": {"mode": "paper", "market_type": "swap"}})
-    decision = evaluate_new_group(st, _request(exchange="bybit", side=Side.SHORT), load_config(), NOW)
+    decision = evaluate_new_group(
+        engine_context(), _request(exchange="bybit", side=Side.SHORT), load_config(), NOW
+    )
     assert decision.plan is not None
     orders = sorted(decision.plan.orders, key=lambda o: o.leg or 0)
     assert all(o.side == OrderSide.SELL for o in orders)
@@ -141,7 +147,9 @@ def test_plan_pyramid_uses_the_pyramid_override(st: Stores) -> None:
             },
         ],
     )
-    pyramid, orders = plan_pyramid(st, group, _request(entry_price=D("48000"), candle=2), load_config(), NOW)
+    pyramid, orders = plan_pyramid(
+        engine_context(), group, _request(entry_price=D("48000"), candle=2), load_config(), NOW
+    )
     assert (pyramid.index, pyramid.entry_price, pyramid.capital_usd) == (2, D("48000"), D("400"))
     assert pyramid.leg_count == 2
     assert [o.id for o in orders] == [f"{group.id}-p2-l1", f"{group.id}-p2-l2"]
@@ -159,7 +167,7 @@ def test_plan_pyramid_refusals(st: Stores, document: str, fields: dict[str, Any]
     group, _ = open_group(st, price="50000")
     set_document(document, **fields)
     with pytest.raises(EntryRefused) as refused:
-        plan_pyramid(st, group, _request(candle=2), load_config(), NOW)
+        plan_pyramid(engine_context(), group, _request(candle=2), load_config(), NOW)
     assert refused.value.reason == reason
 
 
@@ -182,7 +190,7 @@ def test_a_queued_entry_becomes_a_request_with_its_capital(st: Stores) -> None:
     assert (request.signal_capital, request.signal_id, request.group_id) == (D("150"), "sig-9", "q1")
     assert (request.key, request.entry_price, request.candle) == (original.key, original.entry_price, 1)
     # And a promotion from it opens a group whose id is the queue entry's
-    decision = evaluate_new_group(st, request, load_config(), NOW)
+    decision = evaluate_new_group(engine_context(), request, load_config(), NOW)
     assert decision.plan is not None and decision.plan.group.id == "q1"
     opened = st.pool.open_group(decision.plan.group, decision.plan.orders, max_open=10, queue_entry_id="q1")
     assert opened == OpenResult.OPENED

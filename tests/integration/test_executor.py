@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from engine.app.context import Stores
+from engine.app.context import Stores, engine_context
 from engine.app.execution import process_order
 from engine.config import clear_cache
 from engine.domain.config import default_documents
@@ -28,8 +28,9 @@ SYMBOL = "BTC/USDT"
 @pytest.fixture
 def engine(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stores]:
     """Tables + default config in SSM (read fresh on every call), paper BTC/USDT at 60000."""
-    with engine_session(monkeypatch, PREFIX) as s:
-        s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"))
+    with engine_session(monkeypatch, PREFIX) as ctx:
+        s = ctx.stores
+        s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"), utcnow())
         yield s
 
 
@@ -72,7 +73,7 @@ def test_pending_limit_leg_is_placed_on_the_paper_book_under_our_client_id(engin
     # Given a pending limit buy below the market
     order = pending_leg(engine)
     # When the executor processes it
-    process_order(engine, order.id, utcnow())
+    process_order(engine_context(), order.id, utcnow())
     # Then it rests on the paper book under our client id and is recorded open
     after = stored(engine, order)
     paper = engine.paper.get(EXCHANGE, order.client_order_id)
@@ -88,7 +89,7 @@ def test_market_leg_fills_at_the_current_price_with_the_quote_fee(engine: Stores
     order = pending_leg(engine, type=OrderType.MARKET, price=None)
     now = utcnow()
     # When it is sent
-    process_order(engine, order.id, now)
+    process_order(engine_context(), order.id, now)
     # Then it is filled at 60000 with the fee in USDT
     after = stored(engine, order)
     assert after.status is OrderStatus.FILLED
@@ -104,7 +105,7 @@ def test_order_the_balance_cannot_pay_for_is_rejected_with_the_reason(engine: St
     edit_engine_document(balance_usd=10)
     order = pending_leg(engine)
     # When a 59 USDT buy is sent
-    process_order(engine, order.id, utcnow())
+    process_order(engine_context(), order.id, utcnow())
     # Then it is rejected, says why, and nothing is on the paper book
     after = stored(engine, order)
     assert after.status is OrderStatus.REJECTED
@@ -114,7 +115,7 @@ def test_order_the_balance_cannot_pay_for_is_rejected_with_the_reason(engine: St
 
 def test_pending_order_with_cancel_requested_is_cancelled_without_reaching_the_exchange(engine: Stores):
     order = pending_leg(engine, cancel_requested=True)
-    process_order(engine, order.id, utcnow())
+    process_order(engine_context(), order.id, utcnow())
     after = stored(engine, order)
     assert after.status is OrderStatus.CANCELLED
     assert after.reason == "cancelled before it was sent"
@@ -134,13 +135,13 @@ def test_open_order_with_cancel_requested_is_cancelled_on_the_exchange(
 ):
     # Given an order resting on the paper book
     order = pending_leg(engine)
-    process_order(engine, order.id, utcnow())
+    process_order(engine_context(), order.id, utcnow())
     # When a close asks for its cancel (and the price is where the case puts it)
     opened = stored(engine, order)
     opened.cancel_requested = True
-    engine.orders.save(opened)
-    engine.prices.set(EXCHANGE, SYMBOL, price_before_cancel)
-    process_order(engine, order.id, utcnow())
+    engine.orders.save(opened, now=utcnow())
+    engine.prices.set(EXCHANGE, SYMBOL, price_before_cancel, utcnow())
+    process_order(engine_context(), order.id, utcnow())
     # Then our record matches the exchange's final state
     after = stored(engine, order)
     paper = engine.paper.get(EXCHANGE, order.client_order_id)
@@ -151,7 +152,7 @@ def test_open_order_with_cancel_requested_is_cancelled_on_the_exchange(
 
 def test_pending_leg_waiting_for_its_price_trigger_is_not_sent(engine: Stores):
     order = pending_leg(engine, type=OrderType.MARKET, price=None, trigger_price=Decimal("58000"))
-    process_order(engine, order.id, utcnow())
+    process_order(engine_context(), order.id, utcnow())
     assert stored(engine, order).status is OrderStatus.PENDING
     assert engine.paper.get(EXCHANGE, order.client_order_id) is None
 
@@ -199,7 +200,7 @@ def test_market_leg_without_a_price_stays_pending_and_its_record_is_retried(engi
     assert engine.paper.get(EXCHANGE, eth.client_order_id) is None
     assert stored(engine, btc).status is OrderStatus.OPEN
     # And when the retried batch arrives after a price is known, the ETH leg goes out once
-    engine.prices.set(EXCHANGE, "ETH/USDT", Decimal("3000"))
+    engine.prices.set(EXCHANGE, "ETH/USDT", Decimal("3000"), utcnow())
     assert failed_items(deliver(executor, event)) == []
     filled = stored(engine, eth)
     assert filled.status is OrderStatus.FILLED and filled.average == Decimal("3000") and filled.reason is None

@@ -23,6 +23,7 @@ from typing import Any
 import ccxt
 import pytest
 
+from engine.app.context import engine_context
 from engine.app.execution import process_order
 from engine.domain.models import OrderStatus
 from tests.support.faults import (
@@ -305,7 +306,7 @@ def test_a_send_deferred_twice_is_sent_by_the_next_delivery_of_its_record(
     assert world.order("p1-l1").status is OrderStatus.PENDING
     assert world.failures, "the deferred record must be reported failed, for Lambda to retry it"
     # And Lambda retries the failed record once the rate limit has passed
-    process_order(world.stores, world.order_id("p1-l1"), world.now)
+    process_order(engine_context(), world.order_id("p1-l1"), world.now)
     # Then that retry sends it (it is not left waiting minutes for the send claim to expire)
     assert world.faults.creates(leg_1) == 3
     assert world.order("p1-l1").status is OrderStatus.OPEN

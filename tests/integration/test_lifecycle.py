@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from engine.app.context import Stores, stores
-from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
+from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType, utcnow
 from engine.local.events import scheduled_event
 from tests.support.scenario import group_of, set_document
 from tests.support.streams import Streams, deliver, drain, load_function
@@ -57,7 +57,7 @@ class Engine:
         return body
 
     def price(self, symbol: str, price: str) -> None:
-        self.stores.prices.set("binance", symbol, Decimal(price))
+        self.stores.prices.set("binance", symbol, Decimal(price), utcnow())
 
     def tick(self) -> dict[str, Any]:
         """EventBridge's every-minute schedule (forced, like the local tick), then the streams."""

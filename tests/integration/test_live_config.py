@@ -220,7 +220,8 @@ def test_no_valid_version_refuses_new_entries(aws, clock, log_errors, capsys, ve
     assert snapshot.risk == RiskConfig()
     assert snapshot.versions["risk"] == 0
     [problem] = snapshot.problems
-    assert problem.startswith(f"risk (no valid version; latest {latest}: {field}: ")
+    assert problem.document == "risk"
+    assert str(problem).startswith(f"risk (no valid version; latest {latest}: {field}: ")
     assert snapshot.refusal_reason is not None and "risk" in snapshot.refusal_reason
     # And the other documents are unaffected, and the invalid document is reported
     assert snapshot.pool == PoolConfig()

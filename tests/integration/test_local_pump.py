@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from engine.local.moto_housekeeping import prune_shard_iterators
-from engine.local.moto_server import SerialisedMotoServer
+from engine.local.aws.housekeeping import prune_shard_iterators
+from engine.local.aws.server import SerialisedMotoServer
 from engine.local.pump import Consumer, StreamPump
 
 REGION = "us-east-1"

@@ -72,7 +72,7 @@ def _closed(the_stores: Stores) -> str:
     assert group is not None
     group.status = GroupStatus.CLOSED
     group.closed_at = T0
-    the_stores.groups.save(group)
+    the_stores.groups.save(group, now=T0)
     return group_id
 
 
@@ -236,7 +236,8 @@ def test_close_starts_a_market_close_and_repeats_as_a_no_op(the_stores: Stores) 
     status, body = call("POST", f"/groups/{group_id}/close")
     # Then it is closing for the operator's reason, with one market exit order for 10
     assert status == 200 and body["changed"] is True
-    assert body["group"]["status"] == "closing" and body["group"]["close_reason"] == "exit: operator close"
+    assert body["group"]["status"] == "closing" and body["group"]["close_reason"] == "operator"
+    assert body["group"]["close_note"] == "operator close"
     exits = [o for o in the_stores.orders.list_for_group(group_id) if o.purpose == OrderPurpose.EXIT]
     assert [(o.amount, o.status) for o in exits] == [(Decimal(10), OrderStatus.PENDING)]
     # When it is closed again, then 200 and nothing new
@@ -301,7 +302,7 @@ def test_risk_view_shows_timer_loser_winners_plan_and_actions(the_stores: Stores
     group = the_stores.groups.get(loser)
     assert group is not None
     group.risk_timer_started_at = datetime.now(UTC) - timedelta(minutes=20)
-    the_stores.groups.save(group)
+    the_stores.groups.save(group, now=T0)
     # When the risk view is read
     status, body = call("GET", "/risk")
     # Then it shows the running timer (expired), the loser, the winner and the plan, and no action yet

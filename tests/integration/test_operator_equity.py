@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import engine_context
 from engine.app.sync import run_sync
 from engine.domain.models import GroupStatus, utcnow
 from engine.local.events import api_gateway_event
@@ -54,17 +55,17 @@ def test_equity_history_matches_the_realised_pnl_of_closed_groups(world: Trading
     # Given a day: A bought 10 at 100 and closed at 110; B bought 10 at 50 and closed at 45;
     # C bought 10 at 20 and still open at 22; the order sync records a point after each step
     a = world.open_group("AAA/USDT", [("100", "10")], now=day)
-    run_sync(world.stores, day, force=True)
+    run_sync(engine_context(), day, force=True)
     world.set_price("AAA/USDT", "110")
     _operator_close(world, a.id)
-    run_sync(world.stores, day + timedelta(hours=2), force=True)
+    run_sync(engine_context(), day + timedelta(hours=2), force=True)
     b = world.open_group("BBB/USDT", [("50", "10")], now=day + timedelta(hours=4))
     world.set_price("BBB/USDT", "45")
     _operator_close(world, b.id)
-    run_sync(world.stores, day + timedelta(hours=6), force=True)
+    run_sync(engine_context(), day + timedelta(hours=6), force=True)
     world.open_group("CCC/USDT", [("20", "10")], now=day + timedelta(hours=8))
     world.set_price("CCC/USDT", "22")
-    run_sync(world.stores, day + timedelta(hours=8), force=True)
+    run_sync(engine_context(), day + timedelta(hours=8), force=True)
 
     # When the equity history is read
     status, body = call("GET", "/equity")

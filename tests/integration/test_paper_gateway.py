@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.domain.models import OrderSide, OrderType
+from engine.domain.models import OrderSide, OrderType, utcnow
 from engine.exchange.client_ids import client_order_id
 from engine.exchange.errors import OrderRefused
 from engine.exchange.gateway import ExchangeGateway, OrderRequest
@@ -39,7 +39,7 @@ def order(name: str, side: str, type_: str, amount: str, price: str | None = Non
 @pytest.fixture
 def prices(dynamodb) -> PriceStore:
     store = PriceStore()
-    store.set("binance", BTC, D("60000"))
+    store.set("binance", BTC, D("60000"), utcnow())
     return store
 
 
@@ -58,7 +58,7 @@ def test_dca_grid_and_take_profit_along_a_price_path(prices):
 
     # When the price walks down to 59300 and back up (one sync invocation per price)
     for price in ["59800", "59650", "59300", "60500"]:
-        prices.set("binance", BTC, D(price))
+        prices.set("binance", BTC, D(price), utcnow())
         fresh_gateway().match()
 
     # Then the two crossed legs filled at their limits and the deepest still rests
@@ -76,7 +76,7 @@ def test_dca_grid_and_take_profit_along_a_price_path(prices):
     # When a take-profit sells the position above the market and the price reaches it
     tp = gw.create_order(order("tp", "sell", "limit", "0.01", "60600"))
     assert tp.status == "open"
-    prices.set("binance", BTC, D("60650"))
+    prices.set("binance", BTC, D("60650"), utcnow())
     assert [o.client_order_id for o in fresh_gateway().fetch_open_orders(BTC)] == [client_order_id("leg2")]
 
     # Then the TP filled at its limit and the proceeds minus fee are back in USDT
@@ -126,7 +126,7 @@ def test_partial_fills_progress_one_step_per_sync(prices):
         )
 
     gateway().create_order(order("p1", "buy", "limit", "0.004", "59000"))
-    prices.set("binance", BTC, D("58000"))
+    prices.set("binance", BTC, D("58000"), utcnow())
 
     filled = []
     for _ in range(3):

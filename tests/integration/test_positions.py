@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.app.context import Stores
+from engine.app.context import Stores, engine_context
 from engine.app.positions import refresh_group
 from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
 from tests.support.scenario import T0, engine_env, entries_of, fill, group_of, open_group, orders_of
@@ -20,7 +20,7 @@ from tests.support.streams import Streams, drain, load_function
 
 @pytest.fixture
 def st(dynamodb, monkeypatch) -> Stores:
-    return engine_env(monkeypatch)
+    return engine_env(monkeypatch).stores
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_replaying_every_batch_twice_gives_the_same_final_state(dynamodb, monkey
     # Given the same scenario run with single and with double delivery
     results = []
     for replay in (1, 2):
-        st = engine_env(monkeypatch)
+        st = engine_env(monkeypatch).stores
         streams = Streams()
         streams.skip("orders")
         group, _ = open_group(st, price="100", timeframe=60 * replay)
@@ -154,7 +154,7 @@ def test_refresh_without_changes_writes_nothing(st, streams):
     settle(streams)
     version = group_of(st, group.id).version
     # When the group is refreshed again with nothing new
-    refresh_group(st, group.id, T0)
+    refresh_group(engine_context(), group.id, T0)
     # Then it was not written (no new version, no new order)
     assert group_of(st, group.id).version == version
     assert len(orders_of(st, group.id, OrderPurpose.TP)) == 1
@@ -182,11 +182,11 @@ def test_risk_timer_starts_when_the_loss_condition_holds(st, streams):
     group, _ = open_group(st, price="100")
     for leg in entries_of(st, group.id):
         fill(st, leg.id, price=str(leg.price))
-    st.prices.set("binance", "BTC/USDT", Decimal("90"))
+    st.prices.set("binance", "BTC/USDT", Decimal("90"), T0)
     # When position_update refreshes the group
     settle(streams)
     # Then the timer runs; once the price recovers above the average it resets
     assert group_of(st, group.id).risk_timer_started_at is not None
-    st.prices.set("binance", "BTC/USDT", Decimal("101"))
-    refresh_group(st, group.id, T0)
+    st.prices.set("binance", "BTC/USDT", Decimal("101"), T0)
+    refresh_group(engine_context(), group.id, T0)
     assert group_of(st, group.id).risk_timer_started_at is None

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import engine_context
 from engine.app.risk import run_risk
 from engine.app.sync import run_sync
 from engine.domain.accounting import fill_price
@@ -42,7 +43,7 @@ def test_worked_example_closes_loser_in_full_and_pays_with_winners(world: Tradin
     world.set_price("AAA/USDT", "88")
     world.set_price("BBB/USDT", "110")
     world.set_price("CCC/USDT", "55")
-    run_sync(world.stores, base, force=True)
+    run_sync(engine_context(), base, force=True)
     world.drain()
     assert world.group(loser.id).figures.unrealized_pnl_usd == Decimal(-120)
     assert world.group(w1.id).figures.unrealized_pnl_usd == Decimal(80)
@@ -50,11 +51,11 @@ def test_worked_example_closes_loser_in_full_and_pays_with_winners(world: Tradin
     assert world.group(loser.id).risk_timer_started_at is not None
 
     # When the risk engine runs before the timer expired, then nothing is closed
-    early = run_risk(world.stores, base + timedelta(minutes=5))
+    early = run_risk(engine_context(), base + timedelta(minutes=5))
     assert early.ran and early.action is None
 
     # When it runs after the timer expired
-    summary = run_risk(world.stores, base + timedelta(minutes=16))
+    summary = run_risk(engine_context(), base + timedelta(minutes=16))
 
     # Then the plan closes the loser in full, 8 of W1 and 8 of W2
     assert summary.action is not None, summary.reason
@@ -63,7 +64,7 @@ def test_worked_example_closes_loser_in_full_and_pays_with_winners(world: Tradin
     assert [(w.group_id, w.qty) for w in summary.plan.winners] == [(w1.id, Decimal(8)), (w2.id, Decimal(8))]
 
     # ... a second invocation within the same interval does nothing
-    again = run_risk(world.stores, base + timedelta(minutes=16, seconds=20))
+    again = run_risk(engine_context(), base + timedelta(minutes=16, seconds=20))
     assert not again.ran
 
     # When the streams deliver the orders and group changes (each record twice: at-least-once)

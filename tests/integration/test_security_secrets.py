@@ -1,4 +1,4 @@
-"""Secrets never leak (issue 8, DESIGN §3.1/§4): the webhook secret and the exchange API keys must not
+"""Secrets never leak (DESIGN §3.1/§4): the webhook secret and the exchange API keys must not
 appear in logs, metrics, idempotency records, the signals audit (or any other table) or responses.
 
 Recognisable canary values are stored in Secrets Manager; each flow runs the real handlers on

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.app.context import Stores
+from engine.app.context import Stores, engine_context
 from engine.app.intake import EntryRefused
 from engine.app.pool import promote_entry, sweep_queue
 from engine.app.shared.errors import NotFound, PoolFull
@@ -32,7 +32,7 @@ from tests.support.streams import Streams, drain, load_function
 
 @pytest.fixture
 def st(dynamodb, monkeypatch) -> Stores:
-    return engine_env(monkeypatch)
+    return engine_env(monkeypatch).stores
 
 
 def release(streams: Streams, *, replay: int = 1) -> None:
@@ -96,7 +96,7 @@ def test_the_best_queued_signal_takes_the_freed_slot(st, rules, promoted):
             queued_minutes_ago=minutes,
             replacements=replacements,
         )
-        st.prices.set("binance", symbol, Decimal(price))
+        st.prices.set("binance", symbol, Decimal(price), T0)
     streams = Streams()
     # When A closes and slot_release runs (twice per batch)
     close_flat(st, a.id)
@@ -120,7 +120,7 @@ def test_a_queued_signal_that_now_fails_pre_trade_is_rejected_and_the_next_promo
     eth, _ = open_group(st, price="2000", symbol="ETH/USDT")
     queue_entry(st, "q-eth", symbol="ETH/USDT", price="2100", timeframe=240, queued_minutes_ago=60)
     queue_entry(st, "q-sol", symbol="SOL/USDT", price="150", queued_minutes_ago=5)
-    st.prices.set("binance", "ETH/USDT", Decimal("2000"))  # q-eth is 4.8 % under water: first in line
+    st.prices.set("binance", "ETH/USDT", Decimal("2000"), T0)  # q-eth is 4.8 % under water: first in line
     streams = Streams()
     # When A closes
     close_flat(st, a.id)
@@ -180,14 +180,14 @@ def test_sweep_expires_old_entries_and_promotes_into_free_slots(st):
     queue_entry(st, "q-fresh", symbol="SOL/USDT", price="150", queued_minutes_ago=5)
     config = load_config()
     # When order_sync sweeps the queue
-    assert sweep_queue(st, config, T0) == ["q-fresh"]
+    assert sweep_queue(engine_context(), config, T0) == ["q-fresh"]
     # Then the stale entry expired (audited) and the fresh one opened in the free slot
     assert queued_ids(st) == []
     assert st.pool.status() == (1, ["q-fresh"])
     record = next(r for r in st.signals.list_recent() if r.signal_id == "q-stale:expiry")
     assert record.outcome == "expired"
     # And a second sweep does nothing
-    assert sweep_queue(st, config, T0 + timedelta(minutes=1)) == []
+    assert sweep_queue(engine_context(), config, T0 + timedelta(minutes=1)) == []
     assert st.pool.status() == (1, ["q-fresh"])
 
 
@@ -197,18 +197,18 @@ def test_operator_promote(st):
     queue_entry(st, "q-eth", symbol="ETH/USDT", price="2000")
     config = load_config()
     with pytest.raises(NotFound):
-        promote_entry(st, "missing", config, T0)
-    group = promote_entry(st, "q-eth", config, T0)
+        promote_entry(engine_context(), "missing", config, T0)
+    group = promote_entry(engine_context(), "q-eth", config, T0)
     assert (group.id, group.status) == ("q-eth", GroupStatus.LIVE)
     with pytest.raises(PoolFull):
-        promote_entry(st, "q-sol", config, T0)
+        promote_entry(engine_context(), "q-sol", config, T0)
     assert queued_ids(st) == ["q-sol"]
 
 
 def test_operator_promote_of_a_refused_entry_keeps_it_queued(st):
     queue_entry(st, "q-doge", symbol="NOPE/USDT", price="1")
     with pytest.raises(EntryRefused, match="unknown market"):
-        promote_entry(st, "q-doge", load_config(), T0)
+        promote_entry(engine_context(), "q-doge", load_config(), T0)
     assert queued_ids(st) == ["q-doge"]
 
 
@@ -219,10 +219,10 @@ def test_a_failed_group_also_frees_its_slot(st):
     # When the exchange rejects every leg of the first pyramid
     for leg in entries_of(st, a.id):
         leg.status = OrderStatus.REJECTED
-        st.orders.save(leg)
+        st.orders.save(leg, now=T0)
     from engine.app.positions import refresh_group
 
-    refresh_group(st, a.id, T0)
+    refresh_group(engine_context(), a.id, T0)
     assert group_of(st, a.id).status is GroupStatus.FAILED
     release(streams)
     assert st.pool.status() == (0, [])

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.domain.models import GroupStatus, OrderStatus
+from engine.domain.models import GroupStatus, OrderStatus, utcnow
 from engine.store import AlreadyExists, ConcurrentUpdate, GroupStore, OrderStore, PoolStore, StaleWrite
 from tests.support.builders import make_group, make_order, make_pyramid
 
@@ -23,10 +23,10 @@ def test_order_save_conflict_is_stale_write_and_keeps_the_winner():
     assert first is not None and second is not None
     # When the first saves, then the second saves from the same version
     first.status = OrderStatus.OPEN
-    store.save(first)
+    store.save(first, now=utcnow())
     second.status = OrderStatus.REJECTED
     with pytest.raises(StaleWrite):
-        store.save(second)
+        store.save(second, now=utcnow())
     # Then the winner stays, the loser's object is untouched, versions advanced once
     stored = store.get(order.id)
     assert stored is not None and stored.status == OrderStatus.OPEN and stored.version == 2
@@ -36,10 +36,10 @@ def test_order_save_conflict_is_stale_write_and_keeps_the_winner():
 def test_order_save_with_version_zero_creates_only_when_absent():
     store = OrderStore()
     order = make_order()
-    store.save(order)
+    store.save(order, now=utcnow())
     assert order.version == 1
     with pytest.raises(ConcurrentUpdate):
-        store.save(dataclasses.replace(order, version=0))
+        store.save(dataclasses.replace(order, version=0), now=utcnow())
 
 
 def test_group_save_conflict_is_stale_write():
@@ -48,10 +48,10 @@ def test_group_save_conflict_is_stale_write():
     pool.open_group(group, [], max_open=3)
     stale = dataclasses.replace(group)
     group.status = GroupStatus.PARTIALLY_FILLED
-    groups.save(group)
+    groups.save(group, now=utcnow())
     stale.status = GroupStatus.CLOSING
     with pytest.raises(StaleWrite):
-        groups.save(stale)
+        groups.save(stale, now=utcnow())
     stored = groups.get(group.id)
     assert stored is not None and stored.status == GroupStatus.PARTIALLY_FILLED and stored.version == 2
 
@@ -61,10 +61,10 @@ def test_add_pyramid_on_stale_group_writes_nothing():
     group = make_group()
     pool.open_group(group, [], max_open=3)
     stale = dataclasses.replace(group, pyramids=list(group.pyramids))
-    groups.save(group)
+    groups.save(group, now=utcnow())
     leg = make_order(group, pyramid=1)
     with pytest.raises(StaleWrite):
-        groups.add_pyramid(stale, make_pyramid(index=1), [leg])
+        groups.add_pyramid(stale, make_pyramid(index=1), [leg], now=utcnow())
     assert orders.get(leg.id) is None
     assert stale.pyramid_count == 1 and stale.version == 1
     stored = groups.get(group.id)
@@ -78,7 +78,9 @@ def test_add_pyramid_with_an_existing_order_id_writes_nothing():
     existing = make_order(group, amount=Decimal(1))
     orders.put_new(existing)
     with pytest.raises(AlreadyExists):
-        groups.add_pyramid(group, make_pyramid(index=1), [dataclasses.replace(existing, amount=Decimal(2))])
+        groups.add_pyramid(
+            group, make_pyramid(index=1), [dataclasses.replace(existing, amount=Decimal(2))], now=utcnow()
+        )
     stored = groups.get(group.id)
     assert stored is not None and stored.version == 1 and stored.pyramid_count == 1
     assert group.version == 1

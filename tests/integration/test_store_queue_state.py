@@ -80,14 +80,14 @@ def test_claim_interval_under_concurrent_invocations_acts_once():
 @pytest.mark.usefixtures("dynamodb")
 def test_mark_once_is_true_the_first_time_only():
     state = StateStore()
-    assert state.mark_once("fill:o1:3", timedelta(days=1)) is True
-    assert state.mark_once("fill:o1:3", timedelta(days=1)) is False
-    assert state.mark_once("fill:o1:4", timedelta(days=1)) is True
+    assert state.mark_once("fill:o1:3", timedelta(days=1), now=T0) is True
+    assert state.mark_once("fill:o1:3", timedelta(days=1), now=T0) is False
+    assert state.mark_once("fill:o1:4", timedelta(days=1), now=T0) is True
 
 
 @pytest.mark.usefixtures("dynamodb")
 def test_mark_once_treats_an_expired_marker_as_absent():
     state = StateStore()
-    assert state.mark_once("m", timedelta(seconds=-10)) is True  # already expired
-    assert state.mark_once("m", timedelta(days=1)) is True
-    assert state.mark_once("m", timedelta(days=1)) is False
+    assert state.mark_once("m", timedelta(seconds=-10), now=T0) is True  # already expired
+    assert state.mark_once("m", timedelta(days=1), now=T0) is True
+    assert state.mark_once("m", timedelta(days=1), now=T0) is False

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from engine.domain.models import (
+    CloseReason,
     ExchangeOrder,
     GroupFigures,
     GroupStatus,
@@ -122,7 +123,8 @@ def test_group_round_trip_with_pyramids_figures_and_config_versions():
         ),
         risk_timer_started_at=T0,
         risk_blocked=True,
-        close_reason="manual",
+        close_reason=CloseReason.OPERATOR,
+        close_note="operator close",
         closed_at=T0 + timedelta(hours=1),
     )
     assert PoolStore().open_group(group, [], max_open=5).value == "opened"
@@ -136,7 +138,7 @@ def test_group_lists_by_status_and_open():
     pool.open_group(live, [], max_open=5)
     pool.open_group(active, [], max_open=5)
     active.status = GroupStatus.CLOSED
-    groups.save(active)
+    groups.save(active, now=T0)
     assert [g.id for g in groups.list_open()] == [live.id]
     assert [g.id for g in groups.list_by_status([GroupStatus.CLOSED])] == [active.id]
     assert groups.get_open_by_key(live.key) == live
@@ -150,7 +152,7 @@ def test_add_pyramid_appends_and_creates_orders():
     pool.open_group(group, [], max_open=5)
     pyramid = make_pyramid(index=1, candle=1_767_003_600)
     legs = [make_order(group, pyramid=1, leg=i) for i in range(3)]
-    groups.add_pyramid(group, pyramid, legs)
+    groups.add_pyramid(group, pyramid, legs, now=T0)
     stored = groups.get(group.id)
     assert stored is not None and stored.pyramids[-1] == pyramid and stored.version == 2
     assert group.version == 2 and all(leg.version == 1 for leg in legs)
@@ -166,8 +168,8 @@ def test_realized_on_sums_the_day_over_recently_updated_groups():
         pool.open_group(g, [], max_open=5)
     first.figures.realized_by_day = {day.isoformat(): Decimal("1.10"), "2000-01-01": Decimal(99)}
     second.figures.realized_by_day = {day.isoformat(): Decimal("-0.35")}
-    groups.save(first)
-    groups.save(second)
+    groups.save(first, now=utcnow())
+    groups.save(second, now=utcnow())
     assert groups.realized_on(day) == Decimal("0.75")
 
 
@@ -240,7 +242,7 @@ def test_markets_and_prices_round_trip():
     assert markets.list("binance") == [btc, eth]
     assert markets.refreshed_at("binance") == T0
     prices.set("binance", "BTC/USDT", Decimal("27123.45"), at=T0)
-    prices.set("binance", "ETH/USDT", TINY)
+    prices.set("binance", "ETH/USDT", TINY, T0)
     assert prices.get("binance", "BTC/USDT") == Decimal("27123.45")
     assert prices.get("binance", "XRP/USDT") is None
     assert prices.all("binance") == {"BTC/USDT": Decimal("27123.45"), "ETH/USDT": TINY}

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from engine.domain.models import GroupFigures, GroupStatus, OrderStatus
+from engine.domain.models import GroupFigures, GroupStatus, OrderStatus, utcnow
 from engine.store import (
     GroupStore,
     OrderStore,
@@ -40,7 +40,7 @@ def test_order_stream_images_round_trip(dynamodb):
     inserted = store.get(order.id)
     order.status = OrderStatus.OPEN
     order.exchange_order_id = "x-1"
-    store.save(order)
+    store.save(order, now=utcnow())
     # When the stream records are read
     records = _stream_records(dynamodb, table_name(OrderModel))
     # Then the images convert to the domain objects as stored
@@ -57,7 +57,7 @@ def test_group_stream_images_round_trip(dynamodb):
     )
     PoolStore().open_group(group, [], max_open=5)
     group.status = GroupStatus.CLOSED
-    GroupStore().save(group)
+    GroupStore().save(group, now=utcnow())
     records = _stream_records(dynamodb, table_name(GroupModel))
     images = [r["dynamodb"] for r in records]
     assert group_from_image(images[-1]["NewImage"]) == group

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -9,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from engine.app import gateways
-from engine.app.context import Stores
+from engine.app.context import Stores, engine_context
 from engine.app.execution import process_order
 from engine.app.sync import run_sync
-from engine.config import load_config
+from engine.domain.config import ConfigSnapshot
 from engine.domain.models import (
     Group,
     GroupStatus,
@@ -25,7 +25,7 @@ from engine.domain.models import (
     utcnow,
 )
 from engine.exchange.client_ids import client_order_id
-from engine.exchange.gateway import OrderRequest
+from engine.exchange.gateway import ExchangeGateway, OrderRequest
 from engine.exchange.markets import PAPER_MARKETS
 from engine.local.events import scheduled_event
 from tests.support.builders import make_group, make_order, make_pyramid, new_id
@@ -39,8 +39,9 @@ SYMBOL = "BTC/USDT"
 
 @pytest.fixture
 def engine(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stores]:
-    with engine_session(monkeypatch, PREFIX) as s:
-        s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"))
+    with engine_session(monkeypatch, PREFIX) as ctx:
+        s = ctx.stores
+        s.prices.set(EXCHANGE, SYMBOL, Decimal("60000"), utcnow())
         yield s
 
 
@@ -89,15 +90,15 @@ def test_resting_limit_is_recorded_filled_once_the_price_crosses_it(engine: Stor
     # Given a buy limit at 59000 resting on the paper book
     (order,) = open_group(engine, lambda g: [leg(g)])
     now = utcnow()
-    process_order(engine, order.id, now)
+    process_order(engine_context(), order.id, now)
     assert stored(engine, order).status is OrderStatus.OPEN
     # When the price stays above it, a sync records nothing
-    quiet = run_sync(engine, now, force=True)
+    quiet = run_sync(engine_context(), now, force=True)
     assert (quiet.orders_polled, quiet.orders_updated) == (1, 0)
     assert stored(engine, order).status is OrderStatus.OPEN
     # And when the price crosses it, the next sync records the fill at the limit price
-    engine.prices.set(EXCHANGE, SYMBOL, Decimal("58900"))
-    summary = run_sync(engine, now + timedelta(minutes=1), force=True)
+    engine.prices.set(EXCHANGE, SYMBOL, Decimal("58900"), utcnow())
+    summary = run_sync(engine_context(), now + timedelta(minutes=1), force=True)
     assert summary.orders_updated == 1
     filled = stored(engine, order)
     assert filled.status is OrderStatus.FILLED
@@ -122,9 +123,9 @@ def test_price_trigger_fires_when_the_price_reaches_it(engine: Stores, side, tri
         lambda g: [leg(g, type=OrderType.MARKET, price=None, trigger_price=trigger)],
         side=side,
     )
-    engine.prices.set(EXCHANGE, SYMBOL, price)
+    engine.prices.set(EXCHANGE, SYMBOL, price, utcnow())
     # When order_sync runs
-    summary = run_sync(engine, utcnow(), force=True)
+    summary = run_sync(engine_context(), utcnow(), force=True)
     # Then the trigger is cleared (the executor sends it next) exactly when the price reached it
     after = stored(engine, order)
     assert summary.triggers_fired == (1 if fires else 0)
@@ -137,9 +138,9 @@ def test_fired_trigger_leg_is_then_sent_by_the_executor_at_the_market(engine: St
     (order,) = open_group(
         engine, lambda g: [leg(g, type=OrderType.MARKET, price=None, trigger_price=Decimal("59000"))]
     )
-    engine.prices.set(EXCHANGE, SYMBOL, Decimal("58500"))
-    run_sync(engine, utcnow(), force=True)
-    process_order(engine, order.id, utcnow())
+    engine.prices.set(EXCHANGE, SYMBOL, Decimal("58500"), utcnow())
+    run_sync(engine_context(), utcnow(), force=True)
+    process_order(engine_context(), order.id, utcnow())
     after = stored(engine, order)
     assert after.status is OrderStatus.FILLED and after.average == Decimal("58500")
 
@@ -147,15 +148,16 @@ def test_fired_trigger_leg_is_then_sent_by_the_executor_at_the_market(engine: St
 def test_unknown_order_found_on_the_paper_book_is_recorded(engine: Stores):
     # Given an order whose create reached the paper book but whose outcome we lost
     (order,) = open_group(engine, lambda g: [leg(g)])
-    gateway = gateways.gateway_for_exchange(engine, EXCHANGE, load_config())
+    ctx = engine_context()
+    gateway = ctx.gateways(EXCHANGE, ctx.config.snapshot())
     gateway.create_order(
         OrderRequest(order.client_order_id, SYMBOL, order.side, order.type, order.amount, order.price)
     )
     unknown = stored(engine, order)
     unknown.status, unknown.reason = OrderStatus.UNKNOWN, "request timed out"
-    engine.orders.save(unknown)
+    engine.orders.save(unknown, now=utcnow())
     # When order_sync reconciles it
-    summary = run_sync(engine, utcnow(), force=True)
+    summary = run_sync(engine_context(), utcnow(), force=True)
     # Then it is recorded as the exchange has it
     after = stored(engine, order)
     assert summary.unknown_found == 1
@@ -168,17 +170,17 @@ def test_unknown_order_absent_twice_is_resent_once(engine: Stores):
     (order,) = open_group(engine, lambda g: [leg(g)])
     unknown = stored(engine, order)
     unknown.status, unknown.reason = OrderStatus.UNKNOWN, "request timed out"
-    engine.orders.save(unknown)
+    engine.orders.save(unknown, now=utcnow())
     now = utcnow()
     # When order_sync misses it once, then again a sync later
-    first = run_sync(engine, now, force=True)
+    first = run_sync(engine_context(), now, force=True)
     assert first.unknown_waiting == 1 and stored(engine, order).status is OrderStatus.UNKNOWN
-    second = run_sync(engine, now + timedelta(minutes=1), force=True)
+    second = run_sync(engine_context(), now + timedelta(minutes=1), force=True)
     # Then it was resent with the same client id: one paper order, recorded open
     assert second.unknown_resent == 1
     assert stored(engine, order).status is OrderStatus.OPEN
     assert [o.client_order_id for o in engine.paper.list_all(EXCHANGE)] == [order.client_order_id]
-    run_sync(engine, now + timedelta(minutes=2), force=True)
+    run_sync(engine_context(), now + timedelta(minutes=2), force=True)
     assert len(engine.paper.list_all(EXCHANGE)) == 1
 
 
@@ -187,9 +189,9 @@ def test_pending_order_left_behind_is_re_driven_after_two_minutes(engine: Stores
     (order,) = open_group(engine, lambda g: [leg(g)])
     now = utcnow()
     # When order_sync runs a minute later, it leaves it to the executor; two minutes later it sends it
-    early = run_sync(engine, now + timedelta(minutes=1), force=True)
+    early = run_sync(engine_context(), now + timedelta(minutes=1), force=True)
     assert early.redriven == 0 and stored(engine, order).status is OrderStatus.PENDING
-    late = run_sync(engine, now + timedelta(minutes=3), force=True)
+    late = run_sync(engine_context(), now + timedelta(minutes=3), force=True)
     assert late.redriven == 1
     assert stored(engine, order).status is OrderStatus.OPEN
     assert len(engine.paper.list_all(EXCHANGE)) == 1
@@ -197,10 +199,10 @@ def test_pending_order_left_behind_is_re_driven_after_two_minutes(engine: Stores
 
 def test_second_unforced_run_within_the_interval_does_nothing(engine: Stores):
     now = utcnow()
-    assert run_sync(engine, now).ran
-    assert not run_sync(engine, now + timedelta(seconds=20)).ran
-    assert run_sync(engine, now + timedelta(seconds=20), force=True).ran
-    assert run_sync(engine, now + timedelta(minutes=1)).ran
+    assert run_sync(engine_context(), now).ran
+    assert not run_sync(engine_context(), now + timedelta(seconds=20)).ran
+    assert run_sync(engine_context(), now + timedelta(seconds=20), force=True).ran
+    assert run_sync(engine_context(), now + timedelta(minutes=1)).ran
     points = engine.equity.list()
     assert len(points) == 3
 
@@ -208,33 +210,33 @@ def test_second_unforced_run_within_the_interval_does_nothing(engine: Stores):
 def test_markets_of_every_configured_account_are_refreshed_hourly(engine: Stores):
     now = utcnow()
     # When order_sync first runs, every account's markets are stored
-    first = run_sync(engine, now, force=True)
+    first = run_sync(engine_context(), now, force=True)
     assert first.markets_refreshed == ["binance", "bybit", "okx"]
     btc = engine.markets.get("okx", SYMBOL)
     assert btc == PAPER_MARKETS[SYMBOL]
     assert {m.symbol for m in engine.markets.list(EXCHANGE)} == set(PAPER_MARKETS)
     # And within the hour they are not fetched again; after it they are
-    assert run_sync(engine, now + timedelta(minutes=30), force=True).markets_refreshed == []
-    later = run_sync(engine, now + timedelta(minutes=61), force=True)
+    assert run_sync(engine_context(), now + timedelta(minutes=30), force=True).markets_refreshed == []
+    later = run_sync(engine_context(), now + timedelta(minutes=61), force=True)
     assert later.markets_refreshed == ["binance", "bybit", "okx"]
     assert engine.markets.refreshed_at(EXCHANGE) == now + timedelta(minutes=61)
 
 
-def test_failing_account_does_not_stop_the_others(engine: Stores, monkeypatch: pytest.MonkeyPatch):
+def test_failing_account_does_not_stop_the_others(engine: Stores):
     # Given open groups on binance and okx, and okx unreachable
     (binance_leg,) = open_group(engine, lambda g: [leg(g)])
     (okx_leg,) = open_group(engine, lambda g: [leg(g)], exchange="okx")
-    real = gateways.gateway_for_exchange
+    ctx = engine_context()
+    real = ctx.gateways
 
-    def flaky(s: Stores, exchange: str, config: Any) -> Any:
+    def flaky(exchange: str, config: ConfigSnapshot) -> ExchangeGateway:
         if exchange == "okx":
             raise ConnectionError("okx is down")
-        return real(s, exchange, config)
+        return real(exchange, config)
 
-    monkeypatch.setattr(gateways, "gateway_for_exchange", flaky)
     now = utcnow()
     # When order_sync re-drives both stale legs
-    summary = run_sync(engine, now + timedelta(minutes=3), force=True)
+    summary = run_sync(dataclasses.replace(ctx, gateways=flaky), now + timedelta(minutes=3), force=True)
     # Then binance's is sent and okx's failure is reported, not raised
     assert stored(engine, binance_leg).status is OrderStatus.OPEN
     assert stored(engine, okx_leg).status is OrderStatus.PENDING
@@ -247,12 +249,12 @@ def test_failing_account_does_not_stop_the_others(engine: Stores, monkeypatch: p
 def test_equity_point_and_figures(engine: Stores):
     # Given one open group whose leg filled at 59000, now priced at 60000
     (order,) = open_group(engine, lambda g: [leg(g, type=OrderType.MARKET, price=None)])
-    engine.prices.set(EXCHANGE, SYMBOL, Decimal("59000"))
-    process_order(engine, order.id, utcnow())
-    engine.prices.set(EXCHANGE, SYMBOL, Decimal("60000"))
+    engine.prices.set(EXCHANGE, SYMBOL, Decimal("59000"), utcnow())
+    process_order(engine_context(), order.id, utcnow())
+    engine.prices.set(EXCHANGE, SYMBOL, Decimal("60000"), utcnow())
     now = utcnow()
     # When order_sync runs
-    summary = run_sync(engine, now, force=True)
+    summary = run_sync(engine_context(), now, force=True)
     # Then the figures count the open group and the equity point is balance + realised + unrealised
     figures = summary.figures
     assert figures is not None

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.app.context import engine_context
 from engine.app.sync import run_sync
 from engine.domain.models import GroupStatus, OrderPurpose, OrderStatus, OrderType, TpMode, utcnow
 from tests.support.trading import TradingWorld, configure
@@ -23,7 +24,7 @@ def world(dynamodb: Any) -> TradingWorld:
 
 def _tick(world: TradingWorld, minutes: int) -> None:
     """One order-sync run (paper matching, refresh of every group), then every stream until quiet."""
-    run_sync(world.stores, utcnow() + timedelta(minutes=minutes), force=True)
+    run_sync(engine_context(), utcnow() + timedelta(minutes=minutes), force=True)
     world.drain()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from engine.app.context import Stores, stores
 from engine.domain.models import (
+    CloseReason,
     GroupFigures,
     GroupStatus,
     OrderPurpose,
@@ -17,6 +18,7 @@ from engine.domain.models import (
     OrderStatus,
     OrderType,
     Side,
+    utcnow,
 )
 from engine.exchange.client_ids import client_order_id
 from tests.support.builders import make_group
@@ -96,7 +98,7 @@ def test_entry_opens_a_group_with_the_default_grid(client: WebhookClient, st: St
 
 def test_entry_without_price_uses_the_last_known_price(client: WebhookClient, st: Stores) -> None:
     # Given a stored price and an alert without entry_price
-    st.prices.set("binance", "BTC/USDT", D("40000"))
+    st.prices.set("binance", "BTC/USDT", D("40000"), utcnow())
     status, body = client.post(alert(entry_price=None))
     # Then the group's pyramid is planned from the stored price
     assert (status, body["outcome"]) == (202, "opened")
@@ -163,7 +165,7 @@ def test_a_pyramid_moves_an_active_group_back_to_partially_filled(client: Webhoo
     group = st.groups.get(opened["group_id"])
     assert group is not None
     group.status = GroupStatus.ACTIVE
-    st.groups.save(group)
+    st.groups.save(group, now=utcnow())
     _, body = client.post(alert(timeframe="1", timestamp=t1))
     assert body["outcome"] == "pyramided"
     group = st.groups.get(opened["group_id"])
@@ -259,7 +261,7 @@ def test_exit_closes_the_open_group(client: WebhookClient, st: Stores) -> None:
     assert (status, body["outcome"], body["group_id"]) == (202, "exited", opened["group_id"])
     group = st.groups.get(opened["group_id"])
     assert group is not None and group.status == GroupStatus.CLOSING
-    assert group.close_reason is not None and "exit signal" in group.close_reason
+    assert (group.close_reason, group.close_note) == (CloseReason.EXIT, "exit signal")
     orders = st.orders.list_for_group(group.id)
     assert len(orders) == 5 and all(o.cancel_requested for o in orders)
 
@@ -313,7 +315,7 @@ def test_daily_loss_breaker_queues_new_entries(client: WebhookClient, st: Stores
         status=GroupStatus.CLOSED,
         figures=GroupFigures(realized_pnl_usd=D("-600"), realized_by_day={today: D("-600")}),
     )
-    st.groups.save(closed)
+    st.groups.save(closed, now=utcnow())
     # When a new entry arrives, then it waits in the queue with the breaker as the reason
     status, body = client.post(alert())
     assert (status, body["outcome"]) == (202, "queued")

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from engine.api.webhook import reply_for_error
 from engine.app.context import stores
-from engine.app.intake import RoutingConflict
-from engine.app.intake.webhook import MAX_BODY_BYTES, reply_for_error
+from engine.app.intake import MAX_BODY_BYTES, RoutingConflict
 from engine.config import SecretError
 from engine.domain.models import MarketPrecision
 from engine.domain.signal import SignalError
@@ -156,7 +156,11 @@ def test_a_symbol_from_the_markets_table_is_known(client: WebhookClient) -> None
 
 ERRORS: list[tuple[Exception, int, str]] = [
     (SignalError("placeholder", "x"), 400, "placeholder"),
-    (SignalError("bad_secret", "x", status=403), 403, "bad_secret"),
+    (SignalError("bad_secret", "x"), 403, "bad_secret"),
+    (SignalError("bad_signature", "x"), 403, "bad_signature"),
+    (SignalError("missing_secret", "x"), 401, "missing_secret"),
+    (SignalError("body_too_large", "x"), 413, "body_too_large"),
+    (SignalError("unknown_symbol", "x"), 400, "unknown_symbol"),
     (IdempotencyAlreadyInProgressError("busy"), 503, "in_progress"),
     (RoutingConflict("busy"), 503, "conflict"),
     (StaleWrite("moved"), 503, "conflict"),

@@ -1,9 +1,9 @@
 """A patched exchange for fault tests: a scriptable fake ccxt client behind the REAL ``CcxtGateway``.
 
 The engine's own gateway code (error mapping, create reconciliation, read retries) runs unchanged;
-only the ccxt exchange object is fake. :func:`install_exchange` makes
-``engine.app.gateways.gateway_for_exchange`` return that gateway for every account, which is how
-the executor and order_sync reach an exchange.
+only the ccxt exchange object is fake. :func:`install_exchange` makes the test's engine context
+(``ctx.gateways``, see ``tests.support.scenario.engine_env``) answer that gateway for every account,
+which is how the executor and order_sync reach an exchange.
 
 ``FakeCcxtClient`` behaves like an exchange that keeps every accepted order (client id -> ccxt order
 dict) unless a script says otherwise: ``client.script["create_order"] = [step, ...]`` where a step is an
@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 import ccxt
-import pytest
 
-from engine.app import gateways
+from engine.app.context import engine_context
 from engine.exchange.ccxt_gateway import CcxtGateway
+from tests.support.scenario import SwitchableGateways
 
 Step = Any
 
@@ -162,10 +162,10 @@ class FakeCcxtClient:
         return self._run("fetch_tickers", args, lambda symbols: {s: self.tickers[s] for s in symbols})
 
 
-def install_exchange(
-    monkeypatch: pytest.MonkeyPatch, client: FakeCcxtClient, *, name: str = "binance"
-) -> CcxtGateway:
-    """Route every ``gateway_for_exchange`` call to a ``CcxtGateway`` over ``client`` (no sleeping)."""
+def install_exchange(client: FakeCcxtClient, *, name: str = "binance") -> CcxtGateway:
+    """Answer a ``CcxtGateway`` over ``client`` (no sleeping) for every account of the test's context."""
     gateway = CcxtGateway(name, client=client, sleep=lambda _seconds: None, retries=3)
-    monkeypatch.setattr(gateways, "gateway_for_exchange", lambda stores, exchange, config: gateway)
+    factory = engine_context().gateways
+    assert isinstance(factory, SwitchableGateways), "install_exchange needs engine_env / engine_session"
+    factory.install(gateway)
     return gateway

@@ -35,14 +35,12 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-import engine.store.state
-from engine.app.context import Stores
+from engine.app.context import Stores, engine_context
 from engine.app.gateways import clear_gateway_cache
 from engine.app.positions import request_close
 from engine.app.sync import SyncSummary, run_sync
-from engine.config import load_config
 from engine.config.settings import config_prefix
-from engine.domain.models import Order, OrderPurpose, utcnow
+from engine.domain.models import CloseReason, Order, utcnow
 from engine.exchange.ccxt_convert import order_from_ccxt
 from engine.exchange.client_ids import client_order_id
 from tests.support.fake_exchange import FakeCcxtClient, install_exchange
@@ -272,7 +270,7 @@ class World:
     def sync(self) -> SyncSummary:
         """One forced order_sync a minute after the previous one, then reveal lagging orders."""
         self.now = max(self.now, utcnow()) + timedelta(minutes=1)
-        summary = run_sync(self.stores, self.now, force=True)
+        summary = run_sync(engine_context(), self.now, force=True)
         self.syncs.append(summary)
         self.match()
         self.observe()
@@ -355,10 +353,10 @@ class World:
         """Exit signals: both groups start closing (cancels requested; the close order follows)."""
         for symbol in symbols:
             assert request_close(
-                self.stores,
+                engine_context(),
                 self.groups[symbol],
-                purpose=OrderPurpose.EXIT,
-                reason="exit signal",
+                reason=CloseReason.EXIT,
+                note="exit signal",
                 now=self.now,
             )
 
@@ -417,7 +415,10 @@ class World:
 
 def make_world(monkeypatch: pytest.MonkeyPatch) -> World:
     """Config seeded (two extra paper markets), the fake exchange installed, streams positioned."""
-    stores = engine_env(monkeypatch)
+    world_clock: list[World] = []
+    # Claims (send markers) expire on the world's clock, which the syncs move on a minute at a time:
+    # the handlers read it through the injected context.
+    stores = engine_env(monkeypatch, clock=lambda: world_clock[0].now).stores
     clear_gateway_cache()
     ssm = boto3.client("ssm", region_name="us-east-1")
     name = config_prefix() + "engine"
@@ -429,12 +430,11 @@ def make_world(monkeypatch: pytest.MonkeyPatch) -> World:
     from engine.config import clear_cache
 
     clear_cache()
-    assert FAULTY in load_config().engine.paper.markets
+    assert FAULTY in engine_context().config.snapshot().engine.paper.markets
     client = FakeCcxtClient()
-    install_exchange(monkeypatch, client)
+    install_exchange(client)
     world = World(stores=stores, client=client, faults=Faults(client))
-    # Claims (send markers) expire on the world's clock, which the syncs move on a minute at a time.
-    monkeypatch.setattr(engine.store.state, "utcnow", lambda: world.now)
+    world_clock.append(world)
     world.streams.skip("orders", "groups")
     return world
 

@@ -155,15 +155,15 @@ class Streams:
 
 def load_function(name: str) -> ModuleType:
     """``functions/<name>/handler.py`` loaded by path (once per process, like a warm Lambda)."""
-    _registry.handler(name)
-    return _registry._modules[name]
+    _registry.handler(name)  # checks that it has a lambda_handler
+    return _registry.module(name)
 
 
 def function_name_of(module: ModuleType) -> str:
     """The function folder name of a handler module loaded by :func:`load_function`."""
-    for name, loaded in _registry._modules.items():
-        if loaded is module:
-            return name
+    name = _registry.name_of(module)
+    if name is not None:
+        return name
     return Path(getattr(module, "__file__", "handler")).parent.name
 
 

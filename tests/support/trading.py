@@ -39,6 +39,7 @@ from engine.domain.models import (
     Pyramid,
     Side,
     TpMode,
+    utcnow,
 )
 from engine.exchange.client_ids import client_order_id
 from tests.support.builders import new_id
@@ -222,7 +223,7 @@ def reprice(the_stores: Stores, group_id: str, price: str) -> Group:
         price=Decimal(price),
         total_legs=sum(p.leg_count for p in group.pyramids),
     )
-    the_stores.groups.save(group)
+    the_stores.groups.save(group, now=utcnow())
     return group
 
 
@@ -246,7 +247,7 @@ class TradingWorld:
 
     def set_price(self, symbol: str, price: str, exchange: str = EXCHANGE) -> None:
         """The paper price of ``symbol``."""
-        self.stores.prices.set(exchange, symbol, Decimal(price))
+        self.stores.prices.set(exchange, symbol, Decimal(price), utcnow())
 
     def open_group(
         self,
@@ -305,7 +306,7 @@ class TradingWorld:
             if first and n == 1:
                 self.stores.pool.open_group(group, [order], max_open=100)
             elif n == 1:
-                self.stores.groups.add_pyramid(group, group.pyramids[-1], [order])
+                self.stores.groups.add_pyramid(group, group.pyramids[-1], [order], now=now)
             else:
                 assert self.stores.orders.put_new(order)
             self.drain()

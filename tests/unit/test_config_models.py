@@ -13,6 +13,7 @@ from engine.domain.config import (
     DOCUMENT_MODELS,
     AccountConfig,
     ConfigError,
+    ConfigProblem,
     ConfigSnapshot,
     DcaConfig,
     DcaLevel,
@@ -297,6 +298,7 @@ def test_dump_document_keeps_inexact_decimals_exact() -> None:
 
 def test_snapshot_refusal_reason() -> None:
     assert ConfigSnapshot().refusal_reason is None
-    snapshot = ConfigSnapshot(versions={"engine": 3}, problems=["risk", "queue"])
+    problems = [ConfigProblem("risk", "risk"), ConfigProblem("queue", "queue")]
+    snapshot = ConfigSnapshot(versions={"engine": 3}, problems=problems)
     assert snapshot.refusal_reason == "configuration invalid, no valid version of: risk, queue"
     assert snapshot.engine == EngineConfig()

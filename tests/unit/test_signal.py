@@ -77,7 +77,6 @@ def refusal(body: dict[str, Any] | str | bytes) -> SignalError:
     raw = body if isinstance(body, str | bytes) else json.dumps(body)
     with pytest.raises(SignalError) as caught:
         parse_signal(raw)
-    assert caught.value.status == 400
     return caught.value
 
 
@@ -312,7 +311,6 @@ def test_invalid_fields_are_named(field: str, value: object, reason_part: str) -
     error = refusal(payload(**{field: value}))
     assert (error.code, error.field) == ("invalid_field", field)
     assert field in error.reason and reason_part in error.reason
-    assert error.body == {"outcome": "rejected", "error": "invalid_field", "reason": error.reason}
 
 
 def test_nan_as_json_literal_is_refused() -> None:
@@ -532,7 +530,7 @@ def test_check_timestamp(offset_seconds: int, code: str | None) -> None:
         return
     with pytest.raises(SignalError) as caught:
         check_timestamp(signal, NOW, 300)
-    assert (caught.value.code, caught.value.status, caught.value.field) == (code, 400, "timestamp")
+    assert (caught.value.code, caught.value.field) == (code, "timestamp")
 
 
 def test_check_timestamp_without_timestamp_passes() -> None:
@@ -569,7 +567,7 @@ def test_check_account(changes: dict[str, Any], accounts: dict[str, AccountConfi
         return
     with pytest.raises(SignalError) as caught:
         check_account(signal, accounts)
-    assert (caught.value.code, caught.value.status) == (code, 400)
+    assert caught.value.code == code
     assert signal.exchange in caught.value.reason
 
 

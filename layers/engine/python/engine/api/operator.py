@@ -3,8 +3,9 @@
 Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups), ``GET /groups/{id}``,
 ``POST /groups/{id}/{block|unblock|skip|close}``, ``GET /queue``, ``POST /queue/{id}/promote``,
 ``DELETE /queue/{id}``, ``GET /pool``, ``GET /risk``, ``POST /risk/run``, ``GET /equity``
-(``?since=<ISO time>``). IAM authorisation is API Gateway's job. The resolver matches on the event's
-``path``, which never carries the stage prefix.
+(``?since=<ISO time>``). Authorisation is API Gateway's job. Route functions parse the request and
+make one call into ``engine.app`` (``operator``, ``risk``) with the engine context. The resolver matches
+on the event's ``path``, which never carries the stage prefix.
 
 Errors map to HTTP here and only here (:func:`_service_error` and friends), always as
 ``{"error": code, "reason": text}``: :class:`NotFound` → 404 ``not_found``, :class:`InvalidState` →
@@ -30,15 +31,21 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.exceptions import ServiceError as HttpError
 
-from engine.app.context import stores
+from engine.app.context import EngineContext, engine_context
 from engine.app.intake import EntryRefused
-from engine.app.pool import promote_entry
+from engine.app.operator import (
+    equity_points,
+    group_detail,
+    groups_in,
+    pool_status,
+    promote_queued,
+    ranked_queue,
+    remove_queued,
+)
 from engine.app.risk import ControlResult, close_group, risk_status, run_risk, set_blocked, skip_once
 from engine.app.shared.errors import InvalidState, NotFound, PoolFull, ServiceError
-from engine.app.shared.views import equity_view, group_view, iso, order_view, pyramid_view, queue_view
-from engine.config import load_config
-from engine.domain.models import OPEN_GROUP_STATUSES, GroupStatus, utcnow
-from engine.domain.queue import promotion_order
+from engine.app.shared.views import group_view
+from engine.domain.models import OPEN_GROUP_STATUSES, GroupStatus
 from engine.store import StaleWrite
 
 logger = Logger(child=True)
@@ -49,7 +56,6 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], HTTPStatus] = {
     InvalidState: HTTPStatus.CONFLICT,
     PoolFull: HTTPStatus.CONFLICT,
 }
-QUEUE_MEMORY_PREFIX = "operator/queue/"
 
 groups_router = Router()
 queue_router = Router()
@@ -57,8 +63,8 @@ risk_router = Router()
 account_router = Router()
 
 
-def _now() -> datetime:
-    return utcnow()
+def _ctx() -> EngineContext:
+    return engine_context()
 
 
 def _parse_time(value: str, name: str) -> datetime:
@@ -69,6 +75,18 @@ def _parse_time(value: str, name: str) -> datetime:
     if parsed.tzinfo is None:
         raise BadRequestError(f"{name}: needs a timezone (e.g. Z): {value!r}")
     return parsed
+
+
+def _statuses(wanted: str) -> set[GroupStatus]:
+    if wanted == "open":
+        return set(OPEN_GROUP_STATUSES)
+    if wanted == "all":
+        return set(GroupStatus)
+    try:
+        return {GroupStatus(wanted)}
+    except ValueError as error:
+        allowed = ", ".join(["open", "all", *(s.value for s in GroupStatus)])
+        raise BadRequestError(f"status: {wanted!r} is not one of {allowed}") from error
 
 
 def _control_reply(result: ControlResult) -> dict[str, Any]:
@@ -82,58 +100,41 @@ def _control_reply(result: ControlResult) -> dict[str, Any]:
 def list_groups() -> dict[str, Any]:
     """Open groups; ``?status=all`` every group, ``?status=<status>`` those in one status."""
     wanted = groups_router.current_event.get_query_string_value("status", "open") or "open"
-    if wanted == "open":
-        statuses = set(OPEN_GROUP_STATUSES)
-    elif wanted == "all":
-        statuses = set(GroupStatus)
-    else:
-        try:
-            statuses = {GroupStatus(wanted)}
-        except ValueError as error:
-            allowed = ", ".join(["open", "all", *(s.value for s in GroupStatus)])
-            raise BadRequestError(f"status: {wanted!r} is not one of {allowed}") from error
-    groups = stores().groups.list_by_status(sorted(statuses))
-    groups.sort(key=lambda group: (group.created_at, group.id))
-    return {"groups": [group_view(group) for group in groups]}
+    return groups_in(_ctx(), _statuses(wanted))
 
 
 @groups_router.get("/groups/<group_id>")
 def get_group(group_id: str) -> dict[str, Any]:
     """One group with its pyramids and every order."""
-    the_stores = stores()
-    group = the_stores.groups.get(group_id)
-    if group is None:
-        raise NotFound(f"no group {group_id}")
-    orders = the_stores.orders.list_for_group(group_id)
-    return {
-        "group": group_view(group),
-        "pyramids": [pyramid_view(pyramid) for pyramid in group.pyramids],
-        "orders": [order_view(order) for order in orders],
-    }
+    return group_detail(_ctx(), group_id)
 
 
 @groups_router.post("/groups/<group_id>/block")
 def block_group(group_id: str) -> dict[str, Any]:
     """Exclude the group from the risk engine (neither loser nor winner)."""
-    return _control_reply(set_blocked(stores(), group_id, True, _now()))
+    ctx = _ctx()
+    return _control_reply(set_blocked(ctx, group_id, True, ctx.now()))
 
 
 @groups_router.post("/groups/<group_id>/unblock")
 def unblock_group(group_id: str) -> dict[str, Any]:
     """Let the risk engine consider the group again."""
-    return _control_reply(set_blocked(stores(), group_id, False, _now()))
+    ctx = _ctx()
+    return _control_reply(set_blocked(ctx, group_id, False, ctx.now()))
 
 
 @groups_router.post("/groups/<group_id>/skip")
 def skip_group(group_id: str) -> dict[str, Any]:
     """Skip the group once as the risk engine's loser."""
-    return _control_reply(skip_once(stores(), group_id, _now()))
+    ctx = _ctx()
+    return _control_reply(skip_once(ctx, group_id, ctx.now()))
 
 
 @groups_router.post("/groups/<group_id>/close")
 def close_group_route(group_id: str) -> dict[str, Any]:
-    """Close the group in full at market (reason "operator close")."""
-    return _control_reply(close_group(stores(), group_id, _now()))
+    """Close the group in full at market (close reason ``operator``)."""
+    ctx = _ctx()
+    return _control_reply(close_group(ctx, group_id, ctx.now()))
 
 
 # -- queue -------------------------------------------------------------------------------------------
@@ -142,53 +143,21 @@ def close_group_route(group_id: str) -> dict[str, Any]:
 @queue_router.get("/queue")
 def list_queue() -> dict[str, Any]:
     """Queued entries in promotion order, ranked from 1."""
-    the_stores = stores()
-    entries = the_stores.queue.list_all()
-    prices = {}
-    for market in {(entry.exchange, entry.symbol) for entry in entries}:
-        price = the_stores.prices.get(*market)
-        if price is not None:
-            prices[market] = price
-    ordered = promotion_order(entries, load_config().queue.rules, prices)
-    return {"queue": [queue_view(entry, rank) for rank, entry in enumerate(ordered, start=1)]}
-
-
-def _remembered(entry_id: str) -> dict[str, Any] | None:
-    return stores().state.get(QUEUE_MEMORY_PREFIX + entry_id)
+    return ranked_queue(_ctx())
 
 
 @queue_router.post("/queue/<entry_id>/promote")
 def promote(entry_id: str) -> dict[str, Any]:
     """Promote a queued entry into a free slot now: its group and orders are created (orders placed)."""
-    the_stores = stores()
-    now = _now()
-    try:
-        group = promote_entry(the_stores, entry_id, load_config(), now)
-    except NotFound:
-        memory = _remembered(entry_id)
-        if memory is None or memory.get("action") != "promoted":
-            raise
-        existing = the_stores.groups.get(str(memory["group_id"]))
-        return {"group": group_view(existing) if existing is not None else None, "changed": False}
-    the_stores.state.put(
-        QUEUE_MEMORY_PREFIX + entry_id, {"action": "promoted", "group_id": group.id, "at": iso(now)}
-    )
-    orders = the_stores.orders.list_for_group(group.id)
-    return {"group": group_view(group), "orders": [order_view(o) for o in orders], "changed": True}
+    ctx = _ctx()
+    return promote_queued(ctx, entry_id, ctx.now())
 
 
 @queue_router.delete("/queue/<entry_id>")
-def remove_queued(entry_id: str) -> dict[str, Any]:
+def remove_from_queue(entry_id: str) -> dict[str, Any]:
     """Remove a queued entry (it will not be promoted)."""
-    the_stores = stores()
-    if the_stores.queue.remove(entry_id):
-        now = _now()
-        the_stores.state.put(QUEUE_MEMORY_PREFIX + entry_id, {"action": "removed", "at": iso(now)})
-        return {"removed": entry_id, "changed": True}
-    memory = _remembered(entry_id)
-    if memory is not None and memory.get("action") == "removed":
-        return {"removed": entry_id, "changed": False}
-    raise NotFound(f"no queued entry {entry_id}")
+    ctx = _ctx()
+    return remove_queued(ctx, entry_id, ctx.now())
 
 
 # -- risk --------------------------------------------------------------------------------------------
@@ -197,13 +166,15 @@ def remove_queued(entry_id: str) -> dict[str, Any]:
 @risk_router.get("/risk")
 def get_risk() -> dict[str, Any]:
     """Timers, the loser and winners the next run would pick, its plan and the recent actions."""
-    return risk_status(stores(), _now())
+    ctx = _ctx()
+    return risk_status(ctx, ctx.now())
 
 
 @risk_router.post("/risk/run")
 def run_risk_now() -> dict[str, Any]:
     """Run the risk engine now, ignoring its interval."""
-    return run_risk(stores(), _now(), force=True).as_dict()
+    ctx = _ctx()
+    return run_risk(ctx, ctx.now(), force=True).as_dict()
 
 
 # -- pool and equity -----------------------------------------------------------------------------------
@@ -212,9 +183,7 @@ def run_risk_now() -> dict[str, Any]:
 @account_router.get("/pool")
 def get_pool() -> dict[str, Any]:
     """Pool size, groups holding a slot and free slots."""
-    count, slots = stores().pool.status()
-    maximum = load_config().pool.max_open_groups
-    return {"max_open_groups": maximum, "open": count, "free": max(maximum - count, 0), "groups": slots}
+    return pool_status(_ctx())
 
 
 @account_router.get("/equity")
@@ -222,7 +191,7 @@ def get_equity() -> dict[str, Any]:
     """The equity curve, oldest first (``?since=`` limits it)."""
     since_text = account_router.current_event.get_query_string_value("since", "")
     since = _parse_time(since_text, "since") if since_text else None
-    return {"points": [equity_view(point) for point in stores().equity.list(since)]}
+    return equity_points(_ctx(), since)
 
 
 # -- the resolver and its error mapping (the one place errors become HTTP) -------------------------

@@ -21,15 +21,16 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from typing import Protocol
 
-from engine.app.context import Stores
 from engine.config import SecretError, exchange_credentials
 from engine.domain.config import ConfigSnapshot
 from engine.exchange.errors import BackOff, OrderRefused
 from engine.exchange.factory import gateway_for
 from engine.exchange.gateway import ExchangeGateway
+from engine.store import PaperOrderStore, PriceStore
 
-__all__ = ["clear_gateway_cache", "gateway_for_exchange"]
+__all__ = ["PaperBooks", "clear_gateway_cache", "gateway_for_exchange"]
 
 #: Bound on cached gateways (config versions x accounts); the cache is emptied when it is exceeded.
 _MAX_CACHED = 32
@@ -45,7 +46,17 @@ def _digest(credentials: dict[str, str] | None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def gateway_for_exchange(stores: Stores, exchange: str, config: ConfigSnapshot) -> ExchangeGateway:
+class PaperBooks(Protocol):
+    """What a paper gateway is built over (``engine.app.context.Stores`` satisfies it)."""
+
+    @property
+    def paper(self) -> PaperOrderStore: ...
+
+    @property
+    def prices(self) -> PriceStore: ...
+
+
+def gateway_for_exchange(stores: PaperBooks, exchange: str, config: ConfigSnapshot) -> ExchangeGateway:
     """The gateway of account ``exchange`` under ``config`` (see the module docstring)."""
     account = config.engine.accounts.get(exchange)
     if account is None:
@@ -55,8 +66,8 @@ def gateway_for_exchange(stores: Stores, exchange: str, config: ConfigSnapshot) 
         try:
             credentials = exchange_credentials(exchange, account.secret_name)
         except SecretError as exc:
-            reason = f"API keys of {exchange!r} cannot be read: {exc.reason}"
-            raise BackOff(reason, error="SecretError") from exc
+            label = f"API keys of {exchange!r} cannot be read"
+            raise BackOff(f"{label}: {exc.reason}", error="SecretError", label=label) from exc
     key: tuple[object, ...] = (
         exchange,
         config.versions.get("engine", 0),

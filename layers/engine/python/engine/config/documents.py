@@ -23,6 +23,7 @@ from engine.config.providers import document_provider
 from engine.config.reporting import logger
 from engine.config.settings import config_prefix, max_age_seconds
 from engine.domain.config import (
+    ConfigProblem,
     ConfigSnapshot,
     DcaConfig,
     EngineConfig,
@@ -89,7 +90,7 @@ def load_config() -> ConfigSnapshot:
         queue=_model(queue, QueueConfig),
         risk=_model(risk, RiskConfig),
         versions={item.document: item.version for item in resolved},
-        problems=[item.problem for item in resolved if item.problem],
+        problems=[ConfigProblem(item.document, item.problem) for item in resolved if item.problem],
     )
 
 

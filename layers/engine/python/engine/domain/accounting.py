@@ -42,6 +42,7 @@ from engine.domain.models import (
     FINAL_ORDER_STATUSES,
     TERMINAL_GROUP_STATUSES,
     ZERO,
+    CloseReason,
     GroupFigures,
     GroupStatus,
     MarketPrecision,
@@ -55,6 +56,7 @@ __all__ = [
     "CLOSING_PURPOSES",
     "base_currency_of",
     "compute_figures",
+    "end_reason",
     "fee_in_base",
     "fee_usd",
     "fill_price",
@@ -322,3 +324,28 @@ def next_group_status(
     if any(o.filled > 0 for o in entries):
         return GroupStatus.PARTIALLY_FILLED
     return GroupStatus.LIVE
+
+
+#: ``close_note`` of a group that ended ``failed``.
+FAILED_NOTE = "no entry leg of the first pyramid was accepted by the exchange"
+#: ``close_note`` of a group its take-profits closed.
+TAKE_PROFIT_NOTE = "take-profits sold the position"
+#: ``close_note`` of a group whose entries ended without a fill and without a requested close.
+UNFILLED_NOTE = "entry orders ended without a fill"
+
+
+def end_reason(status: GroupStatus, orders: Sequence[Order]) -> tuple[CloseReason, str] | None:
+    """``(close_reason, close_note)`` for a group that reached ``status`` without a requested close.
+
+    A close that was requested (exit, aggregate take-profit, risk, operator) records its own reason
+    first; this covers the groups the state machine ends on its own: ``failed`` -> ``failed``; ``closed``
+    after a take-profit filled (per-leg or pyramid TPs sold everything) -> ``take_profit``; any other
+    ``closed`` (entries cancelled or expired without a fill) -> ``exit``. None for a non-terminal status.
+    """
+    if status == GroupStatus.FAILED:
+        return CloseReason.FAILED, FAILED_NOTE
+    if status != GroupStatus.CLOSED:
+        return None
+    if any(o.purpose == OrderPurpose.TP and o.filled > 0 for o in orders):
+        return CloseReason.TAKE_PROFIT, TAKE_PROFIT_NOTE
+    return CloseReason.EXIT, UNFILLED_NOTE

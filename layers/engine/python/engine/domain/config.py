@@ -384,6 +384,21 @@ def default_documents() -> dict[str, str]:
 # --------------------------------------------------------------------------- snapshot
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """A shared document without any valid version: which ``document``, and ``text`` for people.
+
+    ``str()`` gives the text (e.g. ``"risk (no valid version; latest 3: ...)"``); code that reacts to a
+    problem checks ``document``.
+    """
+
+    document: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class ConfigSnapshot:
     """The configuration one invocation works with.
@@ -397,11 +412,11 @@ class ConfigSnapshot:
     queue: QueueConfig = field(default_factory=QueueConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     versions: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: list[ConfigProblem] = field(default_factory=list)
 
     @property
     def refusal_reason(self) -> str | None:
         """Why new entries are refused (a document without any valid version), or None."""
         if not self.problems:
             return None
-        return "configuration invalid, no valid version of: " + ", ".join(self.problems)
+        return "configuration invalid, no valid version of: " + ", ".join(map(str, self.problems))

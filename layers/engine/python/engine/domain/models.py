@@ -50,6 +50,20 @@ class OrderPurpose(StrEnum):
     RISK_CLOSE = "risk_close"
 
 
+class OrderWait(StrEnum):
+    """What a live order is waiting for, when it waits on the engine (cleared once the exchange answers).
+
+    The order's ``reason`` says the same to people; behaviour is decided by this field.
+    """
+
+    #: A send placed nothing (back-off, network): the executor retries.
+    NOT_SENT = "not_sent"
+    #: A cancel did not go through (back-off, network): retried.
+    CANCEL_PENDING = "cancel_pending"
+    #: order_sync re-drove a pending order that made no progress: look it up before creating it.
+    REDRIVEN = "redriven"
+
+
 class OrderStatus(StrEnum):
     """Our lifecycle of an order (DESIGN §3.5); ccxt's own value is kept as ``exchange_status``."""
 
@@ -86,6 +100,39 @@ OPEN_GROUP_STATUSES = frozenset(
     {GroupStatus.LIVE, GroupStatus.PARTIALLY_FILLED, GroupStatus.ACTIVE, GroupStatus.CLOSING}
 )
 TERMINAL_GROUP_STATUSES = frozenset({GroupStatus.CLOSED, GroupStatus.FAILED})
+
+
+class CloseReason(StrEnum):
+    """Why a group closed (DESIGN §3.5): a code; the human text goes in ``Group.close_note``."""
+
+    TAKE_PROFIT = "take_profit"
+    EXIT = "exit"
+    RISK = "risk"
+    OPERATOR = "operator"
+    STOP_LOSS = "stop_loss"
+    TRAILING_TAKE_PROFIT = "trailing_take_profit"
+    TRAILING_STOP = "trailing_stop"
+    BREAKEVEN_STOP = "breakeven_stop"
+    TIME_LIMIT = "time_limit"
+    FAILED = "failed"
+
+
+#: Purpose of the market order that closes a group for each reason (the rest close with ``exit``).
+_CLOSE_PURPOSES: dict[CloseReason, OrderPurpose] = {
+    CloseReason.TAKE_PROFIT: OrderPurpose.TP,
+    CloseReason.RISK: OrderPurpose.RISK_CLOSE,
+}
+
+
+def close_purpose(reason: CloseReason | None) -> OrderPurpose:
+    """Purpose of the close order of a group closing for ``reason``.
+
+    ``take_profit`` -> ``tp``, ``risk`` -> ``risk_close``; everything else (exit signal, operator,
+    protections, a missing reason) -> ``exit``.
+    """
+    if reason is None:
+        return OrderPurpose.EXIT
+    return _CLOSE_PURPOSES.get(CloseReason(reason), OrderPurpose.EXIT)
 
 
 class TpMode(StrEnum):
@@ -150,6 +197,8 @@ class Order:
     exchange_order_id: str | None = None
     exchange_status: str | None = None
     reason: str | None = None
+    #: Set while the order waits on the engine (a retry, a re-drive); ``reason`` says it to people.
+    wait: OrderWait | None = None
     #: Price-triggered market leg: sent by order_sync once the price reaches this level.
     trigger_price: Decimal | None = None
     #: TP percent attached to an entry leg (per_leg mode) or None.
@@ -226,7 +275,9 @@ class Group:
     risk_timer_started_at: datetime | None = None
     risk_blocked: bool = False
     risk_skip_once: bool = False
-    close_reason: str | None = None
+    #: Why the group closed (a code, DESIGN §3.5); ``close_note`` holds the human text.
+    close_reason: CloseReason | None = None
+    close_note: str | None = None
     version: int = 0
 
     @property

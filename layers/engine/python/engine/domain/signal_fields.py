@@ -38,28 +38,21 @@ _CODE_PART = re.compile(r"^[A-Z0-9]+$")
 
 
 class SignalError(Exception):
-    """A refused signal: HTTP ``status``, machine ``code``, a readable ``reason`` and the ``field``.
+    """A refused signal: a machine ``code``, a readable ``reason`` and the ``field`` it is about.
 
-    This module raises the :data:`SignalCode` codes (all 400); callers may raise their own (e.g. 401/403
-    for authentication, ``unknown_symbol`` for the markets check).
+    This module raises the :data:`SignalCode` codes; callers raise their own (``missing_secret``,
+    ``bad_secret``, ``bad_signature``, ``body_too_large``, ``unknown_symbol``). What a code becomes on the
+    wire is the HTTP edge's business (``engine.api.webhook``).
     """
 
-    def __init__(
-        self, code: SignalCode | str, reason: str, field: str | None = None, status: int = 400
-    ) -> None:
+    def __init__(self, code: SignalCode | str, reason: str, field: str | None = None) -> None:
         self.code = code
         self.reason = reason
         self.field = field
-        self.status = status
         super().__init__(reason)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.reason}"
-
-    @property
-    def body(self) -> dict[str, str]:
-        """The webhook's JSON answer for this refusal."""
-        return {"outcome": "rejected", "error": self.code, "reason": self.reason}
 
 
 # --------------------------------------------------------------------------- payload models

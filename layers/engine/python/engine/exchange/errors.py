@@ -52,13 +52,16 @@ class ExchangeFailure(Exception):
     """Base of every exchange failure.
 
     ``reason`` is readable by a trader; ``error`` names the underlying condition (the ccxt class name,
-    e.g. ``"InsufficientFunds"``, or the gateway's own label).
+    e.g. ``"InsufficientFunds"``, or the gateway's own label); ``label`` is the short, stable, readable
+    name of that condition without the exchange's detail (``"rate limit exceeded"``): the readable name
+    of ``error`` when known, else ``reason``.
     """
 
-    def __init__(self, reason: str, *, error: str | None = None) -> None:
+    def __init__(self, reason: str, *, error: str | None = None, label: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.error = error or type(self).__name__
+        self.label = label or _LABELS.get(self.error) or reason
 
 
 class TemporaryFailure(ExchangeFailure):
@@ -145,10 +148,10 @@ def map_ccxt_error(exc: BaseException) -> ExchangeFailure:
     if "ccxt" in sys.modules:
         for ccxt_class, failure_class in _ccxt_table():
             if isinstance(exc, ccxt_class):
-                return failure_class(_reason(exc, error), error=error)
+                return failure_class(_reason(exc, error), error=error, label=_LABELS.get(error, error))
     if isinstance(exc, OSError | TimeoutError):
-        return TemporaryFailure(_reason(exc, "NetworkError"), error=error)
-    return ExchangeFailure(_reason(exc, error), error=error)
+        return TemporaryFailure(_reason(exc, "NetworkError"), error=error, label=_LABELS["NetworkError"])
+    return ExchangeFailure(_reason(exc, error), error=error, label=_LABELS.get(error, error))
 
 
 #: ccxt's base class for exchange answers: raised as itself only when ccxt could not classify the answer.

@@ -180,7 +180,11 @@ class PaperGateway:
             limit = round_nearest(req.price, market.tick)
             reference = limit
         elif current is None:
-            raise BackOff(f"no price for {req.symbol} yet: market order not placed", error="NoPrice")
+            raise BackOff(
+                f"no price for {req.symbol} yet: market order not placed",
+                error="NoPrice",
+                label=f"no price for {req.symbol} yet",
+            )
         else:
             reference = current
         notional = amount * reference

@@ -116,9 +116,9 @@ def _describe_group(event_name: str, new: dict[str, Any], old: dict[str, Any]) -
     if new.get("status") in TERMINAL_GROUP_STATUSES:
         figures = new.get("figures") or {}
         realized = figures.get("realized_pnl_usd") if isinstance(figures, dict) else None
-        reason = new.get("close_reason")
+        reason, note = new.get("close_reason"), new.get("close_note")
         text += f" realised {realized} USD" if realized is not None else ""
-        text += f" ({reason})" if reason else ""
+        text += f" ({reason}: {note})" if reason and note else f" ({reason})" if reason else ""
     return text
 
 

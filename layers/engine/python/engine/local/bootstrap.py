@@ -33,20 +33,21 @@ def prepare(secret: str) -> str:
 
 def paper_exchanges() -> list[str]:
     """Names of the accounts configured in paper mode (``engine.accounts``), as the handlers see them."""
-    from engine.config import load_config
+    from engine.app.context import engine_context
 
-    accounts = load_config().engine.accounts
+    accounts = engine_context().config.snapshot().engine.accounts
     return sorted(name for name, account in accounts.items() if account.mode == "paper")
 
 
 def set_prices(prices: Mapping[str, Decimal], exchanges: list[str]) -> None:
-    """Write paper prices for each symbol on each exchange."""
-    from engine.store import PriceStore
+    """Write paper prices for each symbol on each exchange (observed now, on the engine context's clock)."""
+    from engine.app.context import engine_context
 
-    store = PriceStore()
+    ctx = engine_context()
+    now = ctx.now()
     for exchange in exchanges:
         for symbol, price in prices.items():
-            store.set(exchange, symbol, price)
+            ctx.stores.prices.set(exchange, symbol, price, now)
 
 
 @dataclass
@@ -60,15 +61,15 @@ class StateSnapshot:
 
 def read_state() -> StateSnapshot:
     """Read the pool (counter and configured size), the queue in promotion order and the open groups."""
-    from engine.config import load_config
-    from engine.store import GroupStore, PoolStore, PriceStore, QueueStore
+    from engine.app.context import engine_context
 
-    config = load_config()
-    open_count, _slots = PoolStore().status()
+    ctx = engine_context()
+    config = ctx.config.snapshot()
+    open_count, _slots = ctx.stores.pool.status()
     limit = config.pool.max_open_groups
     pool = {"max_open_groups": limit, "open": open_count, "free": max(0, limit - open_count)}
-    entries = QueueStore().list_all()
-    price_store = PriceStore()
+    entries = ctx.stores.queue.list_all()
+    price_store = ctx.stores.prices
     prices: dict[tuple[str, str], Decimal] = {}
     for exchange, symbol in {(entry.exchange, entry.symbol) for entry in entries}:
         price = price_store.get(exchange, symbol)
@@ -76,7 +77,7 @@ def read_state() -> StateSnapshot:
             prices[(exchange, symbol)] = price
     ordered = promotion_order(entries, config.queue.rules, prices)
     queue = [queue_entry_view(entry, rank) for rank, entry in enumerate(ordered, start=1)]
-    groups = [group_view(group) for group in GroupStore().list_open()]
+    groups = [group_view(group) for group in ctx.stores.groups.list_open()]
     return StateSnapshot(pool=pool, queue=queue, groups=groups)
 
 

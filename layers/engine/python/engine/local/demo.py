@@ -126,6 +126,12 @@ def _label(group: Mapping[str, Any]) -> str:
     return f"{group['symbol']} {str(group['id'])[:8]}"
 
 
+def _close_text(group: Mapping[str, Any]) -> str:
+    """``"<close_reason>: <close_note>"`` (just the code when there is no note)."""
+    note = group.get("close_note")
+    return f"{group['close_reason']}: {note}" if note else str(group["close_reason"])
+
+
 def _changes(before: Mapping[str, dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
     """What changed in the groups between two reads: new groups, status moves, legs filled."""
     lines = []
@@ -136,8 +142,8 @@ def _changes(before: Mapping[str, dict[str, Any]], after: list[dict[str, Any]]) 
             lines.append(f"{_label(group)} opened ({group['status']}, {legs})")
         elif old["status"] != group["status"]:
             why = (
-                f" ({group['close_reason']})"
-                if group["status"] == "closed" and group.get("close_reason")
+                f" ({_close_text(group)})"
+                if group["status"] in ("closed", "failed") and group.get("close_reason")
                 else ""
             )
             lines.append(f"{_label(group)} {old['status']} -> {group['status']}{why}, {legs}")

@@ -15,7 +15,7 @@ from engine.local.demo_scenario import Scenario
 GROUP_COLUMNS = (
     "id", "exchange", "symbol", "timeframe", "side", "status", "pyramid_count", "filled_legs", "total_legs",
     "quantity", "avg_entry", "invested_usd", "unrealized_pnl_usd", "unrealized_pnl_percent",
-    "realized_pnl_usd", "close_reason", "created_at", "closed_at",
+    "realized_pnl_usd", "close_reason", "close_note", "created_at", "closed_at",
 )  # fmt: skip
 ORDER_COLUMNS = (
     "group_id", "symbol", "id", "client_order_id", "purpose", "side", "type", "price", "amount", "filled",

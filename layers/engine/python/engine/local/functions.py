@@ -67,13 +67,24 @@ class FunctionRegistry:
         """True when the function's handler file is present."""
         return self.path_of(name).is_file()
 
-    def handler(self, name: str) -> Handler:
-        """The function's ``lambda_handler``, importing its module on the first call."""
+    def module(self, name: str) -> ModuleType:
+        """The function's handler module, imported on the first call (once per registry, like a warm
+        Lambda container)."""
         with self._lock:
             module = self._modules.get(name)
             if module is None:
                 module = self._load(name)
                 self._modules[name] = module
+        return module
+
+    def name_of(self, module: ModuleType) -> str | None:
+        """The function name under which ``module`` was loaded by this registry, or None."""
+        with self._lock:
+            return next((name for name, loaded in self._modules.items() if loaded is module), None)
+
+    def handler(self, name: str) -> Handler:
+        """The function's ``lambda_handler``, importing its module on the first call."""
+        module = self.module(name)
         handler = getattr(module, "lambda_handler", None)
         if not callable(handler):
             raise FunctionNotFound(f"{self.path_of(name)} has no lambda_handler")

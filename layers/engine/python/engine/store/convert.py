@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.domain.models import (
     ZERO,
+    CloseReason,
     Group,
     GroupFigures,
     Order,
@@ -38,6 +39,40 @@ def _with_version(item: GroupModel | OrderModel, version: int) -> None:
 
 
 # ---------------------------------------------------------------- groups
+
+#: Purpose prefixes of the text ``close_reason`` written before the codes (``"<purpose>: <text>"``).
+_LEGACY_CLOSE_PREFIXES: dict[str, CloseReason] = {
+    "tp": CloseReason.TAKE_PROFIT,
+    "exit": CloseReason.EXIT,
+    "risk_close": CloseReason.RISK,
+}
+#: The operator's close as it was written before the codes.
+_LEGACY_OPERATOR_CLOSE = "exit: operator close"
+
+
+def close_reason_from_item(
+    stored: str | None, note: str | None = None
+) -> tuple[CloseReason | None, str | None]:
+    """``(close_reason, close_note)`` of a stored group, also for items written before the codes.
+
+    A code is taken as it is, with the stored note. An older text ``"<purpose>: <text>"`` maps its
+    purpose to the code (``tp`` -> ``take_profit``, ``exit`` -> ``exit``, ``risk_close`` -> ``risk``;
+    ``"exit: operator close"`` -> ``operator``) and keeps ``<text>`` as the note; any other text becomes
+    ``exit`` with the whole text as the note. Never raises.
+    """
+    if not stored:
+        return None, note
+    try:
+        return CloseReason(stored), note
+    except ValueError:
+        pass
+    if stored == _LEGACY_OPERATOR_CLOSE:
+        return CloseReason.OPERATOR, note or stored.partition(": ")[2]
+    prefix, separator, text = stored.partition(": ")
+    code = _LEGACY_CLOSE_PREFIXES.get(prefix) if separator else None
+    if code is None:
+        return CloseReason.EXIT, note or stored
+    return code, note or text or None
 
 
 def pyramid_to_doc(pyramid: Pyramid) -> dict[str, Any]:
@@ -129,7 +164,8 @@ def group_to_model(group: Group) -> GroupModel:
         risk_timer_started_at=group.risk_timer_started_at,
         risk_blocked=group.risk_blocked,
         risk_skip_once=group.risk_skip_once,
-        close_reason=group.close_reason,
+        close_reason=None if group.close_reason is None else CloseReason(group.close_reason).value,
+        close_note=group.close_note,
     )
     _with_version(item, group.version)
     return item
@@ -137,6 +173,7 @@ def group_to_model(group: Group) -> GroupModel:
 
 def group_from_model(item: GroupModel) -> Group:
     """The domain group stored in ``item``."""
+    close_reason, close_note = close_reason_from_item(item.close_reason, item.close_note)
     return Group(
         id=item.id,
         exchange=item.exchange,
@@ -155,7 +192,8 @@ def group_from_model(item: GroupModel) -> Group:
         risk_timer_started_at=item.risk_timer_started_at,
         risk_blocked=bool(item.risk_blocked),
         risk_skip_once=bool(item.risk_skip_once),
-        close_reason=item.close_reason,
+        close_reason=close_reason,
+        close_note=close_note,
         version=int(item.version or 0),
     )
 
@@ -188,6 +226,7 @@ def order_to_model(order: Order) -> OrderModel:
         exchange_order_id=order.exchange_order_id,
         exchange_status=order.exchange_status,
         reason=order.reason,
+        wait=order.wait,
         trigger_price=order.trigger_price,
         tp_percent=order.tp_percent,
         parent_order_id=order.parent_order_id,
@@ -224,6 +263,7 @@ def order_from_model(item: OrderModel) -> Order:
         exchange_order_id=item.exchange_order_id,
         exchange_status=item.exchange_status,
         reason=item.reason,
+        wait=item.wait,
         trigger_price=item.trigger_price,
         tp_percent=item.tp_percent,
         parent_order_id=item.parent_order_id,

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from pynamodb.exceptions import PutError
 
-from engine.domain.models import OPEN_GROUP_STATUSES, ZERO, Group, GroupStatus, Order, Pyramid, utcnow
+from engine.domain.models import OPEN_GROUP_STATUSES, ZERO, Group, GroupStatus, Order, Pyramid
 from engine.store.convert import group_from_model, group_to_model, order_to_model
 from engine.store.errors import AlreadyExists, StaleWrite
 from engine.store.tables import GroupModel, OrderModel, PoolModel, bind, key_lock_pk
@@ -57,13 +57,13 @@ class GroupStore:
         """Groups in live / partially_filled / active / closing."""
         return self.list_by_status(sorted(OPEN_GROUP_STATUSES))
 
-    def save(self, group: Group) -> None:
+    def save(self, group: Group, *, now: datetime) -> None:
         """Overwrite ``group`` if the stored version equals ``group.version`` (0 = must not exist).
 
-        Stamps ``updated_at`` and increments ``group.version`` on success; raises :class:`StaleWrite`
-        (leaving ``group`` unchanged) when another writer got there first.
+        Stamps ``updated_at`` with ``now`` and increments ``group.version`` on success; raises
+        :class:`StaleWrite` (leaving ``group`` unchanged) when another writer got there first.
         """
-        stamped = dataclasses.replace(group, updated_at=utcnow())
+        stamped = dataclasses.replace(group, updated_at=now)
         item = group_to_model(stamped)
         try:
             item.save()
@@ -74,7 +74,7 @@ class GroupStore:
         group.updated_at = stamped.updated_at
         group.version = int(item.version)
 
-    def add_pyramid(self, group: Group, pyramid: Pyramid, orders: Sequence[Order]) -> None:
+    def add_pyramid(self, group: Group, pyramid: Pyramid, orders: Sequence[Order], *, now: datetime) -> None:
         """Append ``pyramid`` to ``group`` and create its ``orders``, all in one transaction.
 
         ``pyramid`` is appended unless ``group.pyramids`` already ends with it (callers may pass the
@@ -82,14 +82,14 @@ class GroupStore:
         are the caller's and are saved too. The group write is version-checked (:class:`StaleWrite`);
         an order id that already exists raises :class:`AlreadyExists`; either way nothing is written
         and ``group`` is left unchanged. On success ``group.version``/``updated_at`` advance and each
-        order's ``version`` becomes 1.
+        order's ``version`` becomes 1; ``updated_at`` is ``now``.
         """
         if group.version < 1:
             raise ValueError("add_pyramid needs a stored group (version >= 1)")
         pyramids = list(group.pyramids)
         if not pyramids or pyramids[-1] != pyramid:
             pyramids.append(pyramid)
-        stamped = dataclasses.replace(group, pyramids=pyramids, updated_at=utcnow())
+        stamped = dataclasses.replace(group, pyramids=pyramids, updated_at=now)
         group_item = group_to_model(stamped)
         order_items = [order_to_model(dataclasses.replace(order, version=0)) for order in orders]
         tx = Transaction(f"pyramid:{group.id}")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from engine.domain.models import MarketPrecision, utcnow
+from engine.domain.models import MarketPrecision
 from engine.store.tables import MarketModel, PriceModel, bind
 
 #: Range key of the per-exchange marker recording the last refresh.
@@ -83,10 +83,10 @@ class PriceStore:
         except PriceModel.DoesNotExist:
             return None
 
-    def set(self, exchange: str, symbol: str, price: Decimal, at: datetime | None = None) -> None:
-        """Store ``price`` (observed ``at``, default now)."""
+    def set(self, exchange: str, symbol: str, price: Decimal, at: datetime) -> None:
+        """Store ``price`` observed ``at``."""
         bind(PriceModel)
-        PriceModel(exchange=exchange, symbol=symbol, price=price, at=at or utcnow()).save()
+        PriceModel(exchange=exchange, symbol=symbol, price=price, at=at).save()
 
     def all(self, exchange: str) -> dict[str, Decimal]:
         """Every stored price of ``exchange``: symbol -> price."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
-from engine.domain.models import Order, OrderStatus, utcnow
+from engine.domain.models import Order, OrderStatus
 from engine.store.convert import order_from_model, order_to_model
 from engine.store.errors import StaleWrite
 from engine.store.tables import OrderModel, bind
@@ -79,13 +80,13 @@ class OrderStore:
             order.version = int(item.version)
         return True
 
-    def save(self, order: Order) -> None:
+    def save(self, order: Order, *, now: datetime) -> None:
         """Overwrite ``order`` if the stored version equals ``order.version`` (0 = must not exist).
 
-        Stamps ``updated_at`` and increments ``order.version`` on success; raises :class:`StaleWrite`
-        (leaving ``order`` unchanged) when another writer got there first.
+        Stamps ``updated_at`` with ``now`` and increments ``order.version`` on success; raises
+        :class:`StaleWrite` (leaving ``order`` unchanged) when another writer got there first.
         """
-        stamped = dataclasses.replace(order, updated_at=utcnow())
+        stamped = dataclasses.replace(order, updated_at=now)
         item = order_to_model(stamped)
         try:
             item.save()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from engine.domain.models import ZERO, ExchangeOrder, utcnow
+from engine.domain.models import ZERO, ExchangeOrder
 from engine.store.tables import PaperOrderModel, bind
 
 BALANCE_ID = "#balance"
@@ -42,7 +42,7 @@ def _to_model(order: ExchangeOrder) -> PaperOrderModel:
 def _from_model(item: PaperOrderModel) -> ExchangeOrder:
     if item.id is None or item.symbol is None or item.side is None or item.type is None:
         raise ValueError(f"paper order item {item.exchange}/{item.client_order_id} is incomplete")
-    if item.amount is None or item.status is None:
+    if item.amount is None or item.status is None or item.timestamp is None:
         raise ValueError(f"paper order item {item.exchange}/{item.client_order_id} is incomplete")
     return ExchangeOrder(
         id=item.id,
@@ -59,7 +59,7 @@ def _from_model(item: PaperOrderModel) -> ExchangeOrder:
         cost=item.cost if item.cost is not None else ZERO,
         fee_cost=item.fee_cost if item.fee_cost is not None else ZERO,
         fee_currency=item.fee_currency,
-        timestamp=item.timestamp or utcnow(),
+        timestamp=item.timestamp,
         last_trade_at=item.last_trade_at,
     )
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from engine.domain.models import utcnow
 from engine.store.tables import StateModel, bind
 
 SCHEDULE_PREFIX = "schedule#"
@@ -41,12 +40,12 @@ class StateStore:
             raise
         return True
 
-    def mark_once(self, marker_id: str, ttl: timedelta) -> bool:
+    def mark_once(self, marker_id: str, ttl: timedelta, *, now: datetime) -> bool:
         """Record ``marker_id``; True the first time, False while an unexpired marker exists.
 
-        The marker expires after ``ttl`` (DynamoDB TTL removes it later; an expired one counts as absent).
+        The marker expires ``ttl`` after ``now`` (DynamoDB TTL removes it later; an expired one counts
+        as absent).
         """
-        now = utcnow()
         model = bind(StateModel)
         item = model(pk=MARKER_PREFIX + marker_id, expires_at=now + ttl)
         try:

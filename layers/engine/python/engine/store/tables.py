@@ -25,7 +25,16 @@ from pynamodb.exceptions import TableError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType, Side, TpMode
+from engine.domain.models import (
+    GroupStatus,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    OrderWait,
+    Side,
+    TpMode,
+)
 from engine.store.attributes import (
     DecimalAttribute,
     DocumentAttribute,
@@ -108,7 +117,9 @@ class GroupModel(StoreModel):
     risk_timer_started_at = UTCDateTimeAttribute(null=True)
     risk_blocked = BooleanAttribute(default=False)
     risk_skip_once = BooleanAttribute(default=False)
+    #: A ``CloseReason`` code; items written before the codes hold ``"<purpose>: <text>"`` (see convert).
     close_reason = UnicodeAttribute(null=True)
+    close_note = UnicodeAttribute(null=True)
     version = VersionAttribute()
     by_status = GroupsByStatus()
 
@@ -159,6 +170,7 @@ class OrderModel(StoreModel):
     exchange_order_id = UnicodeAttribute(null=True)
     exchange_status = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
+    wait = EnumAttribute(OrderWait, null=True)
     trigger_price = DecimalAttribute(null=True)
     tp_percent = DecimalAttribute(null=True)
     parent_order_id = UnicodeAttribute(null=True)

@@ -18,11 +18,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from engine.app.context import Stores
+from engine.app.shared.retry import retry_on_stale
 from engine.domain.models import (
     FINAL_ORDER_STATUSES,
     ExchangeOrder,
     Order,
     OrderStatus,
+    OrderWait,
 )
 from engine.store import StaleWrite
 
@@ -32,10 +34,9 @@ __all__ = [
     "NOT_SENT_PREFIX",
     "REDRIVE_REASON",
     "apply_exchange_order",
-    "failure_label",
-    "is_transient_reason",
     "save_change",
     "status_from_exchange",
+    "wait_reason",
 ]
 
 #: Optimistic-locking attempts before a conflicting save gives up (raises ``StaleWrite``).
@@ -43,20 +44,17 @@ MAX_SAVE_ATTEMPTS = 5
 
 _CANCELLED = frozenset({"canceled", "cancelled", "expired"})
 
-#: Reasons that only describe a wait (cleared as soon as the exchange answers about the order).
+#: Texts of the reasons that go with an :class:`~engine.domain.models.OrderWait` (``Order.wait`` decides;
+#: the reason and its wait are cleared together as soon as the exchange answers about the order).
 NOT_SENT_PREFIX = "not sent yet"
 CANCEL_PENDING_PREFIX = "cancel not confirmed yet"
 REDRIVE_REASON = "re-driven by order_sync after no progress"
 
 
-def failure_label(reason: str) -> str:
-    """The stable, readable head of a failure reason (``"rate limit exceeded: 429 ..."`` -> its label)."""
-    return reason.split(":", 1)[0].strip() or reason
-
-
-def is_transient_reason(reason: str | None) -> bool:
-    """True for the reasons that only say the engine is waiting to retry something."""
-    return reason is not None and reason.startswith((NOT_SENT_PREFIX, CANCEL_PENDING_PREFIX, REDRIVE_REASON))
+def wait_reason(wait: OrderWait, label: str) -> str:
+    """The readable reason of a retried send or cancel: ``"<what>: <label>; will retry"``."""
+    what = CANCEL_PENDING_PREFIX if wait is OrderWait.CANCEL_PENDING else NOT_SENT_PREFIX
+    return f"{what}: {label}; will retry"
 
 
 def status_from_exchange(ex: ExchangeOrder) -> OrderStatus:
@@ -78,8 +76,8 @@ def apply_exchange_order(order: Order, ex: ExchangeOrder, now: datetime) -> bool
     before = dataclasses.replace(order)
     status = status_from_exchange(ex)
     known_final = order.status in FINAL_ORDER_STATUSES and order.exchange_order_id is not None
-    if is_transient_reason(order.reason):
-        order.reason = None  # the exchange answered: the wait it described is over
+    if order.wait is not None:
+        order.reason = order.wait = None  # the exchange answered: the wait is over
     if not (known_final and status not in FINAL_ORDER_STATUSES):
         if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN) and status is not OrderStatus.REJECTED:
             order.reason = None  # "outcome unknown" / "resent" no longer applies
@@ -101,25 +99,33 @@ def apply_exchange_order(order: Order, ex: ExchangeOrder, now: datetime) -> bool
     return order != before
 
 
-def save_change(stores: Stores, order: Order, change: Callable[[Order], bool]) -> Order:
-    """Apply ``change`` to a copy of ``order`` and save it; on a conflict re-read and apply again.
+def save_change(stores: Stores, order: Order, change: Callable[[Order], bool], now: datetime) -> Order:
+    """Apply ``change`` to a copy of ``order`` and save it (stamped ``now``); on a conflict re-read and
+    apply again.
 
     ``change`` edits the order in place and returns False when there is nothing to write. Returns the
     order as stored afterwards. Use it for outcomes that hold whatever else changed meanwhile (what the
     exchange said); decisions that depend on the current state must be re-decided instead.
     """
     current = order
-    for _ in range(MAX_SAVE_ATTEMPTS):
+
+    def attempt() -> Order:
         updated = dataclasses.replace(current)
         if not change(updated):
             return current
-        try:
-            stores.orders.save(updated)
-        except StaleWrite:
-            fresh = stores.orders.get(order.id)
-            if fresh is None:
-                raise
-            current = fresh
-            continue
+        stores.orders.save(updated, now=now)
         return updated
-    raise StaleWrite(f"order {order.id}: {MAX_SAVE_ATTEMPTS} conflicting saves in a row")
+
+    def reread(stale: StaleWrite) -> None:
+        nonlocal current
+        fresh = stores.orders.get(order.id)
+        if fresh is None:
+            raise stale
+        current = fresh
+
+    return retry_on_stale(
+        attempt,
+        attempts=MAX_SAVE_ATTEMPTS,
+        on_exhausted=lambda: StaleWrite(f"order {order.id}: {MAX_SAVE_ATTEMPTS} conflicting saves in a row"),
+        on_stale=reread,
+    )

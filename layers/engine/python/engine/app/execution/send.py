@@ -15,11 +15,12 @@ anything else                                               nothing (replays are
 
 Send outcomes: the exchange's order -> open / partially_filled / filled with the fill figures;
 ``OrderRefused`` -> rejected with the reason; ``OutcomeUnknown`` -> unknown with the reason (never
-resent blindly); ``BackOff`` / ``TemporaryFailure`` (nothing placed) -> stays pending with the reason
-``"not sent yet: <label>; will retry"`` and the failure is re-raised, so the stream item is retried.
-A cancel that fails the same way keeps the order as it is with ``"cancel not confirmed yet: ..."`` and
-is re-raised too (order_sync retries cancels of open orders every run). Waiting reasons are written
-only when they change, so a lasting fault cannot turn the orders stream into a write loop.
+resent blindly); ``BackOff`` / ``TemporaryFailure`` (nothing placed) -> stays pending with ``wait``
+``not_sent`` and the reason ``"not sent yet: <label>; will retry"`` (``label``: the failure's own) and
+the failure is re-raised, so the stream item is retried. A cancel that fails the same way keeps the
+order as it is with ``wait`` ``cancel_pending`` (``"cancel not confirmed yet: ..."``) and is re-raised
+too (order_sync retries cancels of open orders every run). Waiting reasons are written only when they
+change, so a lasting fault cannot turn the orders stream into a write loop.
 
 Send claim: ``StateStore.mark_once("send:<order id>:<version>:<attempt>")`` (TTL
 :data:`SEND_CLAIM_TTL`), so overlapping deliveries of one version send once. An attempt that placed
@@ -28,9 +29,9 @@ state document), so the retried record sends at once; an attempt whose outcome i
 crashed keeps it. Any save of the order (order_sync putting an ``unknown`` order back to pending or
 re-driving a stuck pending order) makes a new version with fresh claims; a resend always carries the
 same client order id. A pending order that makes no progress (a crashed attempt holding its claim, or
-a lost record) is re-driven by order_sync after a while: it saves the order with
-:data:`REDRIVE_REASON` and the next send looks the order up by client id before creating it, in case
-the earlier attempt did reach the exchange (``lookup_first``; implied by that reason).
+a lost record) is re-driven by order_sync after a while: it saves the order with ``wait`` ``redriven``
+(reason :data:`REDRIVE_REASON`) and the next send looks the order up by client id before creating it,
+in case the earlier attempt did reach the exchange (``lookup_first``; implied by that wait).
 """
 
 from __future__ import annotations
@@ -40,21 +41,16 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from engine.app import gateways
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.execution.exchange_orders import (
-    CANCEL_PENDING_PREFIX,
     MAX_SAVE_ATTEMPTS,
-    NOT_SENT_PREFIX,
-    REDRIVE_REASON,
     apply_exchange_order,
-    failure_label,
-    is_transient_reason,
     save_change,
+    wait_reason,
 )
-from engine.config import load_config
+from engine.app.shared.retry import retry_on_stale
 from engine.domain.config import ConfigSnapshot
-from engine.domain.models import ExchangeOrder, Order, OrderStatus
+from engine.domain.models import ExchangeOrder, Order, OrderStatus, OrderWait
 from engine.exchange.errors import BackOff, ExchangeFailure, OrderRefused, OutcomeUnknown, TemporaryFailure
 from engine.exchange.gateway import ExchangeGateway, OrderRequest
 from engine.store import StaleWrite
@@ -76,10 +72,10 @@ def send_claim_id(order: Order, attempt: int = 0) -> str:
     return f"send:{order.id}:{order.version}:{attempt}"
 
 
-def _claim_send(stores: Stores, order: Order) -> int | None:
+def _claim_send(stores: Stores, order: Order, now: datetime) -> int | None:
     """Claim the next send attempt of this order version: its number, or None when it is taken."""
     attempt = int((stores.state.get(_attempts_document(order)) or {}).get("next", 0))
-    if not stores.state.mark_once(send_claim_id(order, attempt), SEND_CLAIM_TTL):
+    if not stores.state.mark_once(send_claim_id(order, attempt), SEND_CLAIM_TTL, now=now):
         return None
     return attempt
 
@@ -93,7 +89,7 @@ def _release_send(stores: Stores, order: Order, attempt: int) -> None:
 
 
 def process_order(
-    stores: Stores,
+    ctx: EngineContext,
     order_id: str,
     now: datetime,
     *,
@@ -105,84 +101,94 @@ def process_order(
     Returns the order as stored afterwards (``None`` when it does not exist). ``lookup_first``: look the
     order up by client id before creating it (re-drive of an order that may have been sent already).
     Raises ``BackOff`` / ``TemporaryFailure`` when the exchange could not be reached (nothing placed).
+    ``config``: the snapshot the caller already holds (read from ``ctx.config`` once when omitted).
     """
-    snapshot = config if config is not None else load_config()
-    for _ in range(MAX_SAVE_ATTEMPTS):
-        order = stores.orders.get(order_id)
+    snapshot = config if config is not None else ctx.config.snapshot()
+
+    def attempt() -> Order | None:
+        order = ctx.stores.orders.get(order_id)
         if order is None:
             logger.warning("order not found", order_id=order_id)
             return None
-        redriven = order.reason is not None and order.reason.startswith(REDRIVE_REASON)
-        try:
-            return _decide(stores, order, now, snapshot, lookup_first=lookup_first or redriven)
-        except StaleWrite:
-            logger.info("order changed while deciding; re-reading", order_id=order_id)
-    raise StaleWrite(f"order {order_id}: changed {MAX_SAVE_ATTEMPTS} times while being processed")
+        redriven = order.wait is OrderWait.REDRIVEN
+        return _decide(ctx, order, now, snapshot, lookup_first=lookup_first or redriven)
+
+    return retry_on_stale(
+        attempt,
+        attempts=MAX_SAVE_ATTEMPTS,
+        on_exhausted=lambda: StaleWrite(
+            f"order {order_id}: changed {MAX_SAVE_ATTEMPTS} times while being processed"
+        ),
+        on_stale=lambda _stale: logger.info("order changed while deciding; re-reading", order_id=order_id),
+    )
 
 
 def _decide(
-    stores: Stores, order: Order, now: datetime, config: ConfigSnapshot, *, lookup_first: bool
+    ctx: EngineContext, order: Order, now: datetime, config: ConfigSnapshot, *, lookup_first: bool
 ) -> Order:
     if order.status is OrderStatus.PENDING:
         if order.cancel_requested:
-            return _cancel_unsent(stores, order, now, config, lookup_first=lookup_first)
+            return _cancel_unsent(ctx, order, now, config, lookup_first=lookup_first)
         if order.trigger_price is not None:
             return order
-        return _send(stores, order, now, config, lookup_first=lookup_first)
+        return _send(ctx, order, now, config, lookup_first=lookup_first)
     if order.cancel_requested and order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
-        return _cancel_sent(stores, order, now, config)
+        return _cancel_sent(ctx, order, now, config)
     return order
 
 
-def _gateway(stores: Stores, order: Order, config: ConfigSnapshot) -> ExchangeGateway:
-    return gateways.gateway_for_exchange(stores, order.exchange, config)
+def _gateway(ctx: EngineContext, order: Order, config: ConfigSnapshot) -> ExchangeGateway:
+    return ctx.gateways(order.exchange, config)
 
 
 def _record(stores: Stores, order: Order, now: datetime, ex: ExchangeOrder) -> Order:
     """Save what the exchange says about ``order`` (re-applied on a conflict: the exchange is the truth)."""
-    return save_change(stores, order, lambda o: apply_exchange_order(o, ex, now))
+    return save_change(stores, order, lambda o: apply_exchange_order(o, ex, now), now)
 
 
-def _set_outcome(stores: Stores, order: Order, status: OrderStatus, reason: str) -> Order:
+def _set_outcome(stores: Stores, order: Order, status: OrderStatus, reason: str, now: datetime) -> Order:
     def change(o: Order) -> bool:
-        if o.status is status and o.reason == reason:
+        if o.status is status and o.reason == reason and o.wait is None:
             return False
         o.status = status
-        o.reason = reason
+        o.reason, o.wait = reason, None
         return True
 
-    return save_change(stores, order, change)
+    return save_change(stores, order, change, now)
 
 
-def _note_wait(stores: Stores, order: Order, status: OrderStatus, reason: str) -> None:
-    """Record why the order waits (only when the reason changes: no write loop while a fault lasts)."""
+def _note_wait(
+    stores: Stores, order: Order, status: OrderStatus, wait: OrderWait, label: str, now: datetime
+) -> None:
+    """Record that the order waits and why (only when that changes: no write loop while a fault lasts)."""
+    reason = wait_reason(wait, label)
 
     def change(o: Order) -> bool:
-        if o.status is not status or o.reason == reason:
+        if o.status is not status or (o.reason == reason and o.wait is wait):
             return False
-        o.reason = reason
+        o.reason, o.wait = reason, wait
         return True
 
-    save_change(stores, order, change)
+    save_change(stores, order, change, now)
 
 
-def _defer(stores: Stores, order: Order, failure: ExchangeFailure) -> None:
+def _defer(stores: Stores, order: Order, failure: ExchangeFailure, now: datetime) -> None:
     """Nothing was placed: keep the order pending with a stable reason, then re-raise for a retry."""
     logger.warning("send deferred", order_id=order.id, error=failure.error, reason=failure.reason)
-    reason = f"{NOT_SENT_PREFIX}: {failure_label(failure.reason)}; will retry"
-    _note_wait(stores, order, OrderStatus.PENDING, reason)
+    _note_wait(stores, order, OrderStatus.PENDING, OrderWait.NOT_SENT, failure.label, now)
     raise failure
 
 
 def _send(
-    stores: Stores, order: Order, now: datetime, config: ConfigSnapshot, *, lookup_first: bool
+    ctx: EngineContext, order: Order, now: datetime, config: ConfigSnapshot, *, lookup_first: bool
 ) -> Order:
-    attempt = _claim_send(stores, order)
+    stores = ctx.stores
+    attempt = _claim_send(stores, order, now)
     if attempt is None:
         logger.info("send already claimed", order_id=order.id, version=order.version)
         return order
     try:
-        gateway = _gateway(stores, order, config)
+        gateway = _gateway(ctx, order, config)
         if lookup_first:
             existing = gateway.fetch_order(order.client_order_id, order.symbol)
             if existing is not None:
@@ -200,61 +206,62 @@ def _send(
         )
     except OrderRefused as refused:
         logger.info("order refused", order_id=order.id, error=refused.error, reason=refused.reason)
-        return _set_outcome(stores, order, OrderStatus.REJECTED, refused.reason)
+        return _set_outcome(stores, order, OrderStatus.REJECTED, refused.reason, now)
     except OutcomeUnknown as unknown:
         logger.warning("order outcome unknown", order_id=order.id, reason=unknown.reason)
-        return _set_outcome(stores, order, OrderStatus.UNKNOWN, unknown.reason)
+        return _set_outcome(stores, order, OrderStatus.UNKNOWN, unknown.reason, now)
     except (BackOff, TemporaryFailure) as failure:
         _release_send(stores, order, attempt)
-        _defer(stores, order, failure)
+        _defer(stores, order, failure, now)
         raise
     logger.info("order sent", order_id=order.id, status=ex.status, filled=str(ex.filled))
     return _record(stores, order, now, ex)
 
 
 def _cancel_unsent(
-    stores: Stores, order: Order, now: datetime, config: ConfigSnapshot, *, lookup_first: bool
+    ctx: EngineContext, order: Order, now: datetime, config: ConfigSnapshot, *, lookup_first: bool
 ) -> Order:
-    if _claim_send(stores, order) is None:
+    stores = ctx.stores
+    if _claim_send(stores, order, now) is None:
         logger.info("cancel of a pending order waits for its send claim", order_id=order.id)
         return order
     if lookup_first and order.trigger_price is None:
-        existing = _gateway(stores, order, config).fetch_order(order.client_order_id, order.symbol)
+        existing = _gateway(ctx, order, config).fetch_order(order.client_order_id, order.symbol)
         if existing is not None:  # it was sent after all: record it, the next pass cancels it
             return _record(stores, order, now, existing)
-    reason = order.reason if order.reason and not is_transient_reason(order.reason) else None
+    reason = order.reason if order.reason and order.wait is None else None
     cancelled = dataclasses.replace(
-        order, status=OrderStatus.CANCELLED, reason=reason or "cancelled before it was sent"
+        order, status=OrderStatus.CANCELLED, reason=reason or "cancelled before it was sent", wait=None
     )
-    stores.orders.save(cancelled)  # StaleWrite -> re-read and re-decide
+    stores.orders.save(cancelled, now=now)  # StaleWrite -> re-read and re-decide
     logger.info("pending order cancelled without an exchange call", order_id=order.id)
     return cancelled
 
 
-def _cancel_sent(stores: Stores, order: Order, now: datetime, config: ConfigSnapshot) -> Order:
-    gateway = _gateway(stores, order, config)
+def _cancel_sent(ctx: EngineContext, order: Order, now: datetime, config: ConfigSnapshot) -> Order:
+    stores = ctx.stores
+    gateway = _gateway(ctx, order, config)
     try:
         ex = gateway.cancel_order(order.client_order_id, order.symbol)
     except (BackOff, TemporaryFailure) as failure:
         logger.warning("cancel deferred", order_id=order.id, error=failure.error, reason=failure.reason)
-        reason = f"{CANCEL_PENDING_PREFIX}: {failure_label(failure.reason)}; will retry"
-        _note_wait(stores, order, order.status, reason)
+        _note_wait(stores, order, order.status, OrderWait.CANCEL_PENDING, failure.label, now)
         raise
     except OrderRefused as refused:
         logger.error("cancel refused", order_id=order.id, reason=refused.reason)
         reason = f"cancel refused: {refused.reason}"
 
         def note(o: Order) -> bool:
-            if o.reason == reason:
+            if o.reason == reason and o.wait is None:
                 return False
-            o.reason = reason
+            o.reason, o.wait = reason, None
             return True
 
-        return save_change(stores, order, note)
+        return save_change(stores, order, note, now)
     if ex is None:
         logger.warning("order to cancel is unknown to the exchange", order_id=order.id)
         reason = "cancel: the exchange does not know the order"
-        return _set_outcome(stores, order, OrderStatus.CANCELLED, reason)
+        return _set_outcome(stores, order, OrderStatus.CANCELLED, reason, now)
 
     def change(o: Order) -> bool:
         changed = apply_exchange_order(o, ex, now)
@@ -264,4 +271,4 @@ def _cancel_sent(stores: Stores, order: Order, now: datetime, config: ConfigSnap
         return changed
 
     logger.info("order cancel answered", order_id=order.id, status=ex.status, filled=str(ex.filled))
-    return save_change(stores, order, change)
+    return save_change(stores, order, change, now)

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext
 from engine.app.execution.exchange_orders import apply_exchange_order, save_change
 from engine.app.execution.send import process_order
 from engine.domain.config import ConfigSnapshot
@@ -52,9 +52,10 @@ def _state_name(order: Order) -> str:
 
 
 def reconcile_unknown(
-    stores: Stores, gateway: ExchangeGateway, order: Order, now: datetime, config: ConfigSnapshot
+    ctx: EngineContext, gateway: ExchangeGateway, order: Order, now: datetime, config: ConfigSnapshot
 ) -> ReconcileOutcome:
     """One reconciliation pass over the unknown ``order`` (see the module docstring)."""
+    stores = ctx.stores
     if order.status is not OrderStatus.UNKNOWN:
         return ReconcileOutcome.SKIPPED
     found = gateway.fetch_order(order.client_order_id, order.symbol)
@@ -64,7 +65,7 @@ def reconcile_unknown(
         def record(o: Order) -> bool:
             return o.status is OrderStatus.UNKNOWN and apply_exchange_order(o, exchange_order, now)
 
-        save_change(stores, order, record)
+        save_change(stores, order, record, now)
         logger.info("unknown order found on the exchange", order_id=order.id, status=found.status)
         return ReconcileOutcome.FOUND
     name = _state_name(order)
@@ -80,15 +81,15 @@ def reconcile_unknown(
         if o.status is not OrderStatus.UNKNOWN:
             return False
         o.status = OrderStatus.PENDING
-        o.reason = RESEND_REASON
+        o.reason, o.wait = RESEND_REASON, None
         return True
 
-    saved = save_change(stores, order, back_to_pending)
+    saved = save_change(stores, order, back_to_pending, now)
     if saved.status is not OrderStatus.PENDING:
         return ReconcileOutcome.SKIPPED
     logger.warning("unknown order provably absent: resending", order_id=order.id)
     try:
-        process_order(stores, order.id, now, config=config)
+        process_order(ctx, order.id, now, config=config)
     except (BackOff, TemporaryFailure) as failure:  # stays pending; the executor / re-drive retry it
         logger.warning("resend deferred", order_id=order.id, reason=failure.reason)
     return ReconcileOutcome.RESENT

@@ -8,7 +8,7 @@ from engine.app.intake.entries import (
     plan_pyramid,
 )
 from engine.app.intake.routing import RouteResult, RoutingConflict, SignalContext, route_signal
-from engine.app.intake.webhook import MAX_BODY_BYTES, WebhookReply, handle_webhook, reset_persistence_layer
+from engine.app.intake.webhook import MAX_BODY_BYTES, receive_signal, reset_persistence_layer
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -18,10 +18,9 @@ __all__ = [
     "RouteResult",
     "RoutingConflict",
     "SignalContext",
-    "WebhookReply",
     "evaluate_new_group",
-    "handle_webhook",
     "plan_pyramid",
+    "receive_signal",
     "reset_persistence_layer",
     "route_signal",
 ]

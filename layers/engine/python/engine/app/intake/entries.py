@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.shared.markets import market_precision
-from engine.config import DcaSelection, load_dca
+from engine.config import DcaSelection
 from engine.domain.config import ConfigSnapshot, DcaConfig, DcaLevel
 from engine.domain.grid import GridPlan, GridRejected, build_grid, pyramid_settings, resolve_capital
 from engine.domain.models import (
@@ -245,7 +245,7 @@ def _pyramid_levels_and_capital(
 
 
 def evaluate_new_group(
-    stores: Stores,
+    ctx: EngineContext,
     req: EntryRequest,
     config: ConfigSnapshot,
     now: datetime,
@@ -257,9 +257,10 @@ def evaluate_new_group(
     ``slot_available``: True when a slot is being handed over (the pool count is not checked), False when
     there is none, None to read the pool counter. Refusals: a configuration problem, engine paused, the
     per-symbol limit, no exposure headroom or a leg under the market minimums -> ``reject``; the daily loss
-    breaker or a full pool -> ``queue``.
+    breaker or a full pool -> ``queue``. The market's DCA document is read through ``ctx.config``.
     """
-    dca = load_dca(req.exchange, req.symbol, req.timeframe)
+    stores = ctx.stores
+    dca = ctx.config.dca(req.exchange, req.symbol, req.timeframe)
     problem = _config_problem(config, dca)
     if problem:
         return EntryDecision("reject", problem)
@@ -315,7 +316,7 @@ def evaluate_new_group(
 
 
 def plan_pyramid(
-    stores: Stores, group: Group, req: EntryRequest, config: ConfigSnapshot, now: datetime
+    ctx: EngineContext, group: Group, req: EntryRequest, config: ConfigSnapshot, now: datetime
 ) -> tuple[Pyramid, list[Order]]:
     """Plan pyramid k = ``group.pyramid_count + 1`` of ``group`` from ``req`` (its own entry price).
 
@@ -324,7 +325,8 @@ def plan_pyramid(
     problem, engine paused, the ``max_pyramids`` cap, no headroom, an unknown market or a leg under the
     minimums. The pool is not checked here (see the module doc).
     """
-    dca = load_dca(group.exchange, group.symbol, group.timeframe)
+    stores = ctx.stores
+    dca = ctx.config.dca(group.exchange, group.symbol, group.timeframe)
     problem = _config_problem(config, dca)
     if problem:
         raise EntryRefused(problem)

@@ -29,15 +29,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.intake.entries import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
 from engine.app.positions import request_close
-from engine.config import load_dca
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import (
+    CloseReason,
     Group,
     GroupStatus,
-    OrderPurpose,
     Outcome,
     QueueEntry,
     group_key,
@@ -47,6 +46,8 @@ from engine.domain.signal import Signal
 from engine.store import AlreadyExists, OpenResult, StaleWrite
 
 MAX_ROUTE_ATTEMPTS = 3
+#: ``close_note`` of a group closed by an exit signal.
+EXIT_SIGNAL_NOTE = "exit signal"
 
 
 class RoutingConflict(Exception):
@@ -76,12 +77,16 @@ class RouteResult:
 class SignalContext:
     """One signal being routed, with everything the routing reads."""
 
-    stores: Stores
+    engine: EngineContext
     signal: Signal
     config: ConfigSnapshot
     now: datetime
     #: The signal's idempotency key: audit id, and the seed of the ids written for it.
     signal_id: str
+
+    @property
+    def stores(self) -> Stores:
+        return self.engine.stores
 
     @property
     def exchange(self) -> str:
@@ -196,7 +201,7 @@ def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResul
             f" {group.pyramid_count})",
             group_id=group.id,
         )
-    dca = load_dca(group.exchange, group.symbol, group.timeframe)
+    dca = ctx.engine.config.dca(group.exchange, group.symbol, group.timeframe)
     if group.pyramid_count >= dca.config.max_pyramids:
         return RouteResult(
             Outcome.IGNORED,
@@ -216,13 +221,13 @@ def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResul
             reason = f"pool full ({count}/{pool.max_open_groups})"
             return _enqueue(ctx, req, reason, attempt, pyramid_continuation=True)
     try:
-        pyramid, orders = plan_pyramid(ctx.stores, group, req, ctx.config, ctx.now)
+        pyramid, orders = plan_pyramid(ctx.engine, group, req, ctx.config, ctx.now)
     except EntryRefused as refused:
         return RouteResult(Outcome.REJECTED, refused.reason, group_id=group.id)
     status = GroupStatus.PARTIALLY_FILLED if group.status == GroupStatus.ACTIVE else group.status
     updated = dataclasses.replace(group, status=status)
     try:
-        ctx.stores.groups.add_pyramid(updated, pyramid, orders)
+        ctx.stores.groups.add_pyramid(updated, pyramid, orders, now=ctx.now)
     except (StaleWrite, AlreadyExists):
         return _route_entry(ctx, _next_attempt(attempt))
     return RouteResult(
@@ -261,7 +266,7 @@ def _open_new(ctx: SignalContext, attempt: int) -> RouteResult:
     req = _entry_request(ctx)
     if req is None:
         return RouteResult(Outcome.REJECTED, _NO_PRICE)
-    decision = evaluate_new_group(ctx.stores, req, ctx.config, ctx.now)
+    decision = evaluate_new_group(ctx.engine, req, ctx.config, ctx.now)
     if decision.action == "reject":
         return RouteResult(Outcome.REJECTED, decision.reason)
     if decision.action == "queue" or decision.plan is None:
@@ -319,7 +324,12 @@ def _route_exit(ctx: SignalContext) -> RouteResult:
     removed = queued.id if queued is not None and stores.queue.remove(queued.id) else None
     if group is not None:
         closing = request_close(
-            stores, group.id, purpose=OrderPurpose.EXIT, reason="exit signal", now=ctx.now, config=ctx.config
+            ctx.engine,
+            group.id,
+            reason=CloseReason.EXIT,
+            note=EXIT_SIGNAL_NOTE,
+            now=ctx.now,
+            config=ctx.config,
         )
         if closing:
             reason = "closing the group on an exit signal"

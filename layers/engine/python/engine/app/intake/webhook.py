@@ -1,30 +1,23 @@
-"""The TradingView webhook (DESIGN §3.1): validate, authenticate, deduplicate, route, answer.
+"""Receiving a TradingView signal (DESIGN §3.1): validate, authenticate, deduplicate, route.
 
-Order of checks (the first failure answers; nothing is written before the idempotent step):
+Order of checks (the first failure raises; nothing is written before the idempotent step):
 
-1. body over 8 KiB -> 413 ``body_too_large``;
-2. parse and validate (``engine.domain.signal.parse_signal``) -> 400 with its code;
+1. body over 8 KiB -> ``body_too_large``;
+2. parse and validate (``engine.domain.signal.parse_signal``) -> its code;
 3. authenticate: the body's ``secret`` (``hmac.compare_digest``) and/or an ``X-Signature`` header = hex
    HMAC-SHA256 of the raw body keyed with the webhook secret (``sha256=`` prefix accepted; header name
-   case-insensitive). Neither present -> 401; any one present and wrong -> 403;
-4. configuration; timestamp window -> 400 ``stale_signal`` / ``future_signal``;
-5. account (``unknown_exchange``, ``unsupported_side``) -> 400; market known (markets table, or the paper
-   market table for a paper account) else 400 ``unknown_symbol``;
+   case-insensitive). Neither present -> ``missing_secret``; any one present and wrong -> ``bad_secret`` /
+   ``bad_signature``;
+4. configuration; timestamp window -> ``stale_signal`` / ``future_signal``;
+5. account (``unknown_exchange``, ``unsupported_side``); market known (markets table, or the paper market
+   table for a paper account) else ``unknown_symbol``;
 6. Powertools ``idempotent_function`` keyed on ``Signal.idempotency_key`` (DynamoDB table env
-   ``IDEMPOTENCY_TABLE``) around :func:`engine.app.intake.routing.route_signal`: a resend of the same
-   alert gets the first answer without running again.
+   ``IDEMPOTENCY_TABLE``) around :func:`engine.app.intake.routing.route_signal`: a resend of the same alert
+   gets the first answer without running again. A delivery that finds the same alert in progress waits up
+   to :data:`IN_PROGRESS_WAIT_SECONDS` for it, then raises ``IdempotencyAlreadyInProgressError``.
 
-Answers: 202 ``{"outcome", "reason", "group_id"?, "queue_id"?}`` for every valid signal; 4xx
-``{"outcome": "rejected", "error", "reason"}`` for unacceptable input; 5xx ``{"outcome": "error", "error",
-"reason"}`` only when a resend is wanted. Exceptions map to answers in ONE place, :func:`reply_for_error`:
-
-- 503 ``in_progress``: the same alert is still being processed by another delivery after waiting up to
-  :data:`IN_PROGRESS_WAIT_SECONDS` (a resend then gets the stored answer);
-- 503 ``conflict``: concurrent writers kept changing the key or the group (:class:`RoutingConflict`,
-  a ``StaleWrite`` such as the close's ``CloseConflict``);
-- 500 ``secret_unavailable``: the webhook secret cannot be read;
-- 500 ``internal_error``: anything else (a store failure: the idempotency record is removed by Powertools,
-  so the resend processes the alert afresh; writes already made are found by their derived ids).
+Refusals are :class:`~engine.domain.signal.SignalError` (code, field, reason); what they become on the
+wire (status codes, bodies) is decided by the HTTP edge, :mod:`engine.api.webhook`.
 """
 
 from __future__ import annotations
@@ -35,7 +28,6 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,13 +40,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.config import Config
 
-from engine.app.context import Stores
-from engine.app.intake.routing import RoutingConflict, SignalContext, route_signal
+from engine.app.context import EngineContext
+from engine.app.intake.routing import SignalContext, route_signal
 from engine.app.shared.markets import market_precision
-from engine.config import SecretError, load_config, webhook_secret
+from engine.config import webhook_secret
 from engine.domain.config import ConfigSnapshot
 from engine.domain.signal import Signal, SignalError, check_account, check_timestamp, parse_signal
-from engine.store import StaleWrite
 from engine.store.tables import TABLE_PREFIX_DEFAULT
 
 MAX_BODY_BYTES = 8192
@@ -67,14 +58,6 @@ IN_PROGRESS_POLL_SECONDS = 0.1
 IDEMPOTENCY_KEY_PREFIX = "webhook"
 
 logger = Logger()
-
-
-@dataclass(frozen=True)
-class WebhookReply:
-    """HTTP status and JSON body of the webhook's answer."""
-
-    status: int
-    body: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- idempotency store
@@ -115,15 +98,15 @@ def reset_persistence_layer() -> None:
 
 
 def _route_once(
-    *, data: dict[str, str], stores: Stores, signal: Signal, config: ConfigSnapshot, now: datetime
+    *, data: dict[str, str], engine: EngineContext, signal: Signal, config: ConfigSnapshot, now: datetime
 ) -> dict[str, str]:
     """The idempotent step: route the signal (``data`` carries only the idempotency key)."""
-    ctx = SignalContext(stores=stores, signal=signal, config=config, now=now, signal_id=data["key"])
+    ctx = SignalContext(engine=engine, signal=signal, config=config, now=now, signal_id=data["key"])
     return route_signal(ctx).body()
 
 
 def _route_idempotently(
-    stores: Stores, signal: Signal, config: ConfigSnapshot, now: datetime, lambda_context: Any
+    engine: EngineContext, signal: Signal, config: ConfigSnapshot, now: datetime, lambda_context: Any
 ) -> dict[str, str]:
     key = signal.idempotency_key(signal.exchange, now)
     routed = idempotent_function(
@@ -139,7 +122,7 @@ def _route_idempotently(
     while True:
         try:
             answer: dict[str, str] = routed(
-                data={"key": key}, stores=stores, signal=signal, config=config, now=now
+                data={"key": key}, engine=engine, signal=signal, config=config, now=now
             )
             return answer
         except IdempotencyAlreadyInProgressError:
@@ -167,7 +150,6 @@ def authenticate(signal: Signal, raw_body: bytes, headers: Mapping[str, str] | N
             "no credentials: put the webhook secret in the body's secret field"
             " or sign the body (X-Signature)",
             "secret",
-            status=401,
         )
     expected = webhook_secret()
     if signature:
@@ -175,24 +157,24 @@ def authenticate(signal: Signal, raw_body: bytes, headers: Mapping[str, str] | N
         given = signature.strip().lower().removeprefix("sha256=")
         if not hmac.compare_digest(given.encode(), digest.encode()):
             raise SignalError(
-                "bad_signature", "X-Signature is not the HMAC-SHA256 of the body", "X-Signature", status=403
+                "bad_signature", "X-Signature is not the HMAC-SHA256 of the body", "X-Signature"
             )
     if signal.secret is not None and not hmac.compare_digest(signal.secret.encode(), expected.encode()):
-        raise SignalError("bad_secret", "the secret does not match the webhook secret", "secret", status=403)
+        raise SignalError("bad_secret", "the secret does not match the webhook secret", "secret")
 
 
 def _validate(
-    stores: Stores, body: str | bytes, headers: Mapping[str, str] | None, now: datetime
+    ctx: EngineContext, body: str | bytes, headers: Mapping[str, str] | None, now: datetime
 ) -> tuple[Signal, ConfigSnapshot]:
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
-        raise SignalError("body_too_large", f"request body over {MAX_BODY_BYTES // 1024} KiB", status=413)
+        raise SignalError("body_too_large", f"request body over {MAX_BODY_BYTES // 1024} KiB")
     signal = parse_signal(raw)
     authenticate(signal, raw, headers)
-    config = load_config()
+    config = ctx.config.snapshot()
     check_timestamp(signal, now, config.engine.max_signal_age_seconds)
     check_account(signal, config.engine.accounts)
-    if market_precision(stores, signal.exchange, signal.symbol, config) is None:
+    if market_precision(ctx.stores, signal.exchange, signal.symbol, config) is None:
         raise SignalError(
             "unknown_symbol",
             f"{signal.symbol} is not a market known for {signal.exchange} (markets table"
@@ -202,50 +184,22 @@ def _validate(
     return signal, config
 
 
-# --------------------------------------------------------------------------- the one error mapping
-
-
-def _error(status: int, code: str, reason: str) -> WebhookReply:
-    return WebhookReply(status, {"outcome": "error", "error": code, "reason": reason})
-
-
-def reply_for_error(exc: Exception) -> WebhookReply:
-    """The answer for an exception raised while handling a webhook (the only error mapping)."""
-    if isinstance(exc, SignalError):
-        logger.warning(
-            f"signal refused: {exc}", status=exc.status, error=exc.code, field=exc.field, reason=exc.reason
-        )
-        return WebhookReply(exc.status, exc.body)
-    if isinstance(exc, IdempotencyAlreadyInProgressError):
-        logger.warning("the same alert is still being processed by another delivery")
-        return _error(503, "in_progress", "the same alert is still being processed; resend later")
-    if isinstance(exc, RoutingConflict | StaleWrite):
-        logger.warning(f"routing conflict: {exc}")
-        return _error(503, "conflict", "concurrent changes to this key; resend later")
-    if isinstance(exc, SecretError):
-        logger.error(f"webhook secret unavailable: {exc}")
-        return _error(500, "secret_unavailable", "the webhook secret cannot be read")
-    logger.exception("webhook failed")
-    return _error(500, "internal_error", "the signal could not be processed; resend it")
-
-
-def handle_webhook(
-    stores: Stores,
+def receive_signal(
+    ctx: EngineContext,
     body: str | bytes,
     headers: Mapping[str, str] | None,
     now: datetime,
     *,
     lambda_context: Any = None,
-) -> WebhookReply:
-    """Handle one webhook request (raw body and headers) received at ``now`` (module doc for the rules).
+) -> dict[str, str]:
+    """Handle one alert (raw body and headers) received at ``now``; the routed answer (module doc).
 
-    ``lambda_context`` (optional) lets Powertools expire an in-progress record when the invocation times
-    out, so a resend after a crash is not blocked until the record expires.
+    Raises :class:`SignalError` for unacceptable input and lets the others through (``RoutingConflict``,
+    ``StaleWrite``, ``IdempotencyAlreadyInProgressError``, ``SecretError``, store failures) for the HTTP
+    edge to answer. ``lambda_context`` (optional) lets Powertools expire an in-progress record when the
+    invocation times out, so a resend after a crash is not blocked until the record expires.
     """
-    try:
-        signal, config = _validate(stores, body, headers, now)
-        answer = _route_idempotently(stores, signal, config, now, lambda_context)
-    except Exception as exc:
-        return reply_for_error(exc)
-    logger.info(f"signal {answer['outcome']}: {answer['reason']}", extra={"answer": answer})
-    return WebhookReply(202, dict(answer))
+    signal, config = _validate(ctx, body, headers, now)
+    answer = _route_idempotently(ctx, signal, config, now, lambda_context)
+    logger.info("signal routed", outcome=answer["outcome"], reason=answer["reason"], answer=answer)
+    return answer

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.intake import (
     EntryRefused,
     EntryRequest,
@@ -157,7 +157,7 @@ def _refusal_result(reason: OpenResult) -> PromotionResult:
 
 
 def promote(
-    stores: Stores,
+    ctx: EngineContext,
     entry: QueueEntry,
     config: ConfigSnapshot,
     now: datetime,
@@ -168,11 +168,12 @@ def promote(
 ) -> PromotionResult:
     """Try to promote ``entry`` (module docstring). ``raise_refusal``: raise :class:`EntryRefused` for a
     refusal instead of recording it and removing the entry (the operator's promote)."""
+    stores = ctx.stores
     req = EntryRequest.from_queue(entry)
     open_group = stores.groups.get_open_by_key(entry.key)
     if open_group is not None:
-        return _promote_pyramid(stores, entry, req, open_group, config, now, raise_refusal)
-    decision = evaluate_new_group(stores, req, config, now, slot_available=slot_available)
+        return _promote_pyramid(ctx, entry, req, open_group, config, now, raise_refusal)
+    decision = evaluate_new_group(ctx, req, config, now, slot_available=slot_available)
     if decision.action == "queue":
         return PromotionResult(Outcome.HELD, reason=decision.reason)
     if decision.action == "reject" or decision.plan is None:
@@ -194,7 +195,7 @@ def _reject(
 
 
 def _promote_pyramid(
-    stores: Stores,
+    ctx: EngineContext,
     entry: QueueEntry,
     req: EntryRequest,
     group: Group,
@@ -202,6 +203,7 @@ def _promote_pyramid(
     now: datetime,
     raise_refusal: bool,
 ) -> PromotionResult:
+    stores = ctx.stores
     if group.status == GroupStatus.CLOSING:
         return PromotionResult(Outcome.SKIPPED, group.id, "its group is closing")
     if req.signal_id is not None and any(p.signal_id == req.signal_id for p in group.pyramids):
@@ -212,13 +214,13 @@ def _promote_pyramid(
             stores, entry, "duplicate: its group already has a pyramid for this candle", now, raise_refusal
         )
     try:
-        pyramid, orders = plan_pyramid(stores, group, req, config, now)
+        pyramid, orders = plan_pyramid(ctx, group, req, config, now)
     except EntryRefused as refused:
         return _reject(stores, entry, refused.reason, now, raise_refusal)
     if group.status == GroupStatus.ACTIVE:
         group.status = GroupStatus.PARTIALLY_FILLED
     try:
-        stores.groups.add_pyramid(group, pyramid, orders)
+        stores.groups.add_pyramid(group, pyramid, orders, now=now)
     except (StaleWrite, AlreadyExists):
         return PromotionResult(Outcome.SKIPPED, group.id, "its group changed meanwhile; retried later")
     stores.queue.remove(entry.id)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.intake import EntryRefused
 from engine.app.pool.promotion import (
     Outcome,
@@ -38,7 +38,6 @@ from engine.app.pool.promotion import (
     record_queue_event,
 )
 from engine.app.shared.errors import InvalidState, NotFound, PoolFull
-from engine.config import load_config
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import OPEN_GROUP_STATUSES, TERMINAL_GROUP_STATUSES, Group
 from engine.domain.queue import is_expired
@@ -59,7 +58,7 @@ def _queue_held(config: ConfigSnapshot) -> bool:
 
 
 def on_group_change(
-    stores: Stores,
+    ctx: EngineContext,
     old: Group | None,
     new: Group | None,
     now: datetime,
@@ -69,8 +68,10 @@ def on_group_change(
     """Free or hand over the slot of a group that went from open to closed/failed.
 
     Returns the id of the group the slot was handed to (None: released, or nothing to do). Any other
-    change (or a replay, the slot being gone already) does nothing.
+    change (or a replay, the slot being gone already) does nothing. ``config``: the snapshot the
+    caller holds (read from ``ctx.config`` once when omitted and needed).
     """
+    stores = ctx.stores
     if old is None or new is None:
         return None
     if old.status not in OPEN_GROUP_STATUSES or new.status not in TERMINAL_GROUP_STATUSES:
@@ -78,13 +79,13 @@ def on_group_change(
     current = stores.groups.get(new.id) or new
     if not holds_slot(stores, current.id):
         return None
-    cfg = config or load_config()
+    cfg = config if config is not None else ctx.config.snapshot()
     if stores.pool.count() > cfg.pool.max_open_groups or _queue_held(cfg):
         stores.pool.release_slot(current.id, current.key)
         return None
     placer = hand_over_placer(stores, current)
     for entry in promotion_candidates(stores, cfg):
-        result = promote(stores, entry, cfg, now, slot_available=True, place=placer)
+        result = promote(ctx, entry, cfg, now, slot_available=True, place=placer)
         if result.outcome is Outcome.PROMOTED:
             return result.group_id
         if result.outcome in (Outcome.SLOT_GONE, Outcome.POOL_FULL):
@@ -107,12 +108,13 @@ def expire_queue(stores: Stores, config: ConfigSnapshot, now: datetime) -> list[
     return expired
 
 
-def sweep_queue(stores: Stores, config: ConfigSnapshot, now: datetime) -> list[str]:
+def sweep_queue(ctx: EngineContext, config: ConfigSnapshot, now: datetime) -> list[str]:
     """Expire old entries, then promote the best entries into free slots; ids of the groups promoted into.
 
     Stops at a full pool, when the pre-trade checks hold the queue (daily-loss breaker) and while the
     queue is held (paused / invalid configuration).
     """
+    stores = ctx.stores
     expire_queue(stores, config, now)
     if _queue_held(config):
         return []
@@ -125,7 +127,7 @@ def sweep_queue(stores: Stores, config: ConfigSnapshot, now: datetime) -> list[s
             break
         entry = candidates[0]
         tried.add(entry.id)
-        result = promote(stores, entry, config, now, slot_available=None, place=placer)
+        result = promote(ctx, entry, config, now, slot_available=None, place=placer)
         if result.group_id is not None and result.outcome in (Outcome.PROMOTED, Outcome.PYRAMIDED):
             promoted.append(result.group_id)
         if result.outcome in (Outcome.HELD, Outcome.POOL_FULL):
@@ -133,7 +135,7 @@ def sweep_queue(stores: Stores, config: ConfigSnapshot, now: datetime) -> list[s
     return promoted
 
 
-def promote_entry(stores: Stores, entry_id: str, config: ConfigSnapshot, now: datetime) -> Group:
+def promote_entry(ctx: EngineContext, entry_id: str, config: ConfigSnapshot, now: datetime) -> Group:
     """Promote queued entry ``entry_id`` now (operator); the group it opened or extended.
 
     Raises :class:`NotFound` (no such entry), :class:`PoolFull` (no free slot for a new group),
@@ -141,6 +143,7 @@ def promote_entry(stores: Stores, entry_id: str, config: ConfigSnapshot, now: da
     :class:`InvalidState` (held by the daily-loss breaker, or its key is taken by a group that is
     closing).
     """
+    stores = ctx.stores
     entry = stores.queue.get(entry_id)
     if entry is None:
         raise NotFound(f"queue entry {entry_id} not found")
@@ -148,7 +151,7 @@ def promote_entry(stores: Stores, entry_id: str, config: ConfigSnapshot, now: da
     if not extends_open_group and stores.pool.count() >= config.pool.max_open_groups:
         raise PoolFull(f"pool full: {config.pool.max_open_groups} groups open")
     result = promote(
-        stores, entry, config, now, slot_available=None, place=open_placer(stores, config), raise_refusal=True
+        ctx, entry, config, now, slot_available=None, place=open_placer(stores, config), raise_refusal=True
     )
     return _promoted_group(stores, entry_id, result)
 

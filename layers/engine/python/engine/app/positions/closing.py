@@ -13,10 +13,11 @@ exchange.
 
 Decisions:
 
-- **Close reason on the group.** :class:`~engine.domain.models.Group` has one text field,
-  ``close_reason``; it holds ``"<purpose>: <reason>"`` (e.g. ``"exit: exit signal"``,
-  ``"tp: aggregate take-profit"``, ``"risk_close: risk engine loser"``). :func:`close_purpose_of`
-  reads the purpose back; the market close order carries it.
+- **Close reason on the group.** :class:`~engine.domain.models.Group` records why as a code,
+  ``close_reason`` (:class:`~engine.domain.models.CloseReason`, DESIGN §3.5), with the human text in
+  ``close_note``. The market close order's purpose follows from the code
+  (:func:`~engine.domain.models.close_purpose`: ``take_profit`` -> ``tp``, ``risk`` -> ``risk_close``,
+  anything else -> ``exit``).
 - **Close orders** are market orders with a closing purpose (``tp``/``exit``/``risk_close``). They
   are never cancel-requested by a close (they fill at once) and a group waits for them.
 - **Deterministic ids**: the group's n-th close order is ``"<group id>-close-<n>"``, a pyramid's
@@ -30,23 +31,20 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext
 from engine.app.positions.pyramid_close import close_pyramid_orders
 from engine.app.positions.refresh import refresh_group
 from engine.app.shared.closing import (
     SAVE_ATTEMPTS,
     CloseConflict,
-    encode_close_reason,
     is_close_order,
     request_cancels,
 )
 from engine.app.shared.errors import InvalidState, NotFound
 from engine.app.shared.markets import load_precision
-from engine.config import load_config
-from engine.domain.accounting import CLOSING_PURPOSES
+from engine.app.shared.retry import retry_on_stale
 from engine.domain.config import ConfigSnapshot
-from engine.domain.models import GroupStatus, OrderPurpose
-from engine.store import StaleWrite
+from engine.domain.models import CloseReason, GroupStatus
 
 __all__ = ["close_pyramid", "request_close"]
 
@@ -54,48 +52,56 @@ logger = Logger(child=True)
 
 
 def request_close(
-    stores: Stores,
+    ctx: EngineContext,
     group_id: str,
     *,
-    purpose: OrderPurpose,
-    reason: str,
+    reason: CloseReason,
+    note: str | None = None,
     now: datetime,
     config: ConfigSnapshot | None = None,
 ) -> bool:
     """Start closing an open group; False (nothing changed) when it is already closing or terminal.
 
-    The group becomes ``closing`` with ``close_reason`` ``"<purpose>: <reason>"`` (saved first, with
-    optimistic locking), then every live order that is not itself a close order gets
+    The group becomes ``closing`` with ``close_reason`` = ``reason`` and ``close_note`` = ``note`` (saved
+    first, with optimistic locking), then every live order that is not itself a close order gets
     ``cancel_requested``. When nothing had to be cancelled no order changes, so no orders-stream record
     would wake ``position_update``: the group is refreshed here at once (placing the market close).
-    Raises :class:`NotFound` for an unknown group.
+    Raises :class:`NotFound` for an unknown group. ``config``: the snapshot the caller holds (read from
+    ``ctx.config`` when omitted and needed).
     """
-    if OrderPurpose(purpose) not in CLOSING_PURPOSES:
-        raise ValueError(f"a close needs a closing purpose, not {purpose}")
-    for _ in range(SAVE_ATTEMPTS):
+    reason = CloseReason(reason)
+    if reason is CloseReason.FAILED:
+        raise ValueError("a close cannot be requested with reason 'failed'")
+    stores = ctx.stores
+
+    def attempt() -> bool:
         group = stores.groups.get(group_id)
         if group is None:
             raise NotFound(f"group {group_id} not found")
         if not group.is_open or group.status == GroupStatus.CLOSING:
             return False
         group.status = GroupStatus.CLOSING
-        group.close_reason = encode_close_reason(purpose, reason)
-        try:
-            stores.groups.save(group)
-        except StaleWrite:
-            continue
-        break
-    else:
-        raise CloseConflict(f"group {group_id} kept changing while requesting its close")
+        group.close_reason = reason
+        group.close_note = note
+        stores.groups.save(group, now=now)
+        return True
+
+    started = retry_on_stale(
+        attempt,
+        attempts=SAVE_ATTEMPTS,
+        on_exhausted=lambda: CloseConflict(f"group {group_id} kept changing while requesting its close"),
+    )
+    if not started:
+        return False
     orders = stores.orders.list_for_group(group_id)
-    flagged = request_cancels(stores, [order for order in orders if not is_close_order(order)])
+    flagged = request_cancels(stores, [order for order in orders if not is_close_order(order)], now)
     if not flagged:
-        refresh_group(stores, group_id, now, config=config)
+        refresh_group(ctx, group_id, now, config=config)
     return True
 
 
 def close_pyramid(
-    stores: Stores,
+    ctx: EngineContext,
     group_id: str,
     pyramid: int,
     now: datetime,
@@ -107,6 +113,7 @@ def close_pyramid(
     Raises :class:`NotFound` for an unknown group or pyramid and :class:`InvalidState` when the group
     is not open or its market precision is unknown.
     """
+    stores = ctx.stores
     group = stores.groups.get(group_id)
     if group is None:
         raise NotFound(f"group {group_id} not found")
@@ -114,6 +121,6 @@ def close_pyramid(
         raise NotFound(f"group {group_id} has no pyramid {pyramid}")
     if not group.is_open or group.status == GroupStatus.CLOSING:
         raise InvalidState(f"group {group_id} is {group.status.value}")
-    precision = load_precision(stores, group, config or load_config())
+    precision = load_precision(stores, group, config if config is not None else ctx.config.snapshot())
     orders = stores.orders.list_for_group(group_id)
     return close_pyramid_orders(stores, group, orders, pyramid, precision, now) is not None

@@ -42,7 +42,7 @@ def close_pyramid_orders(
     new order, or None when there is nothing sellable or a close of this pyramid is already live.
     """
     own = [order for order in orders if order.pyramid == pyramid]
-    request_cancels(stores, [order for order in own if not is_close_order(order)])
+    request_cancels(stores, [order for order in own if not is_close_order(order)], now)
     if any(is_close_order(order) and order.is_live for order in own):
         return None
     prefix = f"{group.id}-p{pyramid}-close-"

@@ -8,7 +8,8 @@ missing, so a replayed or stale stream record changes nothing. In order:
    price when none is stored) and the next state (:func:`~engine.domain.accounting.next_group_status`);
 2. open, not closing:
    - ``aggregate`` / ``hybrid``: price at or beyond average entry * (1 +- agg %) → the group starts
-     closing with purpose ``tp`` (every live order, leg TPs included, gets ``cancel_requested``);
+     closing with ``close_reason`` ``take_profit`` (close order purpose ``tp``; every live order, leg
+     TPs included, gets ``cancel_requested``);
    - ``pyramid_aggregate``: each pyramid whose own average reached it is closed on its own
      (:func:`engine.app.positions.closing.close_pyramid_orders`);
    - ``per_leg`` / ``hybrid``: every entry leg with a fill gets limit TPs for the part of its fill not
@@ -20,7 +21,9 @@ missing, so a replayed or stale stream record changes nothing. In order:
    the group is live, ONE market close order for the held quantity (rounded down to the step) is
    placed (:mod:`engine.app.positions.closing`). When nothing is live and what is held cannot be sold (under
    one step, ``min_qty`` or ``min_notional``) the group is ``closed``: there is nothing left to do;
-4. ``closed``/``failed``: ``closed_at`` is stamped, leftover live orders get ``cancel_requested`` and
+4. ``closed``/``failed``: ``closed_at`` is stamped, a group the state machine ended on its own gets its
+   ``close_reason`` (:func:`engine.domain.accounting.end_reason`: ``failed``, or ``take_profit`` when its
+   take-profits sold everything), leftover live orders get ``cancel_requested`` and
    the risk timer stops; otherwise the risk timer is observed (``engine.domain.risk.next_timer`` via
    :mod:`engine.app.risk.candidates`) when a price is known;
 5. refusals: a leg whose TPs the exchange rejected :data:`~engine.app.positions.closing.MAX_REFUSALS`
@@ -39,16 +42,14 @@ from decimal import Decimal
 
 from aws_lambda_powertools import Logger
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.positions.pyramid_close import close_pyramid_orders
 from engine.app.shared.closing import (
     MAX_REFUSALS,
     SAVE_ATTEMPTS,
     CloseConflict,
     close_order_id,
-    close_purpose_of,
     closing_side,
-    encode_close_reason,
     is_close_order,
     is_sellable,
     new_close_order,
@@ -56,11 +57,12 @@ from engine.app.shared.closing import (
     request_cancels,
 )
 from engine.app.shared.markets import MarketUnknown, load_precision
-from engine.config import load_config
+from engine.app.shared.retry import retry_on_stale
 from engine.domain.accounting import (
     CLOSING_PURPOSES,
     base_currency_of,
     compute_figures,
+    end_reason,
     fill_price,
     next_group_status,
 )
@@ -68,12 +70,14 @@ from engine.domain.config import ConfigSnapshot
 from engine.domain.models import (
     TERMINAL_GROUP_STATUSES,
     ZERO,
+    CloseReason,
     Group,
     GroupStatus,
     MarketPrecision,
     Order,
     OrderPurpose,
     OrderType,
+    close_purpose,
 )
 from engine.domain.money import round_down
 from engine.domain.risk import RiskCandidate
@@ -88,7 +92,6 @@ from engine.domain.takeprofit import (
     tp_price,
 )
 from engine.exchange.client_ids import client_order_id
-from engine.store import StaleWrite
 
 logger = Logger(child=True)
 
@@ -103,26 +106,33 @@ def leg_tp_id(leg: Order, existing_tps: Sequence[Order]) -> str:
 
 
 def refresh_group(
-    stores: Stores, group_id: str, now: datetime, *, config: ConfigSnapshot | None = None
+    ctx: EngineContext, group_id: str, now: datetime, *, config: ConfigSnapshot | None = None
 ) -> Group | None:
-    """Recompute group ``group_id`` from its orders and act on it (module docstring); None if unknown."""
-    cfg = config or load_config()
-    for _ in range(SAVE_ATTEMPTS):
+    """Recompute group ``group_id`` from its orders and act on it (module docstring); None if unknown.
+
+    ``config``: the snapshot the caller already holds (read from ``ctx.config`` once when omitted).
+    """
+    stores = ctx.stores
+    cfg = config if config is not None else ctx.config.snapshot()
+
+    def attempt() -> Group | None:
         group = stores.groups.get(group_id)
         if group is None:
             return None
-        try:
-            return _refresh(stores, group, cfg, now)
-        except StaleWrite:
-            continue
-    raise CloseConflict(f"group {group_id} kept changing while refreshing it")
+        return _refresh(stores, group, cfg, now)
+
+    return retry_on_stale(
+        attempt,
+        attempts=SAVE_ATTEMPTS,
+        on_exhausted=lambda: CloseConflict(f"group {group_id} kept changing while refreshing it"),
+    )
 
 
 def _refresh(stores: Stores, group: Group, cfg: ConfigSnapshot, now: datetime) -> Group:
     before = copy.deepcopy(group)
     orders = stores.orders.list_for_group(group.id)
     if group.status in TERMINAL_GROUP_STATUSES:
-        request_cancels(stores, [order for order in orders if order.is_live])
+        request_cancels(stores, [order for order in orders if order.is_live], now)
         return group
     precision = load_precision(stores, group, cfg)
     stored_price = stores.prices.get(group.exchange, group.symbol)
@@ -142,12 +152,15 @@ def _refresh(stores: Stores, group: Group, cfg: ConfigSnapshot, now: datetime) -
         _converge_close(stores, group, orders, precision, price, now)
     if group.status in TERMINAL_GROUP_STATUSES:
         group.closed_at = group.closed_at or now
+        ended = end_reason(group.status, orders) if group.close_reason is None else None
+        if ended is not None:
+            group.close_reason, group.close_note = ended
         group.risk_timer_started_at = None
-        request_cancels(stores, [order for order in orders if order.is_live])
+        request_cancels(stores, [order for order in orders if order.is_live], now)
     elif stored_price is not None:
         group.risk_timer_started_at = _observed_timer(stores, group, orders, precision, cfg, now)
     if group != before:
-        stores.groups.save(group)
+        stores.groups.save(group, now=now)
     return group
 
 
@@ -167,7 +180,8 @@ def _take_profits(
         and aggregate_triggered(group.side, figures.avg_entry, price, group.tp_aggregate_percent)
     ):
         group.status = GroupStatus.CLOSING
-        group.close_reason = encode_close_reason(OrderPurpose.TP, AGGREGATE_TP_REASON)
+        group.close_reason = CloseReason.TAKE_PROFIT
+        group.close_note = AGGREGATE_TP_REASON
         return
     if price is not None and tp_mode_uses_pyramid_aggregate(group.tp_mode):
         base = base_currency_of(group.symbol)
@@ -246,7 +260,7 @@ def _converge_close(
     price: Decimal | None,
     now: datetime,
 ) -> None:
-    request_cancels(stores, [order for order in orders if order.is_live and not is_close_order(order)])
+    request_cancels(stores, [order for order in orders if order.is_live and not is_close_order(order)], now)
     if any(order.is_live for order in orders):
         return  # cancels (or the close order itself) still in flight
     earlier = [order for order in orders if order.id.startswith(f"{group.id}-close-")]
@@ -262,7 +276,7 @@ def _converge_close(
     close = new_close_order(
         group,
         order_id=close_order_id(group.id, orders),
-        purpose=close_purpose_of(group),
+        purpose=close_purpose(group.close_reason),
         quantity=quantity,
         now=now,
     )

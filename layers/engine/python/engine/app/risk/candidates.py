@@ -22,8 +22,9 @@ from aws_lambda_powertools import Logger
 
 from engine.app.context import Stores
 from engine.app.shared.markets import market_precision
+from engine.app.shared.retry import retry_on_stale
 from engine.domain.config import ConfigSnapshot, RiskConfig
-from engine.domain.models import Group, Order
+from engine.domain.models import Group, Order, QueueEntry
 from engine.domain.risk import RiskCandidate
 from engine.domain.risk_timer import dca_progress, observed_timer
 from engine.store import StaleWrite
@@ -57,8 +58,10 @@ def snapshot_of(stores: Stores, group: Group, config: ConfigSnapshot) -> GroupSn
     precision = market_precision(stores, group.exchange, group.symbol, config)
     if precision is None:
         logger.warning(
-            f"risk: group {group.id} left out, no market precision for {group.exchange} {group.symbol}",
+            "risk: group left out, no market precision",
             group_id=group.id,
+            exchange=group.exchange,
+            symbol=group.symbol,
         )
         return GroupSnapshot(group, orders, None)
     filled, submitted, all_filled = dca_progress(group, orders)
@@ -86,23 +89,41 @@ def update_timers(
     for position, snapshot in enumerate(snapshots):
         if snapshot.candidate is None:
             continue
-        candidate = snapshot.candidate
-        for _ in range(SAVE_ATTEMPTS):
-            before = candidate.group.risk_timer_started_at
-            after = observed_timer(candidate, cfg, now, queued)
-            if after == before:
-                break
-            group = dataclasses.replace(candidate.group, risk_timer_started_at=after)
-            try:
-                stores.groups.save(group)
-            except StaleWrite:
-                fresh = stores.groups.get(group.id)
-                if fresh is None or not fresh.is_open:
-                    break
-                candidate = dataclasses.replace(candidate, group=fresh)
-                continue
-            candidate = dataclasses.replace(candidate, group=group)
-            (started if after is not None else reset).append(group.id)
-            break
+        candidate, change = _observe(stores, snapshot.candidate, cfg, now, queued)
+        if change is not None:
+            (started if change else reset).append(candidate.group.id)
         snapshots[position] = GroupSnapshot(candidate.group, snapshot.orders, candidate)
     return started, reset
+
+
+def _observe(
+    stores: Stores, candidate: RiskCandidate, cfg: RiskConfig, now: datetime, queued: list[QueueEntry]
+) -> tuple[RiskCandidate, bool | None]:
+    """Observe one candidate's timer and save a change: the candidate as last read or saved, and True
+    (started) / False (reset) / None (nothing saved: no change, group gone or closed, or conflicts)."""
+    current = candidate
+    gone = False
+
+    def attempt() -> bool | None:
+        nonlocal current
+        if gone:
+            return None
+        before = current.group.risk_timer_started_at
+        after = observed_timer(current, cfg, now, queued)
+        if after == before:
+            return None
+        group = dataclasses.replace(current.group, risk_timer_started_at=after)
+        stores.groups.save(group, now=now)
+        current = dataclasses.replace(current, group=group)
+        return after is not None
+
+    def reread(_stale: StaleWrite) -> None:
+        nonlocal current, gone
+        fresh = stores.groups.get(current.group.id)
+        if fresh is None or not fresh.is_open:
+            gone = True
+        else:
+            current = dataclasses.replace(current, group=fresh)
+
+    change = retry_on_stale(attempt, attempts=SAVE_ATTEMPTS, on_stale=reread)
+    return current, change

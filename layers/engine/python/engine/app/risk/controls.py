@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.positions import request_close
 from engine.app.shared.errors import InvalidState, NotFound
-from engine.config import load_config
-from engine.domain.models import TERMINAL_GROUP_STATUSES, Group, GroupStatus, OrderPurpose
+from engine.app.shared.retry import retry_on_stale
+from engine.domain.models import TERMINAL_GROUP_STATUSES, CloseReason, Group, GroupStatus
 from engine.store import RiskActionRecord, StaleWrite
 
 SAVE_ATTEMPTS = 5
@@ -37,24 +37,29 @@ class ControlResult:
     changed: bool
 
 
-def update_group(stores: Stores, group_id: str, change: Callable[[Group], bool]) -> tuple[Group | None, bool]:
-    """Re-read ``group_id``, apply ``change`` (True = it changed the group) and save, retrying on
-    conflicts. ``(None, False)`` when the group does not exist."""
-    for _ in range(SAVE_ATTEMPTS):
+def update_group(
+    stores: Stores, group_id: str, change: Callable[[Group], bool], now: datetime
+) -> tuple[Group | None, bool]:
+    """Re-read ``group_id``, apply ``change`` (True = it changed the group) and save (stamped ``now``),
+    retrying on conflicts. ``(None, False)`` when the group does not exist."""
+
+    def attempt() -> tuple[Group | None, bool]:
         group = stores.groups.get(group_id)
         if group is None:
             return None, False
         if not change(group):
             return group, False
-        try:
-            stores.groups.save(group)
-        except StaleWrite:
-            continue
+        stores.groups.save(group, now=now)
         return group, True
-    raise StaleWrite(f"group {group_id} kept changing; control not applied")
+
+    return retry_on_stale(
+        attempt,
+        attempts=SAVE_ATTEMPTS,
+        on_exhausted=lambda: StaleWrite(f"group {group_id} kept changing; control not applied"),
+    )
 
 
-def clear_skip_once(stores: Stores, group_id: str) -> bool:
+def clear_skip_once(stores: Stores, group_id: str, now: datetime) -> bool:
     """Clear a honoured skip-once flag; False when it was not set (or the group is gone)."""
 
     def clear(group: Group) -> bool:
@@ -63,7 +68,7 @@ def clear_skip_once(stores: Stores, group_id: str) -> bool:
         group.risk_skip_once = False
         return True
 
-    return update_group(stores, group_id, clear)[1]
+    return update_group(stores, group_id, clear, now)[1]
 
 
 def _existing(stores: Stores, group_id: str) -> Group:
@@ -73,22 +78,23 @@ def _existing(stores: Stores, group_id: str) -> Group:
     return group
 
 
-def _record(stores: Stores, group: Group, action: str, reason: str, now: datetime) -> None:
-    stores.risk_actions.record(
+def _record(ctx: EngineContext, group: Group, action: str, reason: str, now: datetime) -> None:
+    ctx.stores.risk_actions.record(
         RiskActionRecord(
             id=f"op{uuid.uuid4().hex}",
             at=now,
             action=action,
             reason=reason,
             group_id=group.id,
-            details={"config_version": load_config().versions.get("risk", 0), "by": "operator"},
+            details={"config_version": ctx.config.snapshot().versions.get("risk", 0), "by": "operator"},
         )
     )
 
 
 def _set_flag(
-    stores: Stores, group_id: str, flag: str, value: bool, action: str, now: datetime
+    ctx: EngineContext, group_id: str, flag: str, value: bool, action: str, now: datetime
 ) -> ControlResult:
+    stores = ctx.stores
     current = _existing(stores, group_id)
     if getattr(current, flag) == value:
         return ControlResult(current, False)
@@ -103,37 +109,36 @@ def _set_flag(
         setattr(group, flag, value)
         return True
 
-    group, changed = update_group(stores, group_id, change)
+    group, changed = update_group(stores, group_id, change, now)
     if group is None:
         raise NotFound(f"no group {group_id}")
     if changed:
-        _record(stores, group, action, f"operator: {action}", now)
+        _record(ctx, group, action, f"operator: {action}", now)
     return ControlResult(group, changed)
 
 
-def set_blocked(stores: Stores, group_id: str, blocked: bool, now: datetime) -> ControlResult:
+def set_blocked(ctx: EngineContext, group_id: str, blocked: bool, now: datetime) -> ControlResult:
     """Block (``True``) or unblock a group: a blocked group is never a loser nor a winner."""
-    return _set_flag(stores, group_id, "risk_blocked", blocked, "block" if blocked else "unblock", now)
+    return _set_flag(ctx, group_id, "risk_blocked", blocked, "block" if blocked else "unblock", now)
 
 
-def skip_once(stores: Stores, group_id: str, now: datetime) -> ControlResult:
+def skip_once(ctx: EngineContext, group_id: str, now: datetime) -> ControlResult:
     """Skip the group as the loser in the next risk run that would pick it (cleared once honoured)."""
-    return _set_flag(stores, group_id, "risk_skip_once", True, "skip_once", now)
+    return _set_flag(ctx, group_id, "risk_skip_once", True, "skip_once", now)
 
 
-def close_group(stores: Stores, group_id: str, now: datetime) -> ControlResult:
-    """Close the group in full at market (purpose ``exit``, reason "operator close")."""
+def close_group(ctx: EngineContext, group_id: str, now: datetime) -> ControlResult:
+    """Close the group in full at market (``close_reason`` ``operator``, close order purpose ``exit``)."""
+    stores = ctx.stores
     group = _existing(stores, group_id)
     if group.status in TERMINAL_GROUP_STATUSES:
         raise InvalidState(f"group {group_id} is already {group.status.value}")
     if group.status == GroupStatus.CLOSING:
         return ControlResult(group, False)
-    changed = request_close(
-        stores, group_id, purpose=OrderPurpose.EXIT, reason=OPERATOR_CLOSE_REASON, now=now
-    )
+    changed = request_close(ctx, group_id, reason=CloseReason.OPERATOR, note=OPERATOR_CLOSE_REASON, now=now)
     after = _existing(stores, group_id)
     if changed:
-        _record(stores, after, "operator_close", OPERATOR_CLOSE_REASON, now)
+        _record(ctx, after, "operator_close", OPERATOR_CLOSE_REASON, now)
     elif after.status in TERMINAL_GROUP_STATUSES:
         raise InvalidState(f"group {group_id} is already {after.status.value}")
     return ControlResult(after, changed)

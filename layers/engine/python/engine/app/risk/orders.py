@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.app.context import Stores
 from engine.app.risk.candidates import GroupSnapshot
+from engine.app.shared.retry import retry_on_stale
 from engine.domain.models import (
     ZERO,
     MarketPrecision,
@@ -30,7 +31,6 @@ from engine.domain.models import (
 from engine.domain.risk import WinnerClose
 from engine.domain.takeprofit import resize_tps
 from engine.exchange.client_ids import client_order_id
-from engine.store import StaleWrite
 
 SAVE_ATTEMPTS = 3
 
@@ -50,21 +50,21 @@ def winner_close_order_id(group_id: str, action_id: str) -> str:
     return f"{group_id}-risk-{action_id}"
 
 
-def _request_cancel(stores: Stores, order_id: str) -> Order | None:
-    """Set ``cancel_requested`` on a live order; the order as saved, or None if no longer live."""
-    for _ in range(SAVE_ATTEMPTS):
+def _request_cancel(stores: Stores, order_id: str, now: datetime) -> Order | None:
+    """Set ``cancel_requested`` on a live order; the order as saved, or None if no longer live (or it
+    kept changing: the run gives up on it)."""
+
+    def attempt() -> Order | None:
         order = stores.orders.get(order_id)
         if order is None or not order.is_live:
             return None
         if order.cancel_requested:
             return order
         order.cancel_requested = True
-        try:
-            stores.orders.save(order)
-        except StaleWrite:
-            continue
+        stores.orders.save(order, now=now)
         return order
-    return None
+
+    return retry_on_stale(attempt, attempts=SAVE_ATTEMPTS)
 
 
 def _replacement_tp(tp: Order, keep: Decimal, action_id: str, now: datetime) -> Order:
@@ -116,7 +116,7 @@ def place_winner_close(
     replacements: list[Order] = []
     resized: list[dict[str, Any]] = []
     for tp, keep in resize_tps(tps, remaining, precision.step):
-        if _request_cancel(stores, tp.id) is None:
+        if _request_cancel(stores, tp.id, now) is None:
             continue
         replacement = None
         if _above_minimums(keep, tp.price, precision):

@@ -12,9 +12,10 @@
    for the loser and every winner (a marker already taken by another run aborts this one). Winners
    first — a market ``risk_close`` order each (id ``<winner id>-risk-<action id>``) with its live TPs
    re-sized (cancel + a smaller replacement) — then the loser's full close through
-   ``closing.request_close`` (purpose ``risk_close``; the slot is released by ``slot_release`` when
-   it is closed). The action id derives from the loser's id and version, so a retried run that gets
-   past the guard re-creates the same orders (``put_new`` keeps the first);
+   ``closing.request_close`` (``close_reason`` ``risk``, close order purpose ``risk_close``; the slot
+   is released by ``slot_release`` when it is closed). The action id derives from the loser's id and
+   version, so a retried run that gets past the guard re-creates the same orders (``put_new`` keeps the
+   first);
 5. the action is recorded (``risk_actions``) with the ``risk`` config version; skip-once flags the run
    honoured (a group that would have been eligible) are cleared.
 
@@ -32,7 +33,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from engine.app.context import Stores
+from engine.app.context import EngineContext
 from engine.app.positions import request_close
 from engine.app.risk.candidates import GroupSnapshot, build_snapshots, update_timers
 from engine.app.risk.controls import clear_skip_once
@@ -45,9 +46,8 @@ from engine.app.shared.views import (
     plan_steps,
     plan_summary,
 )
-from engine.config import load_config
 from engine.domain.config import ConfigSnapshot
-from engine.domain.models import GroupStatus, OrderPurpose
+from engine.domain.models import CloseReason, GroupStatus
 from engine.domain.risk import (
     RISK_STATUSES,
     RiskPlan,
@@ -68,7 +68,8 @@ SCHEDULE_SLACK = timedelta(seconds=5)
 #: closing, a winner's figures change with its close fill), so a marker only matters until then; a run
 #: that aborted after taking markers is retried once they expire.
 GUARD_TTL = timedelta(minutes=15)
-LOSER_CLOSE_REASON = "risk: worst loser"
+#: ``close_note`` of the loser the risk engine closes (its ``close_reason`` is ``risk``).
+LOSER_CLOSE_NOTE = "risk engine: worst loser"
 RECENT_ACTIONS = 20
 
 
@@ -135,17 +136,18 @@ def _skip_once_honoured(snapshots: list[GroupSnapshot], config: ConfigSnapshot, 
     return honoured
 
 
-def run_risk(stores: Stores, now: datetime, *, force: bool = False) -> RiskRunSummary:
+def run_risk(ctx: EngineContext, now: datetime, *, force: bool = False) -> RiskRunSummary:
     """One risk-engine invocation (see the module docstring); ``force`` ignores the interval."""
-    config = load_config()
+    stores = ctx.stores
+    config = ctx.config.snapshot()
     if not force:
         interval = timedelta(minutes=config.risk.interval_minutes) - SCHEDULE_SLACK
         if not stores.state.claim_interval(SCHEDULE_NAME, interval, now):
             return RiskRunSummary(at=now, ran=False, reason="interval not yet passed")
-    problem = next((p for p in config.problems if p.split(" ", 1)[0] == "risk"), None)
+    problem = next((p for p in config.problems if p.document == "risk"), None)
     if problem is not None:
         reason = f"not acting: the risk configuration has no valid version: {problem}"
-        logger.error(f"risk run: {reason}")
+        logger.error("risk run: not acting", reason=reason)
         return RiskRunSummary(at=now, ran=True, reason=reason)
     snapshots = build_snapshots(stores, config)
     started, reset = update_timers(stores, snapshots, config.risk, now)
@@ -158,31 +160,32 @@ def run_risk(stores: Stores, now: datetime, *, force: bool = False) -> RiskRunSu
     elif not plan.actionable:
         summary.reason = f"not acting: {plan.reason}"
     else:
-        summary.action = _execute(stores, plan, snapshots, config, now)
+        summary.action = _execute(ctx, plan, snapshots, config, now)
         summary.reason = (
             f"closed loser {plan.loser.group_id} offset by {len(plan.winners)} winner(s)"
             if summary.action is not None
             else "not acting: another run is acting on these groups"
         )
-    summary.skip_once_cleared = [gid for gid in honoured if clear_skip_once(stores, gid)]
-    logger.info(f"risk run: {summary.reason}", summary=summary.as_dict())
+    summary.skip_once_cleared = [gid for gid in honoured if clear_skip_once(stores, gid, now)]
+    logger.info("risk run done", reason=summary.reason, summary=summary.as_dict())
     return summary
 
 
 def _execute(
-    stores: Stores, plan: RiskPlan, snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime
+    ctx: EngineContext, plan: RiskPlan, snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime
 ) -> RiskActionRecord | None:
     """Carry out an actionable plan once (guarded); the recorded action, or None when guarded off."""
+    stores = ctx.stores
     by_id = {s.group.id: s for s in snapshots}
     loser = by_id[plan.loser.group_id].group
     involved = [loser, *(by_id[w.group_id].group for w in plan.winners)]
     for group in sorted(involved, key=lambda g: g.id):
-        if not stores.state.mark_once(guard_marker(group.id, group.version), GUARD_TTL):
-            logger.warning(f"risk: group {group.id} v{group.version} already acted on", group_id=group.id)
+        if not stores.state.mark_once(guard_marker(group.id, group.version), GUARD_TTL, now=now):
+            logger.warning("risk: group version already acted on", group_id=group.id, version=group.version)
             return None
     current = stores.groups.get(loser.id)
     if current is None or current.status not in RISK_STATUSES or current.version != loser.version:
-        logger.warning(f"risk: loser {loser.id} changed before the close; not acting", group_id=loser.id)
+        logger.warning("risk: loser changed before the close; not acting", group_id=loser.id)
         return None
     action_id = action_id_for(loser.id, loser.version)
     winner_details: list[dict[str, Any]] = []
@@ -192,7 +195,7 @@ def _execute(
             continue
         placed = place_winner_close(stores, snapshot, snapshot.candidate.precision, close, action_id, now)
         winner_details.append(placed)
-    request_close(stores, loser.id, purpose=OrderPurpose.RISK_CLOSE, reason=LOSER_CLOSE_REASON, now=now)
+    request_close(ctx, loser.id, reason=CloseReason.RISK, note=LOSER_CLOSE_NOTE, now=now, config=config)
     figures = loser.figures
     action = RiskActionRecord(
         id=action_id,
@@ -228,10 +231,11 @@ def _execute(
     return action
 
 
-def risk_status(stores: Stores, now: datetime) -> dict[str, Any]:
+def risk_status(ctx: EngineContext, now: datetime) -> dict[str, Any]:
     """The ``GET /risk`` view: running timers, the loser and winners the next run would pick, the plan
     it would execute (with the stored timers, not changing anything) and the recent actions."""
-    config = load_config()
+    stores = ctx.stores
+    config = ctx.config.snapshot()
     snapshots = build_snapshots(stores, config)
     timers = []
     for snapshot in snapshots:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from aws_lambda_powertools import Logger
 
 from engine.app.context import Stores
+from engine.app.shared.retry import retry_on_stale
 from engine.domain.accounting import CLOSING_PURPOSES
 from engine.domain.models import (
     ZERO,
@@ -36,9 +37,7 @@ __all__ = [
     "SAVE_ATTEMPTS",
     "CloseConflict",
     "close_order_id",
-    "close_purpose_of",
     "closing_side",
-    "encode_close_reason",
     "is_close_order",
     "is_sellable",
     "new_close_order",
@@ -54,26 +53,10 @@ SAVE_ATTEMPTS = 3
 #: refusal is final (e.g. a price filter, insufficient funds) and resending would loop forever. The
 #: rejected orders keep their reasons; the operator decides (e.g. closes the group by hand).
 MAX_REFUSALS = 3
-_SEPARATOR = ": "
 
 
 class CloseConflict(StaleWrite):
     """A group kept changing under us for :data:`SAVE_ATTEMPTS` attempts (the caller retries later)."""
-
-
-def encode_close_reason(purpose: OrderPurpose, reason: str) -> str:
-    """The ``close_reason`` stored on the group: ``"<purpose>: <reason>"``."""
-    return f"{OrderPurpose(purpose).value}{_SEPARATOR}{reason}"
-
-
-def close_purpose_of(group: Group) -> OrderPurpose:
-    """Purpose of the group's close order, read from ``close_reason`` (``exit`` when not recorded)."""
-    prefix = (group.close_reason or "").split(_SEPARATOR, 1)[0]
-    try:
-        purpose = OrderPurpose(prefix)
-    except ValueError:
-        return OrderPurpose.EXIT
-    return purpose if purpose in CLOSING_PURPOSES else OrderPurpose.EXIT
 
 
 def closing_side(side: Side) -> OrderSide:
@@ -132,26 +115,32 @@ def new_close_order(
     )
 
 
-def request_cancels(stores: Stores, orders: Iterable[Order]) -> list[str]:
+def request_cancels(stores: Stores, orders: Iterable[Order], now: datetime) -> list[str]:
     """Set ``cancel_requested`` on each live order not yet flagged; returns the ids it flagged.
 
     A save that loses to another writer (the executor recording a fill) re-reads the order and tries
     again while it is still live and unflagged.
     """
-    flagged: list[str] = []
-    for order in orders:
-        current: Order | None = order
-        for _ in range(SAVE_ATTEMPTS):
-            if current is None or not current.is_live or current.cancel_requested:
-                break
-            current.cancel_requested = True
-            try:
-                stores.orders.save(current)
-            except StaleWrite:
-                current = stores.orders.get(order.id)
-                continue
-            flagged.append(current.id)
-            break
-        else:
-            raise CloseConflict(f"order {order.id} kept changing while requesting its cancel")
-    return flagged
+    return [order.id for order in orders if _request_cancel(stores, order, now)]
+
+
+def _request_cancel(stores: Stores, order: Order, now: datetime) -> bool:
+    current: Order | None = order
+
+    def attempt() -> bool:
+        if current is None or not current.is_live or current.cancel_requested:
+            return False
+        current.cancel_requested = True
+        stores.orders.save(current, now=now)
+        return True
+
+    def reread(_stale: StaleWrite) -> None:
+        nonlocal current
+        current = stores.orders.get(order.id)
+
+    return retry_on_stale(
+        attempt,
+        attempts=SAVE_ATTEMPTS,
+        on_exhausted=lambda: CloseConflict(f"order {order.id} kept changing while requesting its cancel"),
+        on_stale=reread,
+    )

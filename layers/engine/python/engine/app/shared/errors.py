@@ -1,4 +1,4 @@
-"""Errors the services raise for the operator API to map to HTTP (in one place, helper R's).
+"""Errors the use cases raise for the operator API to map to HTTP (in one place: ``engine.api.operator``).
 
 - :class:`NotFound` → 404 ``not_found``: the group / queue entry / order does not exist.
 - :class:`InvalidState` → 409 ``invalid_state``: the thing exists but the action does not apply now.

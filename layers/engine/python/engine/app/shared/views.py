@@ -85,7 +85,8 @@ def group_view(group: Group) -> dict[str, Any]:
         "risk_blocked": group.risk_blocked,
         "risk_skip_once": group.risk_skip_once,
         "risk_timer_started_at": iso(group.risk_timer_started_at),
-        "close_reason": group.close_reason,
+        "close_reason": None if group.close_reason is None else group.close_reason.value,
+        "close_note": group.close_note,
         "config_versions": dict(group.config_versions),
     }
 
@@ -117,6 +118,7 @@ def order_view(order: Order) -> dict[str, Any]:
         "average": number(order.average),
         "status": order.status.value,
         "reason": order.reason,
+        "wait": None if order.wait is None else order.wait.value,
         "pyramid": order.pyramid,
         "leg": order.leg,
         "trigger_price": number(order.trigger_price),

@@ -13,8 +13,8 @@ One run (unless ``force``, only when the ``order_sync`` interval of :data:`SYNC_
       by the orders stream, then sends it);
    d. reconcile ``unknown`` orders (:mod:`engine.app.execution.unknown`);
    e. re-drive pending orders untouched for :data:`STALE_PENDING` (a send deferred or lost): a save
-      with ``REDRIVE_REASON`` (a fresh send claim), then the executor's :func:`process_order` with
-      ``lookup_first`` (an earlier attempt may have reached the exchange).
+      with ``wait`` ``redriven`` (reason ``REDRIVE_REASON``; a fresh send claim), then the executor's
+      :func:`process_order` with ``lookup_first`` (an earlier attempt may have reached the exchange).
 2. Market precision of every configured account, refreshed when older than :data:`MARKETS_MAX_AGE`
    (one attempt per :data:`MARKETS_RETRY` through ``claim_interval("markets:<account>")``, so a failing
    exchange is retried soon while a refreshed one waits an hour).
@@ -34,8 +34,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from engine.app import gateways
-from engine.app.context import Stores
+from engine.app.context import EngineContext, Stores
 from engine.app.execution import (
     REDRIVE_REASON,
     ReconcileOutcome,
@@ -47,10 +46,9 @@ from engine.app.execution import (
 from engine.app.pool import sweep_queue
 from engine.app.positions import refresh_group
 from engine.app.sync.figures import EngineFigures, emit_metrics, measure, record_equity
-from engine.config import load_config
 from engine.domain.config import ConfigSnapshot
 from engine.domain.grid import trigger_reached
-from engine.domain.models import ExchangeOrder, Group, Order, OrderStatus
+from engine.domain.models import ExchangeOrder, Group, Order, OrderStatus, OrderWait
 from engine.exchange.errors import ExchangeFailure
 from engine.exchange.gateway import ExchangeGateway
 from engine.exchange.prices import CcxtPriceSource
@@ -115,13 +113,12 @@ def paper_price_source() -> str:
     return (os.getenv("PAPER_PRICE_SOURCE") or "table").strip().lower()
 
 
-def run_sync(
-    stores: Stores, now: datetime, *, force: bool = False, config: ConfigSnapshot | None = None
-) -> SyncSummary:
+def run_sync(ctx: EngineContext, now: datetime, *, force: bool = False) -> SyncSummary:
     """One order_sync run (module docstring); ``force`` ignores the interval (local tick)."""
+    stores = ctx.stores
     if not force and not stores.state.claim_interval("order_sync", SYNC_INTERVAL, now):
         return SyncSummary(ran=False)
-    cfg = config if config is not None else load_config()
+    cfg = ctx.config.snapshot()
     summary = SyncSummary(ran=True)
     live_orders = stores.orders.list_by_status(_LIVE)
     open_groups = stores.groups.list_open()
@@ -135,22 +132,22 @@ def run_sync(
     for exchange in summary.accounts:
         try:
             _sync_account(
-                stores, exchange, groups_by_account[exchange], orders_by_account[exchange], now, cfg, summary
+                ctx, exchange, groups_by_account[exchange], orders_by_account[exchange], now, cfg, summary
             )
         except Exception as exc:
             logger.exception("account sync failed", exchange=exchange)
             summary.failures[exchange] = f"{type(exc).__name__}: {exc}"
     for exchange in cfg.engine.accounts:
-        _refresh_markets(stores, exchange, now, cfg, summary)
+        _refresh_markets(ctx, exchange, now, cfg, summary)
     for group in open_groups:
         try:
-            refresh_group(stores, group.id, now, config=cfg)
+            refresh_group(ctx, group.id, now, config=cfg)
             summary.groups_refreshed += 1
         except Exception as exc:
             logger.exception("group refresh failed", group_id=group.id)
             summary.failures[f"group:{group.id}"] = f"{type(exc).__name__}: {exc}"
     try:
-        summary.promoted = list(sweep_queue(stores, cfg, now))
+        summary.promoted = list(sweep_queue(ctx, cfg, now))
     except Exception as exc:
         logger.exception("queue sweep failed")
         summary.failures["queue"] = f"{type(exc).__name__}: {exc}"
@@ -163,7 +160,7 @@ def run_sync(
 
 
 def _sync_account(
-    stores: Stores,
+    ctx: EngineContext,
     exchange: str,
     groups: list[Group],
     orders: list[Order],
@@ -171,16 +168,17 @@ def _sync_account(
     cfg: ConfigSnapshot,
     summary: SyncSummary,
 ) -> None:
-    gateway = gateways.gateway_for_exchange(stores, exchange, cfg)
+    stores = ctx.stores
+    gateway = ctx.gateways(exchange, cfg)
     symbols = sorted({g.symbol for g in groups} | {o.symbol for o in orders})
     _update_prices(stores, gateway, exchange, symbols, now, cfg, summary)
-    _poll_open_orders(stores, gateway, [o for o in orders if o.status in _POLLED], now, cfg, summary)
-    _fire_triggers(stores, exchange, [o for o in orders if o.status is OrderStatus.PENDING], summary)
+    _poll_open_orders(ctx, gateway, [o for o in orders if o.status in _POLLED], now, cfg, summary)
+    _fire_triggers(stores, exchange, [o for o in orders if o.status is OrderStatus.PENDING], now, summary)
     for order in orders:
         if order.status is not OrderStatus.UNKNOWN:
             continue
         try:
-            outcome = reconcile_unknown(stores, gateway, order, now, cfg)
+            outcome = reconcile_unknown(ctx, gateway, order, now, cfg)
         except ExchangeFailure as failure:
             logger.warning("unknown order lookup failed", order_id=order.id, reason=failure.reason)
             continue
@@ -190,7 +188,7 @@ def _sync_account(
             summary.unknown_waiting += 1
         elif outcome is ReconcileOutcome.RESENT:
             summary.unknown_resent += 1
-    _redrive_stale_pending(stores, orders, now, cfg, summary)
+    _redrive_stale_pending(ctx, orders, now, cfg, summary)
 
 
 def _update_prices(
@@ -222,7 +220,7 @@ def _update_prices(
 
 
 def _poll_open_orders(
-    stores: Stores,
+    ctx: EngineContext,
     gateway: ExchangeGateway,
     orders: list[Order],
     now: datetime,
@@ -237,7 +235,7 @@ def _poll_open_orders(
         for order in symbol_orders:
             try:
                 if order.cancel_requested:
-                    process_order(stores, order.id, now, config=cfg)
+                    process_order(ctx, order.id, now, config=cfg)
                     summary.cancels_driven += 1
                     continue
                 if listed is None:
@@ -250,7 +248,7 @@ def _poll_open_orders(
             if ex is None:
                 logger.warning("open order not found on the exchange", order_id=order.id)
                 continue
-            if save_change(stores, order, _recorder(ex, now)) is not order:
+            if save_change(ctx.stores, order, _recorder(ex, now), now) is not order:
                 summary.orders_updated += 1
 
 
@@ -261,7 +259,9 @@ def _recorder(ex: ExchangeOrder, now: datetime) -> Callable[[Order], bool]:
     return record
 
 
-def _fire_triggers(stores: Stores, exchange: str, pending: list[Order], summary: SyncSummary) -> None:
+def _fire_triggers(
+    stores: Stores, exchange: str, pending: list[Order], now: datetime, summary: SyncSummary
+) -> None:
     sides: dict[str, Group | None] = {}
     for order in pending:
         if order.trigger_price is None or order.cancel_requested:
@@ -281,14 +281,14 @@ def _fire_triggers(stores: Stores, exchange: str, pending: list[Order], summary:
             o.trigger_price = None
             return True
 
-        saved = save_change(stores, order, fire)
+        saved = save_change(stores, order, fire, now)
         if saved is not order:
             summary.triggers_fired += 1
             logger.info("price trigger reached", order_id=order.id, price=str(price))
 
 
 def _redrive_stale_pending(
-    stores: Stores, orders: list[Order], now: datetime, cfg: ConfigSnapshot, summary: SyncSummary
+    ctx: EngineContext, orders: list[Order], now: datetime, cfg: ConfigSnapshot, summary: SyncSummary
 ) -> None:
     for order in orders:
         if order.status is not OrderStatus.PENDING:
@@ -298,10 +298,10 @@ def _redrive_stale_pending(
         if now - order.updated_at < STALE_PENDING:
             continue
         try:
-            marked = save_change(stores, order, _redrive_mark)
+            marked = save_change(ctx.stores, order, _redrive_mark, now)
             if marked.status is not OrderStatus.PENDING:
                 continue
-            process_order(stores, order.id, now, config=cfg, lookup_first=True)
+            process_order(ctx, order.id, now, config=cfg, lookup_first=True)
         except ExchangeFailure as failure:
             logger.warning("re-drive deferred", order_id=order.id, reason=failure.reason)
         summary.redriven += 1
@@ -312,23 +312,25 @@ def _redrive_mark(order: Order) -> bool:
     if order.status is not OrderStatus.PENDING:
         return False
     previous = order.reason
-    if previous is None or previous.startswith(REDRIVE_REASON):
+    if previous is None or order.wait is OrderWait.REDRIVEN:
         order.reason = REDRIVE_REASON
     else:
         order.reason = f"{REDRIVE_REASON} (was: {previous})"
+    order.wait = OrderWait.REDRIVEN
     return True
 
 
 def _refresh_markets(
-    stores: Stores, exchange: str, now: datetime, cfg: ConfigSnapshot, summary: SyncSummary
+    ctx: EngineContext, exchange: str, now: datetime, cfg: ConfigSnapshot, summary: SyncSummary
 ) -> None:
+    stores = ctx.stores
     refreshed_at = stores.markets.refreshed_at(exchange)
     if refreshed_at is not None and now - refreshed_at < MARKETS_MAX_AGE:
         return
     if not stores.state.claim_interval(f"markets:{exchange}", MARKETS_RETRY, now):
         return
     try:
-        markets = gateways.gateway_for_exchange(stores, exchange, cfg).load_markets()
+        markets = ctx.gateways(exchange, cfg).load_markets()
         stores.markets.put_many(exchange, markets, now)
     except Exception as exc:
         logger.exception("market refresh failed", exchange=exchange)
