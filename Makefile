@@ -44,14 +44,16 @@ unit: install
 run: install
 	PYTHONPATH=layers/engine/python $(PY) -m engine.local
 
-# The arm64 / Python 3.12 dependency layer (pip --platform, no Docker), then the offline synth.
+# The arm64 / Python 3.12 layers (pip --platform, no Docker; engine package compiled), then the offline synth.
 build/layers/deps/python: layers/deps/requirements.txt requirements.lock
 	$(PY) infra/build_layers.py
 
 layers: install
 	$(PY) infra/build_layers.py
 
+# The engine layer is rebuilt (copied and compiled, ~1 s) on every synth: it follows the source.
 synth: install build/layers/deps/python
+	$(PY) infra/build_layers.py --engine-only
 	$(PY) infra/app.py
 
 infra: install

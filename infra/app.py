@@ -1,6 +1,7 @@
 """CDK entry point: `python infra/app.py` (writes cdk.out) or `npx aws-cdk@2 <command>` via cdk.json.
 
-Context (cdk.json or `-c key=value`): app, stage, deps_layer_path, tradingview_allowlist, alarm_email.
+Context (cdk.json or `-c key=value`): app, stage, region, deps_layer_path, engine_layer_path,
+tradingview_allowlist, alarm_email.
 Run directly (no CDK CLI), the context is read from cdk.json here; under the CLI, the CLI passes it.
 """
 
@@ -41,7 +42,14 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     merged.update(context or {})
     app = cdk.App(context=merged, outdir=outdir)
     settings = StackSettings.from_context(app.node.try_get_context)
-    stack = ExecutionEngineStack(app, stack_id(settings), settings=settings)
+    # The region is part of the design (exchanges refuse US addresses): it comes from the context
+    # (`region`, cdk.json), not from the shell's AWS_DEFAULT_REGION; the account from the credentials.
+    stack = ExecutionEngineStack(
+        app,
+        stack_id(settings),
+        settings=settings,
+        env=cdk.Environment(region=settings.region, account=os.environ.get("CDK_DEFAULT_ACCOUNT")),
+    )
     cdk.Aspects.of(stack).add(AwsSolutionsChecks(verbose=True))
     return app
 

@@ -1,6 +1,13 @@
-"""Build the dependency layer folder for the Lambda platform (no Docker): `make layers`.
+"""Build the layer folders for the Lambda platform (no Docker): `make layers`.
 
-    python infra/build_layers.py [--output build/layers/deps] [--python /path/to/python3.12]
+    python infra/build_layers.py [--output build/layers/deps] [--engine-output build/layers/engine]
+                                 [--python /path/to/python3.12]
+
+The engine layer (our package) is copied from `layers/engine/python/engine` without the dev-only
+local runtime and compiled like the dependencies (step 2): Lambda cannot write `.pyc`, so without
+shipped bytecode every cold start would compile the whole package again.
+
+The dependency layer:
 
 1. `pip install --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12
    --implementation cp --target <output>/python -r layers/deps/requirements.txt -c requirements.lock`
@@ -20,16 +27,22 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from infra.settings import DEFAULT_DEPS_LAYER_PATH, LAMBDA_PYTHON_VERSION  # noqa: E402
+from infra.settings import (  # noqa: E402
+    DEFAULT_DEPS_LAYER_PATH,
+    DEFAULT_ENGINE_LAYER_PATH,
+    LAMBDA_PYTHON_VERSION,
+)
 
 PLATFORM = "manylinux2014_aarch64"
+# The engine package; its `local` runtime (dev-only) and the developer's bytecode are not shipped.
+ENGINE_SOURCE = PROJECT_ROOT / "layers" / "engine" / "python"
 REQUIREMENTS = PROJECT_ROOT / "layers" / "deps" / "requirements.txt"
 CONSTRAINTS = PROJECT_ROOT / "requirements.lock"
 # Folders inside the layer that no function imports (relative to python/): the engine uses ccxt's
@@ -162,9 +175,34 @@ def build(output: Path, interpreter: str, *, platform: str = PLATFORM) -> int:
     return directory_size(output)
 
 
+def build_engine(output: Path, interpreter: str, source: Path = ENGINE_SOURCE) -> int:
+    """Rebuild `output/python/engine` from the source package, compiled; returns its size in bytes."""
+    target = output / "python"
+    if output.exists():
+        shutil.rmtree(output)
+    target.mkdir(parents=True)
+    shutil.copytree(source / "engine", target / "engine", ignore=_ignore_top_level_local(source / "engine"))
+    subprocess.run(compile_command(interpreter, target), check=True)
+    return directory_size(output)
+
+
+def _ignore_top_level_local(root: Path) -> Callable[[str, list[str]], set[str]]:
+    """copytree's ignore: `engine/local` (only at the top) and any bytecode."""
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = {name for name in names if name == "__pycache__" or name.endswith(".pyc")}
+        if Path(directory) == root and "local" in names:
+            skipped.add("local")
+        return skipped
+
+    return ignore
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / DEFAULT_DEPS_LAYER_PATH)
+    parser.add_argument("--engine-output", type=Path, default=PROJECT_ROOT / DEFAULT_ENGINE_LAYER_PATH)
+    parser.add_argument("--engine-only", action="store_true", help="rebuild only the engine layer (~1 s)")
     parser.add_argument("--python", help=f"Python {LAMBDA_PYTHON_VERSION} interpreter for compileall")
     parser.add_argument(
         "--platform",
@@ -179,6 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     interpreter = find_interpreter(explicit=args.python)
+    engine_size = build_engine(args.engine_output.resolve(), interpreter)
+    print(f"engine layer: {args.engine_output} ({engine_size / 1_000_000:.1f} MB unzipped)")
+    if args.engine_only:
+        return 0
     size = build(args.output.resolve(), interpreter, platform=args.platform)
     if args.smoke_test:
         smoke_test(interpreter, args.output.resolve() / "python")

@@ -15,12 +15,13 @@ Parameters the operator adds later (`dca/<exchange>/<SYMBOL>/<tf>`) are not stac
 
 Secrets are created without a value (no generated string): the operator stores the webhook secret
 and each exchange's API key with `put-secret-value` (README "Deploy"). They are retained on stack
-deletion like the configuration.
+deletion like the configuration, but not when their creation rolls back (a failed first deploy must
+not leave a fixed name behind).
 """
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -30,6 +31,7 @@ from constructs import Construct
 from engine.domain.config import default_documents
 from infra.nag import acknowledge
 from infra.settings import EXCHANGES, StackSettings
+from infra.storage import STATEFUL_REMOVAL_POLICY
 
 # Standard-tier SSM parameters hold at most 4 KB.
 MAX_PARAMETER_BYTES = 4096
@@ -128,8 +130,12 @@ class Configuration(Construct):
 
     @property
     def parameter_arn_pattern_for_nag(self) -> str:
-        """The prefix wildcard as cdk-nag renders it (pseudo parameters in angle brackets)."""
-        return f"arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter{self.parameter_prefix}*"
+        """The prefix wildcard as cdk-nag renders it: pseudo parameters in angle brackets, the region
+        (and with it the partition) literal when the stack's environment names it."""
+        stack = Stack.of(self)
+        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        return f"arn:{partition}:ssm:{region}:<AWS::AccountId>:parameter{self.parameter_prefix}*"
 
     def grant_read_parameters(self, grantee: iam.IGrantable) -> None:
         grantee.grant_principal.add_to_principal_policy(
@@ -146,7 +152,11 @@ class Configuration(Construct):
 
     def _empty_secret(self, construct_id: str, name: str, description: str) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
-            self, construct_id, secret_name=name, description=description, removal_policy=RemovalPolicy.RETAIN
+            self,
+            construct_id,
+            secret_name=name,
+            description=description,
+            removal_policy=STATEFUL_REMOVAL_POLICY,
         )
         cfn_secret = secret.node.default_child
         assert isinstance(cfn_secret, secretsmanager.CfnSecret)

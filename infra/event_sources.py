@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.functions import Functions
+from infra.functions import ORDER_EXECUTOR_BATCH_SIZE, Functions
 from infra.nag import acknowledge
 from infra.settings import StackSettings
 from infra.storage import Storage
@@ -33,17 +33,13 @@ class StreamConsumer:
     batch_size: int
 
 
-# order_executor talks to the exchange (seconds per order): small batches keep a batch well inside
-# its 60 s timeout.
+# order_executor talks to the exchange: its batch size is sized against its timeout in
+# infra/functions.py (ORDER_EXECUTOR_BATCH_SIZE, with the arithmetic).
 STREAM_CONSUMERS: tuple[StreamConsumer, ...] = (
-    StreamConsumer("orders", "order_executor", batch_size=5),
+    StreamConsumer("orders", "order_executor", batch_size=ORDER_EXECUTOR_BATCH_SIZE),
     StreamConsumer("orders", "position_update", batch_size=10),
     StreamConsumer("groups", "slot_release", batch_size=10),
 )
-
-
-def dashed(name: str) -> str:
-    return name.replace("_", "-")
 
 
 class StreamEventSources(Construct):
@@ -64,7 +60,7 @@ class StreamEventSources(Construct):
             queue = sqs.Queue(
                 self,
                 f"{consumer.function}-failures",
-                queue_name=f"{settings.resource_prefix}-{dashed(consumer.function)}-stream-failures",
+                queue_name=settings.failure_queue_name(consumer.function),
                 retention_period=FAILURE_RETENTION,
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,

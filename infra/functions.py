@@ -21,7 +21,13 @@ from infra.access import grant_tables
 from infra.configuration import Configuration
 from infra.layers import CODE_EXCLUDES, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Layers
 from infra.nag import acknowledge
-from infra.settings import LAMBDA_PYTHON_VERSION, METRICS_NAMESPACE, PROJECT_ROOT, StackSettings
+from infra.settings import (
+    FUNCTION_NAMES,
+    LAMBDA_PYTHON_VERSION,
+    METRICS_NAMESPACE,
+    PROJECT_ROOT,
+    StackSettings,
+)
 from infra.storage import TABLE_SPECS, Storage
 
 FUNCTIONS_ROOT = PROJECT_ROOT / "functions"
@@ -52,29 +58,78 @@ def _names(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
+# ---------------------------------------------------------------- sizing
+#
+# webhook: TradingView gives up after 3 s and resends on 5xx. A cold start is CPU-bound (unzipping is
+# done by Lambda; importing powertools, pydantic, pynamodb and boto3 from bytecode is ours), and below
+# 1769 MB a function gets only a fraction of one vCPU, so init time scales inversely with memory up to
+# there. 1769 MB is one full vCPU: the fastest cold start a single-threaded init can get; more memory
+# adds a second vCPU that the import chain cannot use. Alerts are rare, so the cost is negligible.
+WEBHOOK_MEMORY_MB = 1769
+
+# Scheduled functions fire every minute and claim their run by start time only, so a run must end
+# before the next tick can start another one: timeout below the 60 s interval (schedules.py checks).
+SCHEDULED_TIMEOUT_SECONDS = 50
+
+# ccxt's per-request timeout (ccxt default 10 s), read by engine.exchange.factory (EXCHANGE_TIMEOUT_MS).
+EXCHANGE_TIMEOUT_MS = 5_000
+# Worst case of one order in order_executor, every request timing out (engine.exchange.ccxt_gateway):
+#   cold client: ccxt loads markets before the first order (binance: spot, linear, inverse, option
+#   and currencies)                                                   5 requests
+#   create_order, sent once                                          1 request
+#   ambiguous create -> fetch_order by client id, 3 tries (retries=3) 3 requests
+#   not found -> open-orders listing, 3 tries                         3 requests
+#   fee from the order's trades, 3 tries                              3 requests
+# = 15 requests x 5 s = 75 s, plus the backoff sleeps (0.5 s x 2**(n-1) x up to 1.5: 0.75 before the
+# lookup, then 0.75 + 1.5 between the tries of each of the three reads) 7.5 s = 82.5 s.
+EXCHANGE_REQUESTS_PER_ORDER_WORST = 15
+EXCHANGE_BACKOFF_PER_ORDER_WORST_SECONDS = 7.5
+ORDER_WORST_CASE_SECONDS = (
+    EXCHANGE_REQUESTS_PER_ORDER_WORST * EXCHANGE_TIMEOUT_MS / 1000 + EXCHANGE_BACKOFF_PER_ORDER_WORST_SECONDS
+)
+# One order per invocation: a slow exchange can then only time out its own record (a timed-out batch
+# has no partial response and every record in it is retried), and a batch is processed sequentially
+# anyway, so throughput per shard is the same as with 5. Timeout: the worst order + a cold init.
+ORDER_EXECUTOR_BATCH_SIZE = 1
+COLD_INIT_ALLOWANCE_SECONDS = 5
+ORDER_EXECUTOR_TIMEOUT_SECONDS = 90
+assert (
+    ORDER_EXECUTOR_BATCH_SIZE * ORDER_WORST_CASE_SECONDS + COLD_INIT_ALLOWANCE_SECONDS
+    <= ORDER_EXECUTOR_TIMEOUT_SECONDS
+)
+
+# ---------------------------------------------------------------- table access
+#
+# Per function, the tables its code path writes and reads, as tests/infra/test_code_reach.py derives
+# them from the handler's call graph and the store methods it calls (the test fails if they differ).
+# A written table is readable too (conditions, version checks).
+
 FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "webhook",
-        read_write=_names("groups", "orders", "queue", "pool", "signals", "idempotency", "state"),
+        # idempotency: Powertools' persistence layer in engine.app.intake.webhook.
+        read_write=_names("groups", "orders", "queue", "pool", "signals", "idempotency"),
         read_only=_names("markets", "prices"),
-        memory_mb=512,
+        memory_mb=WEBHOOK_MEMORY_MB,
         timeout_seconds=10,
         webhook_secret=True,
     ),
     FunctionSpec(
         "order_executor",
-        read_write=_names("orders", "groups", "paper_orders", "markets", "state"),
+        read_write=_names("orders", "paper_orders", "state"),
         read_only=_names("prices"),
+        timeout_seconds=ORDER_EXECUTOR_TIMEOUT_SECONDS,
         exchange_secrets=True,
     ),
     FunctionSpec(
         "position_update",
-        read_write=_names("orders", "groups", "state"),
-        read_only=_names("markets", "prices"),
+        read_write=_names("orders", "groups"),
+        # pool and queue: closing a group looks up its key's queue entry (QueueStore.find_by_key).
+        read_only=_names("markets", "prices", "pool", "queue"),
     ),
     FunctionSpec(
         "slot_release",
-        read_write=_names("groups", "pool", "queue", "orders", "signals", "state", "idempotency"),
+        read_write=_names("groups", "pool", "queue", "orders", "signals"),
         read_only=_names("markets", "prices"),
     ),
     FunctionSpec(
@@ -91,7 +146,7 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
             "state",
             "equity",
         ),
-        timeout_seconds=120,
+        timeout_seconds=SCHEDULED_TIMEOUT_SECONDS,
         exchange_secrets=True,
         # Paper accounts in AWS price from public exchange tickers (DESIGN §5 "dry-run in AWS"); there is
         # no local price feed to fill the prices table.
@@ -99,15 +154,17 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "risk_engine",
-        read_write=_names("groups", "orders", "risk_actions", "state", "equity", "pool"),
-        read_only=_names("prices", "markets", "queue"),
-        timeout_seconds=120,
+        read_write=_names("groups", "orders", "risk_actions", "state"),
+        read_only=_names("prices", "markets", "queue", "pool"),
+        timeout_seconds=SCHEDULED_TIMEOUT_SECONDS,
     ),
     FunctionSpec(
         "operator_api",
-        read_write=frozenset(TABLE_SPECS) - {"idempotency"},
+        read_write=_names("groups", "orders", "pool", "queue", "risk_actions", "signals", "state"),
+        read_only=_names("equity", "markets", "prices"),
     ),
 )
+assert tuple(spec.name for spec in FUNCTION_SPECS) == FUNCTION_NAMES
 
 
 def function_environment(spec: FunctionSpec, settings: StackSettings) -> dict[str, str]:
@@ -129,6 +186,7 @@ def function_environment(spec: FunctionSpec, settings: StackSettings) -> dict[st
             # X-Ray is not enabled on the functions (it would need xray:* on "*"); keep Tracer quiet.
             "POWERTOOLS_TRACE_DISABLED": "true",
             "LOG_LEVEL": LOG_LEVEL,
+            "EXCHANGE_TIMEOUT_MS": str(EXCHANGE_TIMEOUT_MS),
         }
     )
     environment.update(dict(spec.extra_environment))
@@ -152,7 +210,7 @@ class Functions(Construct):
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         for spec in FUNCTION_SPECS:
-            function_name = f"{settings.resource_prefix}-{spec.name.replace('_', '-')}"
+            function_name = settings.function_name(spec.name)
             log_group = logs.LogGroup(
                 self,
                 f"{spec.name}-logs",

@@ -5,9 +5,12 @@ operator routes (AWS_IAM auth).
   in bursts at candle close).
 - Body cap: API Gateway REST has no configurable payload limit, so a WAF web ACL blocks any request
   whose body is over 8 KiB with the same 413 JSON the webhook Lambda answers (it checks too).
-- Allowlist (`-c tradingview_allowlist=true`): the resource policy allows `POST /webhook` only from
-  TradingView's four addresses. It has no statement for the operator routes on purpose: a same-account
-  caller is then authorised by its own IAM policy, and no other account can get in.
+- Rate per address: a WAF rate-based rule blocks an address sending more than WEBHOOK_RATE_PER_IP
+  requests to `/webhook` in 5 minutes (429).
+- Allowlist (on by default outside the `dev` stage; `-c tradingview_allowlist=true|false` overrides):
+  the resource policy allows `POST /webhook` only from TradingView's four addresses. It has no
+  statement for the operator routes on purpose: a same-account caller is then authorised by its own
+  IAM policy, and no other account can get in.
 - Execution logs at ERROR without data tracing (request bodies carry the webhook secret); JSON access
   logs for every request.
 """
@@ -32,6 +35,13 @@ STAGE_RATE_LIMIT = 10
 STAGE_BURST_LIMIT = 20
 WEBHOOK_RATE_LIMIT = 25
 WEBHOOK_BURST_LIMIT = 50
+# WAF rate-based rule on /webhook, per source IP over WAF's 5-minute window. API Gateway throttling
+# caps only the total, so one flooding address could use all of it and starve TradingView's alerts
+# (and run up Lambda and DynamoDB costs). 300 per 5 min is 1 request/s per address sustained: an alert
+# fires once per bar close per symbol, so even 50 symbols on 1-minute bars from one TradingView
+# address (it has four) stay under it with room for resends; a flooder is blocked within the window.
+WEBHOOK_RATE_PER_IP = 300
+WEBHOOK_RATE_WINDOW_SECONDS = 300
 
 # (method, path) of every operator route; served by the operator_api function.
 OPERATOR_ROUTES: tuple[tuple[str, str], ...] = (
@@ -51,6 +61,16 @@ BODY_TOO_LARGE = {
     "outcome": "rejected",
     "error": "body_too_large",
     "reason": f"request body over {MAX_BODY_BYTES // 1024} KiB",
+}
+
+
+RATE_LIMITED = {
+    "outcome": "rejected",
+    "error": "rate_limited",
+    "reason": (
+        f"over {WEBHOOK_RATE_PER_IP} requests in {WEBHOOK_RATE_WINDOW_SECONDS // 60} minutes "
+        "from this address"
+    ),
 }
 
 
@@ -112,8 +132,11 @@ class Ingress(Construct):
             description="Execution Engine: TradingView webhook and operator API",
             endpoint_configuration=apigw.EndpointConfiguration(types=[apigw.EndpointType.REGIONAL]),
             policy=webhook_resource_policy() if settings.tradingview_allowlist else None,
+            # The stage's access and execution logs need the account-wide API Gateway CloudWatch role
+            # (AWS::ApiGateway::Account). It is shared by every API in the account and region, so
+            # deleting one stage's stack must not delete it: RETAIN keeps the role and the setting.
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name=settings.stage,
                 throttling_rate_limit=STAGE_RATE_LIMIT,
@@ -228,7 +251,10 @@ class Ingress(Construct):
             custom_response_bodies={
                 "body_too_large": wafv2.CfnWebACL.CustomResponseBodyProperty(
                     content_type="APPLICATION_JSON", content=json.dumps(BODY_TOO_LARGE)
-                )
+                ),
+                "rate_limited": wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=json.dumps(RATE_LIMITED)
+                ),
             },
             rules=[
                 wafv2.CfnWebACL.RuleProperty(
@@ -255,6 +281,41 @@ class Ingress(Construct):
                         )
                     ),
                     visibility_config=_visibility(f"{prefix}-body-over-8KiB"),
-                )
+                ),
+                self._webhook_rate_rule(prefix),
             ],
+        )
+
+    @staticmethod
+    def _webhook_rate_rule(prefix: str) -> wafv2.CfnWebACL.RuleProperty:
+        """Block an address over WEBHOOK_RATE_PER_IP requests to `/webhook` per 5 minutes (429)."""
+        return wafv2.CfnWebACL.RuleProperty(
+            name="webhook-rate-per-ip",
+            priority=1,
+            action=wafv2.CfnWebACL.RuleActionProperty(
+                block=wafv2.CfnWebACL.BlockActionProperty(
+                    custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                        response_code=429, custom_response_body_key="rate_limited"
+                    )
+                )
+            ),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    aggregate_key_type="IP",
+                    limit=WEBHOOK_RATE_PER_IP,
+                    evaluation_window_sec=WEBHOOK_RATE_WINDOW_SECONDS,
+                    # Only the webhook: the operator routes are IAM-authorised and throttled per stage.
+                    scope_down_statement=wafv2.CfnWebACL.StatementProperty(
+                        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                            positional_constraint="ENDS_WITH",
+                            search_string="/webhook",
+                            text_transformations=[
+                                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                            ],
+                        )
+                    ),
+                )
+            ),
+            visibility_config=_visibility(f"{prefix}-webhook-rate-per-ip"),
         )

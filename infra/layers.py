@@ -1,7 +1,9 @@
 """Lambda layers: the engine package and the third-party dependencies, arm64 / Python 3.12.
 
-Neither layer is bundled by CDK (that wants Docker): the engine layer is the source folder as is,
-the dependency layer is the folder `infra/build_layers.py` fills (`make layers`).
+Neither layer is bundled by CDK (that wants Docker): both are folders `infra/build_layers.py` fills
+(`make layers`), each with bytecode compiled by the runtime's Python (unchecked-hash, so the asset zip's
+1980 file times do not invalidate it): Lambda cannot write `.pyc`, and a layer without it compiles
+every module it imports on every cold start.
 """
 
 from __future__ import annotations
@@ -11,18 +13,9 @@ from pathlib import Path
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.settings import LAMBDA_PYTHON_VERSION, PROJECT_ROOT, StackSettings
+from infra.settings import LAMBDA_PYTHON_VERSION, StackSettings
 
-ENGINE_LAYER_PATH = PROJECT_ROOT / "layers" / "engine"
-
-# Kept out of every code asset: the local runtime is dev-only, and bytecode compiled by the
-# developer's interpreter (3.11) is useless to the runtime's.
-ENGINE_LAYER_EXCLUDES = (
-    "python/engine/local",
-    "python/engine/local/**",
-    "**/__pycache__",
-    "**/*.pyc",
-)
+# Kept out of the functions' code assets: bytecode compiled by the developer's interpreter (3.11).
 CODE_EXCLUDES = ("**/__pycache__", "**/*.pyc")
 
 LAMBDA_RUNTIME = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13}[
@@ -32,14 +25,14 @@ LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 
 
 class MissingDependencyLayer(FileNotFoundError):
-    """The dependency layer folder has not been built."""
+    """A layer folder has not been built."""
 
 
-def check_dependency_layer(path: Path) -> None:
+def check_dependency_layer(path: Path, *, context_key: str = "deps_layer_path") -> None:
     if not (path / "python").is_dir():
         raise MissingDependencyLayer(
-            f"dependency layer not found at {path}/python: run `make layers` first "
-            "(or pass -c deps_layer_path=<folder containing python/>)"
+            f"layer not found at {path}/python: run `make layers` first "
+            f"(or pass -c {context_key}=<folder containing python/>)"
         )
 
 
@@ -49,12 +42,14 @@ class Layers(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings) -> None:
         super().__init__(scope, construct_id)
         check_dependency_layer(settings.deps_layer_path)
+        check_dependency_layer(settings.engine_layer_path, context_key="engine_layer_path")
         self.engine = lambda_.LayerVersion(
             self,
             "Engine",
             layer_version_name=f"{settings.resource_prefix}-engine",
             description="Execution Engine package (engine.*)",
-            code=lambda_.Code.from_asset(str(ENGINE_LAYER_PATH), exclude=list(ENGINE_LAYER_EXCLUDES)),
+            # Built by build_layers.py: the package without engine.local, with its __pycache__.
+            code=lambda_.Code.from_asset(str(settings.engine_layer_path)),
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[LAMBDA_ARCHITECTURE],
         )

@@ -6,15 +6,18 @@ mix with another's), plus whatever dimensions a metric carries of its own (`Stat
 `Parameter` on ConfigInvalid). CloudWatch keeps each dimension set apart, so the dashboard reads them
 with SEARCH expressions and the alarms with Metrics Insights queries filtered on `service` only:
 neither depends on the exact dimension set an emitter uses. Alarms notify the stack's SNS topic
-(`-c alarm_email=...` subscribes an address; any other subscriber can be added in the console).
+(`-c alarm_email=...` subscribes an address; any other subscriber can be added in the console),
+encrypted with a customer-managed KMS key whose policy lets CloudWatch alarms publish.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -22,7 +25,6 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from engine import metric_names as m
-from infra.nag import acknowledge
 from infra.settings import METRICS_NAMESPACE, StackSettings
 
 NAMESPACE = METRICS_NAMESPACE
@@ -93,18 +95,33 @@ class Monitoring(Construct):
     # ---------------------------------------------------------------- alarms
 
     def _build_alarm_topic(self, alarm_email: str | None) -> sns.Topic:
+        """The alarm topic, encrypted with its own key: CloudWatch alarms cannot publish to a topic under
+        the AWS-managed SNS key (its policy cannot be changed), so the key policy lets CloudWatch use it."""
+        key = kms.Key(
+            self,
+            "AlarmsKey",
+            description=f"{self._prefix} alarm topic encryption (CloudWatch alarms publish with it)",
+            enable_key_rotation=True,
+            # Holds no data of its own (alarm messages are transient): delete it with the stack.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
         topic = sns.Topic(
             self,
             "Alarms",
             topic_name=f"{self._prefix}-alarms",
             display_name="Execution Engine alarms",
             enforce_ssl=True,
-        )
-        acknowledge(
-            topic,
-            "SNS2",
-            "Carries only alarm state changes (no trading or credential data); CloudWatch alarms cannot "
-            "publish to a topic encrypted with the AWS-managed SNS key.",
+            master_key=key,
         )
         if alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(alarm_email))

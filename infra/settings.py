@@ -22,6 +22,13 @@ LAMBDA_PYTHON_VERSION = "3.12"
 DEFAULT_APP = "execution-engine"
 DEFAULT_STAGE = "dev"
 DEFAULT_DEPS_LAYER_PATH = "build/layers/deps"
+DEFAULT_ENGINE_LAYER_PATH = "build/layers/engine"
+# Binance answers HTTP 451 to US addresses and Bybit blocks the US, so a us-* region cannot trade live.
+# Tokyo reaches binance, bybit and okx and is close to their matching engines (README "Deploy").
+DEFAULT_REGION = "ap-northeast-1"
+# The stage whose webhook is open to any address by default (local testing with curl); every other
+# stage admits only TradingView's addresses unless `-c tradingview_allowlist=false` says otherwise.
+OPEN_WEBHOOK_STAGE = "dev"
 
 EXCHANGES = ("binance", "bybit", "okx")
 
@@ -33,6 +40,42 @@ METRICS_NAMESPACE = "ExecutionEngine"
 TRADINGVIEW_IPS = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+# The functions by name (infra/functions.py defines one spec per name) and those on a schedule.
+FUNCTION_NAMES = (
+    "webhook",
+    "order_executor",
+    "position_update",
+    "slot_release",
+    "order_sync",
+    "risk_engine",
+    "operator_api",
+)
+SCHEDULED_FUNCTIONS = ("order_sync", "risk_engine")
+STREAM_CONSUMER_FUNCTIONS = ("order_executor", "position_update", "slot_release")
+
+# AWS's limits on the physical names this stack sets from `<app>-<stage>` (the tightest first matters
+# only for the message): EventBridge rule 64, Lambda function 64, SQS queue 80, CloudFormation stack
+# 128, WAF web ACL 128, Lambda layer 140, DynamoDB table 255, CloudWatch alarm and dashboard 255.
+NAME_LIMITS = {
+    "EventBridge rule": 64,
+    "Lambda function": 64,
+    "SQS queue": 80,
+    "CloudFormation stack": 128,
+    "WAF web ACL": 128,
+    "Lambda layer": 140,
+    "DynamoDB table": 255,
+    "CloudWatch alarm": 255,
+    "CloudWatch dashboard": 255,
+}
+
+
+class NameTooLong(ValueError):
+    """`app` and `stage` make a physical name longer than AWS allows."""
+
+
+def dashed(name: str) -> str:
+    return name.replace("_", "-")
 
 
 def _flag(value: Any) -> bool:
@@ -51,8 +94,10 @@ class StackSettings:
     app: str = DEFAULT_APP
     stage: str = DEFAULT_STAGE
     deps_layer_path: Path = PROJECT_ROOT / DEFAULT_DEPS_LAYER_PATH
+    engine_layer_path: Path = PROJECT_ROOT / DEFAULT_ENGINE_LAYER_PATH
     tradingview_allowlist: bool = False
     alarm_email: str | None = None
+    region: str = DEFAULT_REGION
 
     def __post_init__(self) -> None:
         for label, value in (("app", self.app), ("stage", self.stage)):
@@ -61,21 +106,77 @@ class StackSettings:
                     f"context {label!r}={value!r}: use lowercase letters, digits and '-' "
                     "(it becomes part of table, parameter and secret names)"
                 )
+        self.check_name_limits()
+
+    def physical_names(self) -> list[tuple[str, str]]:
+        """(kind, name) of every name-limited resource the stack names after `<app>-<stage>`."""
+        names = [(kind, name) for kind, name in self._function_related_names()]
+        names += [
+            ("CloudFormation stack", f"ExecutionEngine-{self.stage}"),
+            ("WAF web ACL", f"{self.resource_prefix}-api"),
+            ("Lambda layer", f"{self.resource_prefix}-engine"),
+            ("CloudWatch dashboard", self.resource_prefix),
+            ("CloudWatch alarm", f"{self.resource_prefix}-position-update-stream-failures"),
+            ("DynamoDB table", self.table_name("paper-orders")),
+        ]
+        return names
+
+    def _function_related_names(self) -> list[tuple[str, str]]:
+        names = [("Lambda function", self.function_name(name)) for name in FUNCTION_NAMES]
+        names += [("EventBridge rule", self.schedule_rule_name(name)) for name in SCHEDULED_FUNCTIONS]
+        names += [("SQS queue", self.failure_queue_name(name)) for name in STREAM_CONSUMER_FUNCTIONS]
+        return names
+
+    def check_name_limits(self) -> None:
+        """Fail synth, naming the resource and the limit, when `app`/`stage` make a name too long."""
+        too_long = [
+            f"{kind} name {name!r} is {len(name)} characters (limit {NAME_LIMITS[kind]})"
+            for kind, name in self.physical_names()
+            if len(name) > NAME_LIMITS[kind]
+        ]
+        if too_long:
+            raise NameTooLong(
+                f"app={self.app!r} stage={self.stage!r} give names longer than AWS allows: "
+                + "; ".join(too_long)
+                + f". Shorten the stage or the app (together at most {self.max_prefix_length()} "
+                "characters including the '-' between them)."
+            )
+
+    def max_prefix_length(self) -> int:
+        """The longest `<app>-<stage>` every name limit allows."""
+        slack = min(
+            NAME_LIMITS[kind] - len(name)
+            for kind, name in self.physical_names()
+            if self.resource_prefix in name
+        )
+        return len(self.resource_prefix) + slack
+
+    def function_name(self, name: str) -> str:
+        return f"{self.resource_prefix}-{dashed(name)}"
+
+    def schedule_rule_name(self, name: str) -> str:
+        return f"{self.resource_prefix}-{dashed(name)}-every-minute"
+
+    def failure_queue_name(self, name: str) -> str:
+        return f"{self.resource_prefix}-{dashed(name)}-stream-failures"
 
     @classmethod
     def from_context(cls, get: Any) -> StackSettings:
         """Build from a context getter (`node.try_get_context`): missing keys take the defaults."""
-        deps = get("deps_layer_path") or DEFAULT_DEPS_LAYER_PATH
-        deps_path = Path(str(deps))
-        if not deps_path.is_absolute():
-            deps_path = PROJECT_ROOT / deps_path
         email = get("alarm_email")
+        stage = str(get("stage") or DEFAULT_STAGE)
+        allowlist = get("tradingview_allowlist")
         return cls(
             app=str(get("app") or DEFAULT_APP),
-            stage=str(get("stage") or DEFAULT_STAGE),
-            deps_layer_path=deps_path,
-            tradingview_allowlist=_flag(get("tradingview_allowlist") or False),
+            stage=stage,
+            deps_layer_path=_project_path(get("deps_layer_path") or DEFAULT_DEPS_LAYER_PATH),
+            engine_layer_path=_project_path(get("engine_layer_path") or DEFAULT_ENGINE_LAYER_PATH),
+            # Unset (or "") -> the stage's default; an explicit true/false always wins.
+            tradingview_allowlist=(
+                stage != OPEN_WEBHOOK_STAGE if allowlist is None or allowlist == "" else _flag(allowlist)
+            ),
             alarm_email=str(email) if email else None,
+            region=str(get("region") or DEFAULT_REGION),
         )
 
     @property
@@ -110,6 +211,11 @@ class StackSettings:
 
     def exchange_secret_name(self, exchange: str) -> str:
         return f"{self.exchange_secret_prefix}{exchange}"
+
+
+def _project_path(value: Any) -> Path:
+    path = Path(str(value))
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def load_cdk_json_context(path: Path = PROJECT_ROOT / "cdk.json") -> dict[str, Any]:

@@ -107,6 +107,12 @@ def table_spec(env_var: str, short_name: str, model: type[Model]) -> TableSpec:
     )
 
 
+# Retained on stack deletion and on replacement, but deleted when the create itself fails and rolls
+# back: a failed first deploy then leaves no fixed-name table behind to block the next one with
+# "already exists". After `cdk destroy` the retained tables do block a new stack of the same stage:
+# bring them back with `cdk import` (README "Deploy").
+STATEFUL_REMOVAL_POLICY = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+
 TABLES: tuple[TableSpec, ...] = tuple(
     table_spec(env_var, short_name, model) for env_var, short_name, model in store_tables.TABLES
 )
@@ -115,7 +121,8 @@ TABLE_SPECS: dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
 
 
 class Storage(Construct):
-    """All tables, on-demand, PITR on, retained when the stack is deleted (they hold trading history)."""
+    """All tables, on-demand, PITR on, retained when the stack is deleted (they hold trading history),
+    not when their own creation rolls back (STATEFUL_REMOVAL_POLICY)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings) -> None:
         super().__init__(scope, construct_id)
@@ -136,7 +143,7 @@ class Storage(Construct):
             ),
             stream=dynamodb.StreamViewType[spec.stream_view_type] if spec.stream_view_type else None,
             time_to_live_attribute=spec.ttl_attribute,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=STATEFUL_REMOVAL_POLICY,
         )
         for index in spec.indexes:
             projection = dynamodb.ProjectionType[index.projection]

@@ -1,14 +1,17 @@
 """Synthesize the stack once per test session (jsii synth takes tens of seconds).
 
 The dependency layer is not built for these tests: `deps_layer_path` points at a temporary folder
-holding an empty `python/`. Missing function folders are created empty (their handlers are written
-elsewhere); nothing else in the tree is touched.
+holding an empty `python/`. The engine layer is built for real (copy + compileall, about a second)
+with the runtime's Python when there is one (LAMBDA_INTERPRETER), else with this interpreter.
+Missing function folders are created empty (their handlers are written elsewhere); nothing else in
+the tree is touched.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +30,19 @@ os.environ["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = (
 from aws_cdk import Stack
 from aws_cdk.assertions import Annotations, Template
 
+from infra import build_layers
 from infra.app import build_app
 from infra.functions import FUNCTION_SPECS, FUNCTIONS_ROOT
+
+
+def _lambda_interpreter() -> str:
+    try:
+        return build_layers.find_interpreter()
+    except SystemExit:
+        return sys.executable
+
+
+LAMBDA_INTERPRETER = _lambda_interpreter()
 
 
 @dataclass
@@ -51,8 +65,12 @@ def _synthesize(tmp_root: Path, **context: Any) -> Synthesized:
     (deps / "python").mkdir(parents=True, exist_ok=True)
     for spec in FUNCTION_SPECS:
         (FUNCTIONS_ROOT / spec.name).mkdir(parents=True, exist_ok=True)
+    engine = tmp_root / "engine"
+    build_layers.build_engine(engine, LAMBDA_INTERPRETER)
     outdir = tmp_root / "cdk.out"
-    app = build_app({"deps_layer_path": str(deps), **context}, outdir=str(outdir))
+    app = build_app(
+        {"deps_layer_path": str(deps), "engine_layer_path": str(engine), **context}, outdir=str(outdir)
+    )
     (stack,) = [child for child in app.node.children if isinstance(child, Stack)]
     return Synthesized(stack, Template.from_stack(stack), Annotations.from_stack(stack), outdir)
 
@@ -65,8 +83,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized_with_allowlist(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Same stack with `-c tradingview_allowlist=true` (a string, as the CLI passes it)."""
-    return _synthesize(tmp_path_factory.mktemp("synth-allowlist"), tradingview_allowlist="true")
+    """The `prod` stage with no allowlist flag: outside `dev` the TradingView allowlist is the default."""
+    return _synthesize(tmp_path_factory.mktemp("synth-allowlist"), stage="prod")
 
 
 @pytest.fixture(scope="session")

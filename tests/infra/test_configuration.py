@@ -77,4 +77,6 @@ def test_secrets_are_created_empty_and_retained(synthesized: Any) -> None:
     for secret in secrets.values():
         assert "GenerateSecretString" not in secret["Properties"]
         assert "SecretString" not in secret["Properties"]
-        assert secret["DeletionPolicy"] == "Retain"
+        # Kept on delete and replacement, removed when their own create rolls back (issue 19).
+        assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert secret["UpdateReplacePolicy"] == "Retain"

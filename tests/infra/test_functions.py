@@ -9,32 +9,16 @@ import pytest
 
 from tests.infra.conftest import as_list, flatten, logical_id_of
 
-ALL_TABLES = {
-    "groups",
-    "orders",
-    "queue",
-    "pool",
-    "signals",
-    "risk_actions",
-    "equity",
-    "markets",
-    "prices",
-    "paper_orders",
-    "idempotency",
-    "state",
-}
-# From the issue: function -> (read-write tables, read-only tables).
+# Function -> (read-write tables, read-only tables): what each code path writes and reads (issue 19;
+# test_code_reach.py derives the same from the handlers' call graphs).
 EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "webhook": (
-        {"groups", "orders", "queue", "pool", "signals", "idempotency", "state"},
+        {"groups", "orders", "queue", "pool", "signals", "idempotency"},
         {"markets", "prices"},
     ),
-    "order_executor": ({"orders", "groups", "paper_orders", "markets", "state"}, {"prices"}),
-    "position_update": ({"orders", "groups", "state"}, {"markets", "prices"}),
-    "slot_release": (
-        {"groups", "pool", "queue", "orders", "signals", "state", "idempotency"},
-        {"markets", "prices"},
-    ),
+    "order_executor": ({"orders", "paper_orders", "state"}, {"prices"}),
+    "position_update": ({"orders", "groups"}, {"markets", "prices", "pool", "queue"}),
+    "slot_release": ({"groups", "pool", "queue", "orders", "signals"}, {"markets", "prices"}),
     "order_sync": (
         {
             "groups",
@@ -51,18 +35,21 @@ EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
         set(),
     ),
     "risk_engine": (
-        {"groups", "orders", "risk_actions", "state", "equity", "pool"},
-        {"prices", "markets", "queue"},
+        {"groups", "orders", "risk_actions", "state"},
+        {"prices", "markets", "queue", "pool"},
     ),
-    "operator_api": (ALL_TABLES - {"idempotency"}, set()),
+    "operator_api": (
+        {"groups", "orders", "pool", "queue", "risk_actions", "signals", "state"},
+        {"equity", "markets", "prices"},
+    ),
 }
 EXPECTED_SIZING = {  # memory MB, timeout s
-    "webhook": (512, 10),
-    "order_executor": (1024, 60),
+    "webhook": (1769, 10),  # one full vCPU for the cold start inside TradingView's 3 s
+    "order_executor": (1024, 90),  # one order per batch, worst case 82.5 s (infra/functions.py)
     "position_update": (1024, 60),
     "slot_release": (1024, 60),
-    "order_sync": (1024, 120),
-    "risk_engine": (1024, 120),
+    "order_sync": (1024, 50),  # below the 60 s schedule interval
+    "risk_engine": (1024, 50),
     "operator_api": (1024, 60),
 }
 EXPECTED_SECRETS = {
@@ -137,6 +124,7 @@ def test_function_environment_names_only_its_tables(name: str, functions_by_name
     assert env["LOG_LEVEL"] == "INFO"
     assert env["APP_NAME"] == "execution-engine"
     assert env["STAGE"] == "dev"
+    assert env["EXCHANGE_TIMEOUT_MS"] == "5000"
     # Only order_sync fetches paper prices, from public tickers (no local price feed in AWS).
     assert env.get("PAPER_PRICE_SOURCE") == ("tickers" if name == "order_sync" else None)
 
@@ -210,3 +198,36 @@ def test_wildcard_resources_only_for_list_streams_and_never_on_table_data(synthe
                 assert as_list(statement["Action"]) == ["dynamodb:ListStreams"], logical_id
             if any(action.startswith("dynamodb:") for action in as_list(statement["Action"])):
                 assert not any(resource.endswith("/*") for resource in resources), logical_id
+
+
+def test_order_executor_batch_fits_its_timeout_with_every_exchange_request_timing_out() -> None:
+    from infra import functions
+
+    assert functions.EXCHANGE_TIMEOUT_MS == 5_000
+    assert functions.ORDER_WORST_CASE_SECONDS == 82.5
+    assert (
+        functions.ORDER_EXECUTOR_BATCH_SIZE * functions.ORDER_WORST_CASE_SECONDS
+        + functions.COLD_INIT_ALLOWANCE_SECONDS
+        <= functions.ORDER_EXECUTOR_TIMEOUT_SECONDS
+    )
+
+
+def test_order_executor_stream_batch_is_one_order(
+    synthesized: Any, functions_by_name: dict[str, Any]
+) -> None:
+    mappings = synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+    executor = [
+        m["Properties"]
+        for m in mappings
+        if m["Properties"]["FunctionName"] == {"Ref": _logical_id(synthesized, "order_executor")}
+    ]
+    assert [m["BatchSize"] for m in executor] == [1]
+
+
+def _logical_id(synthesized: Any, name: str) -> str:
+    (found,) = [
+        key
+        for key, value in synthesized.of_type("AWS::Lambda::Function").items()
+        if value["Properties"].get("FunctionName") == "execution-engine-dev-" + name.replace("_", "-")
+    ]
+    return found

@@ -106,7 +106,7 @@ def test_waf_blocks_bodies_over_8_kib_on_the_stage(synthesized: Any) -> None:
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL"
     assert props["DefaultAction"] == {"Allow": {}}
-    (rule,) = props["Rules"]
+    rule, _rate = props["Rules"]
     size = rule["Statement"]["SizeConstraintStatement"]
     assert size["ComparisonOperator"] == "GT"
     assert size["Size"] == 8192
@@ -120,13 +120,44 @@ def test_waf_blocks_bodies_over_8_kib_on_the_stage(synthesized: Any) -> None:
     assert "/stages/" in flatten(association["Properties"]["ResourceArn"])
 
 
-def test_without_the_flag_there_is_no_resource_policy(synthesized: Any) -> None:
+def test_waf_limits_each_address_to_300_webhook_requests_per_5_minutes(synthesized: Any) -> None:
+    (acl,) = synthesized.of_type("AWS::WAFv2::WebACL").values()
+    props = acl["Properties"]
+    (rule,) = [rule for rule in props["Rules"] if "RateBasedStatement" in rule["Statement"]]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP"
+    assert rate["Limit"] == 300
+    assert rate["EvaluationWindowSec"] == 300
+    match = rate["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"UriPath": {}}
+    assert (match["PositionalConstraint"], match["SearchString"]) == ("ENDS_WITH", "/webhook")
+    response = rule["Action"]["Block"]["CustomResponse"]
+    assert response["ResponseCode"] == 429
+    body = props["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+    assert json.loads(body["Content"])["error"] == "rate_limited"
+
+
+def test_account_wide_cloudwatch_role_survives_the_stage_stack(synthesized: Any) -> None:
+    """The API Gateway account setting and its role serve every API in the account and region."""
+    (account_id, account) = next(iter(synthesized.of_type("AWS::ApiGateway::Account").items()))
+    assert account["DeletionPolicy"] == "Retain"
+    role = synthesized.resources[logical_id_of(account["Properties"]["CloudWatchRoleArn"]) or ""]
+    assert role["Type"] == "AWS::IAM::Role"
+    assert role["DeletionPolicy"] == "Retain"
+    # The stage's access logs need the account setting in place first.
+    (stage_value,) = synthesized.of_type("AWS::ApiGateway::Stage").values()
+    assert account_id in stage_value["DependsOn"]
+
+
+def test_dev_stage_without_the_flag_has_no_resource_policy(synthesized: Any) -> None:
     (api,) = synthesized.of_type("AWS::ApiGateway::RestApi").values()
     assert "Policy" not in api["Properties"]
     assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
 
 
-def test_allowlist_admits_only_tradingview_and_only_on_the_webhook(synthesized_with_allowlist: Any) -> None:
+def test_allowlist_is_the_default_outside_dev_and_admits_only_tradingview_on_the_webhook(
+    synthesized_with_allowlist: Any,
+) -> None:
     (api,) = synthesized_with_allowlist.of_type("AWS::ApiGateway::RestApi").values()
     (statement,) = api["Properties"]["Policy"]["Statement"]
     assert statement["Effect"] == "Allow"

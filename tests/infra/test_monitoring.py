@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import flatten
+from tests.infra.conftest import flatten, logical_id_of
 
 CUSTOM_METRICS = (
     "PoolOpen", "PoolMax", "QueueDepth", "OpenGroups", "RealizedPnlUsd", "UnrealizedPnlUsd", "EquityUsd",
@@ -144,3 +144,19 @@ def test_custom_metric_alarms_query_this_stage_across_dimension_sets(
     assert alarm["Threshold"] == 1
     assert alarm["TreatMissingData"] == "notBreaching"
     assert _notifies(alarm, synthesized)
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_alarms_can_use(synthesized: Any) -> None:
+    (topic,) = synthesized.of_type("AWS::SNS::Topic").values()
+    key_id = logical_id_of(topic["Properties"]["KmsMasterKeyId"])
+    key = synthesized.resources[key_id or ""]
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    (statement,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.infra.conftest import logical_id_of
 
 
@@ -37,3 +39,25 @@ def test_scheduled_functions_do_not_retry_a_failed_tick(synthesized: Any) -> Non
     for config in configs.values():
         assert config["MaximumRetryAttempts"] == 0
         assert config["MaximumEventAgeInSeconds"] == 60
+
+
+def test_scheduled_functions_time_out_before_the_next_tick(synthesized: Any) -> None:
+    """The handlers claim a run by start time only: a run must end before the next one starts."""
+    timeouts = {
+        value["Properties"]["FunctionName"]: value["Properties"]["Timeout"]
+        for value in synthesized.of_type("AWS::Lambda::Function").values()
+        if value["Properties"].get("FunctionName", "").endswith(("-order-sync", "-risk-engine"))
+    }
+    assert len(timeouts) == 2
+    assert all(timeout < 60 for timeout in timeouts.values()), timeouts
+
+
+@pytest.mark.parametrize("seconds", [None, 60, 120])
+def test_a_timeout_at_or_over_the_interval_fails_synth(seconds: int | None) -> None:
+    from aws_cdk import Duration
+
+    from infra.schedules import OverlappingRuns, check_timeout_below_interval
+
+    with pytest.raises(OverlappingRuns, match="order_sync runs every 60 s"):
+        check_timeout_below_interval("order_sync", None if seconds is None else Duration.seconds(seconds))
+    check_timeout_below_interval("order_sync", Duration.seconds(59))

@@ -6,11 +6,12 @@ import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from infra import build_layers
-from infra.settings import PROJECT_ROOT, StackSettings
+from infra.settings import NAME_LIMITS, PROJECT_ROOT, NameTooLong, StackSettings, load_cdk_json_context
 
 
 def _context(values: dict[str, object]) -> StackSettings:
@@ -24,7 +25,73 @@ def test_defaults_name_everything_after_app_and_stage() -> None:
     assert settings.webhook_secret_name == "execution-engine/dev/webhook"
     assert settings.exchange_secret_name("okx") == "execution-engine/dev/exchange/okx"
     assert settings.deps_layer_path == PROJECT_ROOT / "build/layers/deps"
-    assert settings.tradingview_allowlist is False
+    assert settings.engine_layer_path == PROJECT_ROOT / "build/layers/engine"
+    assert settings.tradingview_allowlist is False  # dev: open webhook unless asked
+    assert settings.region == "ap-northeast-1"  # exchanges refuse US addresses
+
+
+def test_cdk_json_pins_a_non_us_region_and_leaves_the_allowlist_to_the_stage() -> None:
+    context = load_cdk_json_context()
+    assert context["region"] == "ap-northeast-1"
+    assert not context["region"].startswith("us-")
+    assert "tradingview_allowlist" not in context  # else it would override the per-stage default
+
+
+@pytest.mark.parametrize(
+    ("stage", "flag", "expected"),
+    [
+        ("dev", None, False),
+        ("prod", None, True),
+        ("staging", "", True),
+        ("prod", "false", False),
+        ("prod", False, False),
+        ("dev", "true", True),
+    ],
+)
+def test_allowlist_is_on_outside_dev_unless_the_flag_says_otherwise(
+    stage: str, flag: object, expected: bool
+) -> None:
+    assert _context({"stage": stage, "tradingview_allowlist": flag}).tradingview_allowlist is expected
+
+
+def test_region_comes_from_context() -> None:
+    assert _context({"region": "eu-west-1"}).region == "eu-west-1"
+
+
+def test_longest_stage_the_name_limits_allow_is_22_with_the_default_app() -> None:
+    StackSettings(stage="s" * 22)
+    with pytest.raises(NameTooLong) as raised:
+        StackSettings(stage="s" * 23)
+    message = str(raised.value)
+    assert "EventBridge rule name 'execution-engine-" in message
+    assert "(limit 64)" in message
+    assert "at most 39 characters" in message
+
+
+def test_settings_check_the_longest_name_of_each_kind_the_template_sets(
+    synthesized_with_allowlist: Any,
+) -> None:
+    """The names settings checks at synth are the stack's longest names of each limited kind."""
+    name_properties = {
+        "AWS::Events::Rule": ("EventBridge rule", "Name"),
+        "AWS::Lambda::Function": ("Lambda function", "FunctionName"),
+        "AWS::SQS::Queue": ("SQS queue", "QueueName"),
+        "AWS::WAFv2::WebACL": ("WAF web ACL", "Name"),
+        "AWS::Lambda::LayerVersion": ("Lambda layer", "LayerName"),
+        "AWS::DynamoDB::Table": ("DynamoDB table", "TableName"),
+        "AWS::CloudWatch::Alarm": ("CloudWatch alarm", "AlarmName"),
+        "AWS::CloudWatch::Dashboard": ("CloudWatch dashboard", "DashboardName"),
+    }
+    checked = StackSettings(stage="prod").physical_names()
+    for resource_type, (kind, prop) in name_properties.items():
+        names = [
+            value["Properties"][prop]
+            for value in synthesized_with_allowlist.of_type(resource_type).values()
+            if isinstance(value["Properties"].get(prop), str)
+        ]
+        longest = max(len(name) for name in names)
+        assert longest <= NAME_LIMITS[kind], resource_type
+        assert max(len(name) for k, name in checked if k == kind) == longest, resource_type
 
 
 def test_context_overrides_app_stage_and_relative_layer_path() -> None:

@@ -61,7 +61,10 @@ def test_table_layout(name: str, tables_by_name: dict[str, Any]) -> None:
     assert properties["KeySchema"] == _key_schema(hash_key, range_key)
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["DeletionPolicy"] == "Retain"
+    # Retained on delete/replace, not when the create rolls back: a failed first deploy leaves no
+    # fixed-name table to block the next one with "already exists".
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert table["UpdateReplacePolicy"] == "Retain"
     assert all(attribute["AttributeType"] == "S" for attribute in properties["AttributeDefinitions"])
 
     found_indexes = {

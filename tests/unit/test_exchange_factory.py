@@ -56,3 +56,31 @@ def test_live_account_without_credentials_is_refused(credentials):
     with pytest.raises(OrderRefused) as caught:
         build(AccountConfig(mode="live"), credentials=credentials)
     assert caught.value.error == "AuthenticationError"
+
+
+def _live_gateway() -> CcxtGateway:
+    gateway = gateway_for(
+        "binance",
+        AccountConfig(mode="live"),
+        book=MemoryBook(),
+        prices=Prices(),
+        paper=PaperConfig(),
+        credentials={"apiKey": "k", "secret": "s"},
+    )
+    assert isinstance(gateway, CcxtGateway)
+    return gateway
+
+
+def test_live_client_takes_its_request_timeout_from_the_environment(monkeypatch):
+    """EXCHANGE_TIMEOUT_MS (set by the stack) bounds every ccxt request (issue 19: batch arithmetic)."""
+    monkeypatch.setenv("EXCHANGE_TIMEOUT_MS", "5000")
+    assert _live_gateway().client.timeout == 5000
+
+
+@pytest.mark.parametrize("raw", [None, "", "soon", "0", "-1"])
+def test_without_a_usable_timeout_ccxt_keeps_its_default(monkeypatch, raw):
+    if raw is None:
+        monkeypatch.delenv("EXCHANGE_TIMEOUT_MS", raising=False)
+    else:
+        monkeypatch.setenv("EXCHANGE_TIMEOUT_MS", raw)
+    assert _live_gateway().client.timeout == 10000

@@ -101,6 +101,7 @@ class CcxtGateway:
         sleep: Callable[[float], None] = time.sleep,
         retries: int = 3,
         backoff_seconds: float = 0.5,
+        timeout_ms: int | None = None,
     ) -> None:
         if retries < 1:
             raise ValueError("retries must be at least 1")
@@ -112,6 +113,8 @@ class CcxtGateway:
         self._sleep = sleep
         self._retries = retries
         self._backoff_seconds = backoff_seconds
+        #: ccxt's per-request timeout (ms); None keeps ccxt's default (10 000)
+        self._timeout_ms = timeout_ms
         self._dialect = _DIALECTS.get(exchange_id, _GENERIC)
         #: exchange order id -> (filled, fee cost, fee currency) last read from the order's trades
         self._trade_fees: dict[str, tuple[Decimal, Decimal, str | None]] = {}
@@ -139,6 +142,8 @@ class CcxtGateway:
             "options": {"defaultType": self._market_type, "warnOnFetchOpenOrdersWithoutSymbol": False},
         }
         config.update({key: value for key, value in self._credentials.items() if value})
+        if self._timeout_ms is not None:
+            config["timeout"] = self._timeout_ms
         client = exchange_class(config)
         if self._sandbox:
             client.set_sandbox_mode(True)

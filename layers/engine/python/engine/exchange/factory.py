@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from engine.config.settings import exchange_timeout_ms
 from engine.domain.config import AccountConfig, PaperConfig
 from engine.exchange.ccxt_gateway import CcxtGateway
 from engine.exchange.errors import OrderRefused
@@ -40,8 +41,9 @@ def gateway_for(
 
     Paper mode -> ``PaperGateway`` over ``book`` and ``prices`` with ``paper``'s fee, balance and
     markets. Live mode -> ``CcxtGateway`` with ``credentials`` (``api_key``, ``secret`` and, for okx,
-    ``password``); missing credentials raise ``OrderRefused`` (``AuthenticationError``) — nothing can
-    be sent without them. ccxt is not imported here; the live client is built on first use.
+    ``password``) and ccxt's request timeout from ``EXCHANGE_TIMEOUT_MS``; missing credentials raise
+    ``OrderRefused`` (``AuthenticationError``) — nothing can be sent without them. ccxt is not
+    imported here; the live client is built on first use.
     """
     if account.mode == "paper":
         return PaperGateway(
@@ -66,4 +68,5 @@ def gateway_for(
         password=_first(creds, _PASSWORD),
         sandbox=account.sandbox,
         market_type=account.market_type,
+        timeout_ms=exchange_timeout_ms(),
     )

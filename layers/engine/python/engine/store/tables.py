@@ -368,10 +368,28 @@ TABLES: tuple[tuple[str, str, type[Model]], ...] = (
 _BY_MODEL: dict[type[Model], tuple[str, str]] = {model: (env, short) for env, short, model in TABLES}
 
 
+class MissingTableName(LookupError):
+    """Inside Lambda, a table's environment variable is unset: the stack did not wire this table."""
+
+
 def table_name(model: type[Model]) -> str:
-    """The table name for ``model`` from its environment variable (or the local default)."""
+    """The table name for ``model`` from its environment variable.
+
+    Outside Lambda (tests, local runtime) an unset variable means the local default. Inside Lambda
+    (``AWS_LAMBDA_FUNCTION_NAME`` set) it raises :class:`MissingTableName`: the local name does not
+    exist there, and falling back to it would hide a function the stack did not grant the table.
+    """
     env, short = _BY_MODEL[model]
-    return os.environ.get(env) or TABLE_PREFIX_DEFAULT + short
+    name = os.environ.get(env)
+    if name:
+        return name
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    if function:
+        raise MissingTableName(
+            f"{env} is not set in Lambda function {function!r}: this code path uses the {short!r} table, "
+            "which the stack does not give this function (infra/functions.py FUNCTION_SPECS)"
+        )
+    return TABLE_PREFIX_DEFAULT + short
 
 
 def endpoint_url() -> str | None:
