@@ -28,6 +28,9 @@ PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
+#: Quote currencies that count 1:1 as USD (DESIGN §3.5), the default of ``engine.usd_quotes``.
+DEFAULT_USD_QUOTES: tuple[str, ...] = ("USDT", "USDC", "USD", "FDUSD")
+
 #: Tolerance of the DCA weight sum (DESIGN §3.3: 100 ± 0.01).
 WEIGHT_TOLERANCE = Decimal("0.01")
 QueueRuleName = Literal["pyramid_continuation", "deepest_loss", "replacement_count", "oldest"]
