@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from engine.domain.accounting import base_currency_of, fee_in_base, lots_held, pyramid_figures
 from engine.domain.models import ZERO, Order, OrderPurpose, OrderType, Side, TpMode
-from engine.domain.money import round_down, round_nearest
+from engine.domain.money import round_down, round_up
 
 __all__ = [
     "aggregate_trigger_price",
@@ -39,10 +39,11 @@ def _target(side: Side, reference: Decimal, percent: Decimal) -> Decimal:
 def tp_price(side: Side, avg_fill_price: Decimal, tp_percent: Decimal, tick: Decimal) -> Decimal:
     """Per-leg TP limit price from the leg's actual average fill price.
 
-    Long: ``avg * (1 + pct/100)``; short: ``avg * (1 - pct/100)``; rounded to the **nearest** tick (exact
-    halves away from zero), as DESIGN §3.3 says "rounded to the tick" without a direction.
+    Long: ``avg * (1 + pct/100)`` rounded **up** to the tick; short: ``avg * (1 - pct/100)`` rounded
+    **down**: the TP never yields less than its configured percent.
     """
-    price = round_nearest(_target(side, avg_fill_price, tp_percent), tick)
+    rounding = round_up if Side(side) == Side.LONG else round_down
+    price = rounding(_target(side, avg_fill_price, tp_percent), tick)
     if price <= 0:
         raise ValueError(f"take-profit price {price} is not positive")
     return price
