@@ -289,3 +289,28 @@ def test_leg_tps_are_resized_to_their_lot_after_a_pro_rata_sell():
     assert changes == {"t1": D("0.5"), "t2": D("0.5")}
     held = lots_held(orders, Side.LONG, "BTC")
     assert leg_tp_shortfall(orders[0], [tp1], BTC.step, lot_held=held["e1"]) == 0
+
+
+# ----------------------------------------------------------------------------- close when flat
+
+
+def test_flat_after_take_profit_needs_a_tp_and_a_filled_newest_pyramid():
+    from engine.domain.accounting import flat_after_take_profit
+
+    resting = order("e2", minute=1)  # leg 2 still waiting for a dip
+    orders = [
+        order("e1", filled="1", average="100"),
+        resting,
+        order("t1", OrderPurpose.TP, filled="1", average="101", parent="e1", minute=2),
+    ]
+    assert flat_after_take_profit(orders, figures(orders), BTC, newest_pyramid=1)
+    # a new pyramid without any fill yet keeps the group waiting
+    assert not flat_after_take_profit(
+        [*orders, order("p2e1", pyramid=2)], figures(orders), BTC, newest_pyramid=2
+    )
+    # flat after an exit is not a take-profit
+    exited = [*orders[:2], order("x1", OrderPurpose.EXIT, filled="1", average="99", pyramid=None, minute=2)]
+    assert not flat_after_take_profit(exited, figures(exited), BTC, newest_pyramid=1)
+    # still holding is not flat
+    holding = orders[:2]
+    assert not flat_after_take_profit(holding, figures(holding), BTC, newest_pyramid=1)

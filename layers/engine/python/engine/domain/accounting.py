@@ -80,6 +80,7 @@ __all__ = [
     "fee_in_base",
     "fee_usd",
     "fill_price",
+    "flat_after_take_profit",
     "held_by_pyramid",
     "is_fully_filled",
     "ledger",
@@ -612,6 +613,24 @@ def _is_dust(figures: GroupFigures, precision: MarketPrecision) -> bool:
         return True
     price = figures.last_price if figures.last_price is not None else figures.avg_entry
     return price > 0 and held * price < precision.min_notional
+
+
+def flat_after_take_profit(
+    orders: Sequence[Order], figures: GroupFigures, precision: MarketPrecision, newest_pyramid: int
+) -> bool:
+    """True when a take-profit left the group holding nothing and its newest pyramid has at least one fill.
+
+    With ``close_when_flat`` (DCA document, default true) the caller then cancels the resting entry legs
+    and closes the group with ``close_reason`` ``take_profit`` (DESIGN §3.5). "Nothing" is the dust rule
+    of :func:`next_group_status`; the latest closing fill must be a ``tp`` order's.
+    """
+    if not _is_dust(figures, precision):
+        return False
+    newest = [o for o in orders if o.purpose == OrderPurpose.ENTRY and o.pyramid == newest_pyramid]
+    if not any(o.filled > 0 for o in newest):
+        return False
+    closes = _events(orders, closing=True)
+    return bool(closes) and closes[-1][1].purpose == OrderPurpose.TP
 
 
 def next_group_status(
