@@ -139,6 +139,17 @@ def test_pyramid_aggregate_sells_only_its_own_pyramids_lots():
     assert figures(orders).realized_pnl_usd == D("1.25")
 
 
+def test_avg_entry_keeps_its_last_value_once_a_single_close_empties_the_group():
+    orders = [
+        order("e1", filled="1", average="100"),
+        order("e2", filled="1", average="90", pyramid=2, minute=1),
+        order("x1", OrderPurpose.EXIT, filled="2", average="99", pyramid=None, minute=2),
+    ]
+    assert (figures(orders).quantity, figures(orders).avg_entry) == (D(0), D(95))
+    per = pyramid_figures(orders, Side.LONG, "BTC")
+    assert (per[1].avg_entry, per[2].avg_entry) == (D(100), D(90))
+
+
 # ----------------------------------------------------------------------------- finding 2
 
 

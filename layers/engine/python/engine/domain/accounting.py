@@ -449,6 +449,7 @@ class _Replay:
         base_fee, fee, total = _fill_fees(fill, self.base)
         need = fill.quantity + base_fee
         self._supply(close, need)
+        book._remember_avg()
         takes = _allocate(_targets(book, close), need)
         short = need - sum(takes.values(), ZERO)
         if short > 0:
