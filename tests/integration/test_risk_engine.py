@@ -62,15 +62,16 @@ def test_expired_loser_is_closed_and_winner_partially_closed(the_stores: Stores)
     first = run_risk(engine_context(), T0, force=True)
     assert first.timers_started == [loser] and first.action is None
     summary = run_risk(engine_context(), EXPIRED, force=True)
-    # Then the loser is closing (a risk close) and the winner has one market close of 12:
-    # (120 loss + 0.88 loser fee) / (10 profit - 0.11 fee per unit) = 12.2, rounded down to the step
+    # Then the loser is closing (a risk close) and the winner has one market close of 13:
+    # (120 loss + 0.88 loser fee) / (10 profit - 0.11 fee per unit) = 12.2, rounded up to the step
+    # (rounding down would leave the offset short of the loss and fees)
     assert summary.action is not None
     assert _status(the_stores, loser) == GroupStatus.CLOSING
     loser_group = the_stores.groups.get(loser)
     assert loser_group is not None and loser_group.close_reason is CloseReason.RISK
     assert loser_group.close_note == "risk engine: worst loser"
     closes = _risk_closes(the_stores, winner)
-    assert [(c.amount, c.status) for c in closes] == [(Decimal(12), OrderStatus.PENDING)]
+    assert [(c.amount, c.status) for c in closes] == [(Decimal(13), OrderStatus.PENDING)]
     assert _status(the_stores, winner) == GroupStatus.ACTIVE
 
 

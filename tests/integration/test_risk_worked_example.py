@@ -3,9 +3,9 @@
 Given a loser -120 (AAA: 10 held at avg 100, price 88), W1 +80 (BBB: 8 at avg 100, price 110) and
 W2 +50 (CCC: 10 at avg 50, price 55), each with a resting TP, all on step-1 markets,
 when the loser's timer has expired and the risk engine runs,
-then the loser is closed in full, W1 closes 8, W2 closes 8 of 10 with its TP re-sized to 2, the
+then the loser is closed in full, W1 closes 8, W2 closes 9 of 10 (fees 0.1 %) with its TP re-sized to 1, the
 action is recorded with the risk config version, the loser's slot is freed once and the realised PnL
-of the closes nets to 0 before fees.
+of the closes covers the loss and the closes' fees.
 """
 
 from __future__ import annotations
@@ -57,11 +57,12 @@ def test_worked_example_closes_loser_in_full_and_pays_with_winners(world: Tradin
     # When it runs after the timer expired
     summary = run_risk(engine_context(), base + timedelta(minutes=16))
 
-    # Then the plan closes the loser in full, 8 of W1 and 8 of W2
+    # Then the plan closes the loser in full, 8 of W1 and 9 of W2 (with the 0.1 % fees of every close;
+    # 8 would realise less than the loss plus fees, issue 12 finding 8)
     assert summary.action is not None, summary.reason
     assert summary.plan is not None
     assert summary.plan.loser.group_id == loser.id and summary.plan.loser.qty == Decimal(10)
-    assert [(w.group_id, w.qty) for w in summary.plan.winners] == [(w1.id, Decimal(8)), (w2.id, Decimal(8))]
+    assert [(w.group_id, w.qty) for w in summary.plan.winners] == [(w1.id, Decimal(8)), (w2.id, Decimal(9))]
 
     # ... a second invocation within the same interval does nothing
     again = run_risk(engine_context(), base + timedelta(minutes=16, seconds=20))
@@ -77,16 +78,16 @@ def test_worked_example_closes_loser_in_full_and_pays_with_winners(world: Tradin
     assert [(o.type, o.filled, o.status) for o in loser_closes] == [
         (OrderType.MARKET, Decimal(10), OrderStatus.FILLED)
     ]
-    # ... W1 sold its 8 and W2 8 of its 10, each through one risk close
-    for winner, qty in ((w1, Decimal(8)), (w2, Decimal(8))):
+    # ... W1 sold its 8 and W2 9 of its 10, each through one risk close
+    for winner, qty in ((w1, Decimal(8)), (w2, Decimal(9))):
         closes = [o for o in world.orders(winner.id) if o.purpose == OrderPurpose.RISK_CLOSE]
         assert [(o.filled, o.status) for o in closes] == [(qty, OrderStatus.FILLED)]
-    assert world.group(w2.id).figures.quantity == Decimal(2)
+    assert world.group(w2.id).figures.quantity == Decimal(1)
     assert world.group(w2.id).status != GroupStatus.CLOSING
-    # ... W2's TP of 10 was cancelled and replaced by a TP of the 2 it still holds
+    # ... W2's TP of 10 was cancelled and replaced by a TP of the 1 it still holds
     w2_tps = [o for o in world.orders(w2.id) if o.purpose == OrderPurpose.TP]
     live_tps = [o for o in w2_tps if o.is_live]
-    assert [(o.amount, o.price) for o in live_tps] == [(Decimal(2), Decimal(75))]
+    assert [(o.amount, o.price) for o in live_tps] == [(Decimal(1), Decimal(75))]
     assert any(o.status == OrderStatus.CANCELLED and o.amount == Decimal(10) for o in w2_tps)
 
     # ... the action is recorded with the risk document's version
@@ -94,20 +95,21 @@ def test_worked_example_closes_loser_in_full_and_pays_with_winners(world: Tradin
     assert [a.group_id for a in actions] == [loser.id]
     action = actions[0]
     assert action.related_group_ids == (w1.id, w2.id)
-    assert action.amount_usd == Decimal(120)
+    assert action.amount_usd == Decimal(125)  # 8 x 10 + 9 x 5: covers the 120 loss and every close's fee
     assert action.details["config_version"] == versions["risk"]
-    assert [w["qty"] for w in action.details["winners"]] == [8, 8]
+    assert [w["qty"] for w in action.details["winners"]] == [8, 9]
 
     # ... the loser's slot is freed exactly once (W1, emptied, closed and freed its own)
     _, slots = world.stores.pool.status()
     assert loser.id not in slots and w1.id not in slots and w2.id in slots
     assert world.stores.pool.count() == pool_before - 2
 
-    # ... and the closes realise, before fees, exactly what the loser lost
+    # ... and the closes realise, before fees, what the loser lost plus W2's rounded-up unit (5), which
+    # pays the closes' 2.255 fees
     gross = Decimal(0)
     for group in (loser, w1, w2):
         avg = world.group(group.id).figures.avg_entry
         for order in world.orders(group.id):
             if order.purpose == OrderPurpose.RISK_CLOSE and order.filled:
                 gross += (fill_price(order) - avg) * order.filled
-    assert gross == Decimal(0)
+    assert gross == Decimal(5)

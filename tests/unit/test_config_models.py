@@ -159,9 +159,16 @@ def test_any_weights_are_valid_exactly_when_they_sum_to_100(weights: list[int]) 
         ("dca/default", {"levels": _levels(100, 0)}, "levels.1.weight_percent", "greater than 0"),
         (
             "dca/default",
+            {"levels": [{"gap_percent": 0, "weight_percent": 100, "tp_percent": 0}]},
+            "levels.0.tp_percent",
+            "greater than 0",
+        ),
+        ("dca/default", {"tp_aggregate_percent": 0}, "tp_aggregate_percent", "greater than 0"),
+        (
+            "dca/default",
             {"levels": [{"gap_percent": 0, "weight_percent": 100, "tp_percent": -1}]},
             "levels.0.tp_percent",
-            "greater than or equal to 0",
+            "greater than 0",
         ),
         (
             "dca/default",
@@ -187,6 +194,7 @@ def test_any_weights_are_valid_exactly_when_they_sum_to_100(weights: list[int]) 
         ("engine", {"max_open_per_symbol": -1}, "max_open_per_symbol", "greater than or equal to 0"),
         ("engine", {"max_signal_age_seconds": 0}, "max_signal_age_seconds", "greater than or equal to 1"),
         ("engine", {"pausd": True}, "pausd", "unknown field"),
+        ("engine", {"usd_quotes": []}, "usd_quotes", "at least one quote"),
         ("engine", {"accounts": {"kraken": {"mode": "demo"}}}, "accounts.kraken.mode", '"demo"'),
         ("engine", {"accounts": {"okx": {"market_type": "futures"}}}, "accounts.okx.market_type", "'swap'"),
         ("engine", {"accounts": {"a": {}, "A": {}}}, "accounts", "configured twice"),

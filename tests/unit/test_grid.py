@@ -75,8 +75,8 @@ def test_short_grid_mirrors_prices_above_the_entry():
     plan = grid(side=Side.SHORT)
     assert [(leg.price, leg.amount) for leg in plan.legs] == [
         (D("64000.50"), D("0.00062")),
-        (D("64320.50"), D("0.00062")),  # 64000.5 * 1.005 = 64320.5025 -> down to tick
-        (D("64640.50"), D("0.00061")),
+        (D("64320.51"), D("0.00062")),  # 64000.5 * 1.005 = 64320.5025 -> up: a short sells no lower
+        (D("64640.51"), D("0.00061")),  # 64640.505 -> up
         (D("65280.51"), D("0.00061")),
         (D("66560.52"), D("0.00060")),
     ]

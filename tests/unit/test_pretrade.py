@@ -64,10 +64,10 @@ def run(**overrides: Any) -> PreTradeDecision:
         ),
         ("loss under the limit", {"realized_today_usd": D("-499.99")}, "accept", "ok", "200"),
         (
-            "pyramid ignores breaker",
+            "pyramid rejected by the breaker",
             {"realized_today_usd": D(-900), "is_pyramid": True},
-            "accept",
-            "ok",
+            "reject",
+            "daily loss breaker: realised today -900.00 USD <= -500.00 USD limit",
             "200",
         ),
         ("pool full", {"pool_open": 10}, "queue", "pool full (10/10)", "200"),

@@ -583,3 +583,58 @@ def test_signal_is_frozen() -> None:
     signal = parse()
     with pytest.raises(AttributeError):
         signal.symbol = "ETH/USDT"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- issue 12: quotes, ranges
+
+
+def _body(**tv: object) -> str:
+    import json as _json
+
+    fields = {"exchange": "binance", "symbol": "BTCUSDT", "timeframe": "60", "action": "buy", **tv}
+    return _json.dumps({"tv": fields})
+
+
+@pytest.mark.parametrize("symbol", ["ETHBTC", "BTC/EUR", "BINANCE:ETHBTC"])
+def test_a_non_usd_quote_is_refused_before_the_market_lookup(symbol: str) -> None:
+    from engine.domain.config import EngineConfig
+    from engine.domain.signal import check_quote
+
+    signal = parse_signal(_body(symbol=symbol))
+    with pytest.raises(SignalError) as error:
+        check_quote(signal, EngineConfig().usd_quotes)
+    assert (error.value.status, error.value.code, error.value.field) == (
+        400,
+        "unsupported_quote",
+        "tv.symbol",
+    )
+
+
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "BTC/USDC", "BTCFDUSD", "BTC-USD"])
+def test_usd_quotes_pass(symbol: str) -> None:
+    from engine.domain.config import EngineConfig
+    from engine.domain.signal import check_quote
+
+    check_quote(parse_signal(_body(symbol=symbol)), EngineConfig().usd_quotes)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("entry_price", 1e26), ("entry_price", "1E+26"), ("order_size", "1e16"), ("close_price", "1e400")],
+)
+def test_a_huge_number_is_400_out_of_range(field: str, value: object) -> None:
+    with pytest.raises(SignalError) as error:
+        parse_signal(_body(**{field: value}))
+    assert (error.value.status, error.value.code, error.value.field) == (400, "out_of_range", f"tv.{field}")
+
+
+def test_a_number_finer_than_decimal_holds_at_the_market_precision_is_out_of_range() -> None:
+    from decimal import Decimal
+
+    from engine.domain.signal import check_numbers
+
+    signal = parse_signal(_body(entry_price="123456789012345.5"))
+    check_numbers(signal, Decimal("0.01"), Decimal("0.00001"))
+    with pytest.raises(SignalError) as error:
+        check_numbers(signal, Decimal("1e-20"), Decimal("1"))
+    assert error.value.code == "out_of_range"

@@ -70,14 +70,14 @@ def order(
 @pytest.mark.parametrize(
     ("side", "avg", "percent", "expected"),
     [
-        (Side.LONG, "64000.50", "1", "64640.51"),  # 64640.505: exact half goes up
-        (Side.LONG, "63680.49", "0.5", "63998.89"),  # 63998.89245
+        (Side.LONG, "64000.50", "1", "64640.51"),  # 64640.505 up
+        (Side.LONG, "63680.49", "0.5", "63998.90"),  # 63998.89245 up (never under +0.5 %)
         (Side.LONG, "63680.49", "0", "63680.49"),
-        (Side.SHORT, "64000.50", "1", "63360.50"),  # 63360.495
-        (Side.SHORT, "66560.52", "0.5", "66227.72"),  # 66227.7174
+        (Side.SHORT, "64000.50", "1", "63360.49"),  # 63360.495 down (never under -1 %)
+        (Side.SHORT, "66560.52", "0.5", "66227.71"),  # 66227.7174 down
     ],
 )
-def test_tp_price_from_the_actual_fill_rounded_to_nearest_tick(side, avg, percent, expected):
+def test_tp_price_from_the_actual_fill_never_under_its_percent(side, avg, percent, expected):
     assert tp_price(side, D(avg), D(percent), TICK) == D(expected)
 
 

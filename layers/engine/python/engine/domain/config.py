@@ -28,6 +28,9 @@ PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
+#: Quote currencies that count 1:1 as USD (DESIGN §3.5), the default of ``engine.usd_quotes``.
+DEFAULT_USD_QUOTES: tuple[str, ...] = ("USDT", "USDC", "USD", "FDUSD")
+
 #: Tolerance of the DCA weight sum (DESIGN §3.3: 100 ± 0.01).
 WEIGHT_TOLERANCE = Decimal("0.01")
 QueueRuleName = Literal["pyramid_continuation", "deepest_loss", "replacement_count", "oldest"]
@@ -119,6 +122,16 @@ class EngineConfig(_Document):
     max_signal_age_seconds: PositiveInt = 300
     accounts: dict[str, AccountConfig] = Field(default_factory=_default_accounts)
     paper: PaperConfig = Field(default_factory=PaperConfig)
+    #: Quote currencies counted 1:1 as USD; a signal for any other quote is 400 ``unsupported_quote``.
+    usd_quotes: list[str] = Field(default_factory=lambda: list(DEFAULT_USD_QUOTES))
+
+    @field_validator("usd_quotes")
+    @classmethod
+    def _uppercase_quotes(cls, quotes: list[str]) -> list[str]:
+        cleaned = [quote.strip().upper() for quote in quotes]
+        if not cleaned or any(not quote for quote in cleaned):
+            raise ValueError("list at least one quote currency, none empty")
+        return cleaned
 
     @field_validator("accounts")
     @classmethod
@@ -211,7 +224,8 @@ class DcaLevel(_Document):
 
     gap_percent: Decimal
     weight_percent: PositiveDecimal
-    tp_percent: NonNegativeDecimal
+    #: Must be > 0: a 0 % take-profit sells at the entry price and loses the fees.
+    tp_percent: PositiveDecimal
 
 
 def _format_decimal(value: Decimal) -> str:
@@ -253,10 +267,13 @@ class DcaConfig(_Document):
     pyramids: list[DcaPyramid] = Field(default_factory=list)
     entry_order_type: OrderType = OrderType.LIMIT
     tp_mode: TpMode = TpMode.PER_LEG
-    tp_aggregate_percent: NonNegativeDecimal = Decimal("1.0")
+    tp_aggregate_percent: PositiveDecimal = Decimal("1.0")
     max_pyramids: PositiveInt = 5
     #: Capital of a pyramid when the signal carries no ``order_size``.
     capital_usd: PositiveDecimal = Decimal(200)
+    #: A take-profit that leaves the group holding nothing (its newest pyramid filled at least once)
+    #: cancels the resting entry legs and closes the group, freeing its slot (DESIGN §3.5).
+    close_when_flat: bool = True
 
     def _override(self, pyramid: int) -> DcaPyramid | None:
         return self.pyramids[pyramid - 1] if 1 <= pyramid <= len(self.pyramids) else None

@@ -1,8 +1,9 @@
 """DCA grid math (DESIGN §3.3): a pyramid's legs from its entry price, capital and levels.
 
 Leg price = entry * (1 + gap/100) for a long, entry * (1 - gap/100) for a short (gaps are signed; a
-negative gap is the adverse side: below the entry for a long, above it for a short), rounded **down** to
-the tick. Quantity = capital * weight/100 / price rounded **down** to the step, so the grid never costs
+negative gap is the adverse side: below the entry for a long, above it for a short), rounded to the tick
+in the trader's favour: **down** for a long (buy no higher), **up** for a short (sell no lower).
+Quantity = capital * weight/100 / price rounded **down** to the step, so the grid never costs
 more than its capital. A leg under the market's minimums rejects the whole pyramid.
 """
 
@@ -14,7 +15,7 @@ from decimal import Decimal
 
 from engine.domain.config import DcaConfig, DcaLevel
 from engine.domain.models import ZERO, MarketPrecision, OrderType, Side
-from engine.domain.money import plain, round_down
+from engine.domain.money import plain, round_down, round_up
 
 __all__ = [
     "GridPlan",
@@ -147,7 +148,8 @@ def build_grid(
     legs: list[LegPlan] = []
     for number, level in enumerate(levels, start=1):
         label = f"leg {number} (gap {plain(level.gap_percent)}%)"
-        price = round_down(_leg_price(side, entry_price, level.gap_percent), precision.tick)
+        rounding = round_up if Side(side) == Side.SHORT else round_down
+        price = rounding(_leg_price(side, entry_price, level.gap_percent), precision.tick)
         if price <= 0:
             raise GridRejected(f"{label}: price {plain(price)} is not positive", number)
         amount = round_down(capital_usd * level.weight_percent / _HUNDRED / price, precision.step)

@@ -167,6 +167,29 @@ class MarketPrecision:
     min_notional: Decimal
 
 
+@dataclass(frozen=True)
+class Fill:
+    """One entry of an order's fill ledger (DESIGN §3.5): an observed increase of ``filled``.
+
+    ``price`` is the price of this increment ((new cost - old cost) / increment), ``fee`` the increase
+    of the order's fee in ``fee_currency`` and ``fee_usd`` that fee in USD when it was known at record
+    time (a third coin such as BNB converted at its ``/USDT`` ticker); ``None`` for old or unconverted
+    entries (the accounting then values a base-coin fee at ``price`` and any other fee at face value).
+    """
+
+    quantity: Decimal
+    price: Decimal
+    at: datetime
+    fee: Decimal = ZERO
+    fee_currency: str | None = None
+    fee_usd: Decimal | None = None
+
+    @property
+    def cost(self) -> Decimal:
+        """Quote value of the fill: quantity * price."""
+        return self.quantity * self.price
+
+
 def group_key(exchange: str, symbol: str, timeframe: int, side: Side | str) -> str:
     """Identity of a group (DESIGN §3.2): at most one non-terminal group per key."""
     return f"{exchange.lower()}#{symbol}#{timeframe}#{Side(side).value}"
@@ -210,6 +233,10 @@ class Order:
     updated_at: datetime = field(default_factory=utcnow)
     last_fill_at: datetime | None = None
     version: int = 0
+    #: Fill ledger (DESIGN §3.5), oldest first; empty on orders recorded before the ledger existed.
+    fills: list[Fill] = field(default_factory=list)
+    #: Total fee in USD (a third-coin fee converted when recorded); None when not known.
+    fee_usd: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:

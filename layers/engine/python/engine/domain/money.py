@@ -6,9 +6,9 @@ their shortest ``str`` form (``0.1`` becomes ``Decimal("0.1")``, not the binary 
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
-__all__ = ["on_increment", "plain", "round_down", "round_nearest", "to_decimal"]
+__all__ = ["on_increment", "plain", "round_down", "round_nearest", "round_up", "to_decimal"]
 
 
 def to_decimal(value: Decimal | str | int | float) -> Decimal:
@@ -56,6 +56,16 @@ def round_down(value: Decimal, increment: Decimal) -> Decimal:
     """
     _check_increment(increment)
     return _to_multiple((value / increment).to_integral_value(rounding=ROUND_FLOOR), increment)
+
+
+def round_up(value: Decimal, increment: Decimal) -> Decimal:
+    """Round ``value`` up (towards positive infinity) to a multiple of ``increment``.
+
+    Used where falling short costs money: a short's entry leg price, a take-profit price, a risk
+    winner's close quantity, e.g. ``round_up(Decimal("8.2"), Decimal("1")) == Decimal("9")``.
+    """
+    _check_increment(increment)
+    return _to_multiple((value / increment).to_integral_value(rounding=ROUND_CEILING), increment)
 
 
 def round_nearest(value: Decimal, increment: Decimal) -> Decimal:

@@ -7,8 +7,9 @@
    then a requested capital <= 0 -> ``reject`` (nothing to trade);
 3. new groups only: open groups on the same exchange and symbol (any timeframe) ≥
    ``engine.max_open_per_symbol`` -> ``reject`` naming the limit;
-4. new groups only: the daily loss breaker (today's realised PnL ≤ -``engine.max_daily_loss_usd``)
-   -> ``queue`` (the sweep promotes it after the UTC midnight reset);
+4. the daily loss breaker (today's realised PnL ≤ -``engine.max_daily_loss_usd``): a new group
+   -> ``queue`` (the sweep promotes it after the UTC midnight reset), a pyramid -> ``reject`` with a
+   reason naming the breaker (DESIGN §3.7);
 5. no pool slot (a new group, or a pyramid while ``pool.pyramids_bypass`` is off) -> ``queue``
    ``"pool full (10/10)"``;
 6. exposure: the capital shrinks to the headroom under ``engine.max_total_exposure_usd``; no headroom
@@ -17,10 +18,8 @@
 
 Decisions written down here:
 
-- The daily loss breaker holds back **new groups only**. DESIGN §3.7 says "new entries are queued"
-  while the paused rule explicitly says "new entries and pyramids"; a pyramid continues a position that
-  is already managed (its DCA plan, TPs and the risk engine still run), and queueing it would replay a
-  stale add-on price after midnight. Pyramids remain bounded by ``max_pyramids`` and the exposure cap.
+- The daily loss breaker rejects pyramids rather than queueing them: a queued add-on would replay a
+  stale price after midnight.
 - Rejections come before queueing, so a signal that could never be accepted is not parked in the queue;
   the queue re-runs these checks on promotion anyway.
 - A limit of ``max_daily_loss_usd = 0`` trips the breaker on any realised loss (not on a flat day).
@@ -101,9 +100,9 @@ def check_entry(
             f"max open groups per symbol reached ({open_on_symbol}/{engine.max_open_per_symbol})",
             requested,
         )
-    if is_new_group and breaker_tripped(engine, realized_today_usd):
+    if breaker_tripped(engine, realized_today_usd):
         return PreTradeDecision(
-            "queue",
+            "queue" if is_new_group else "reject",
             f"daily loss breaker: realised today {_usd(realized_today_usd)} USD "
             f"<= -{_usd(engine.max_daily_loss_usd)} USD limit",
             requested,

@@ -15,17 +15,19 @@ Decisions written down here:
   :func:`next_timer` returns ``None`` on a reset; the next run restarts it if the condition still holds.
 - ``closing`` groups are neither losers nor winners (a close is already in flight). A group needs a
   ``last_price`` and at least one quantity step to be either.
-- Quantities are rounded **down** to the market step: the loser closes ``round_down(held, step)``
-  (sub-step dust is the closed-state rule's business, §3.5) and winners close
-  ``round_down(take / (price - avg_entry), step)`` (mirrored for shorts).
+- The loser closes ``round_down(held, step)`` (sub-step dust is the closed-state rule's business, §3.5).
+  A winner closes ``take / (price - avg_entry)`` (mirrored for shorts) rounded **up** to the step, but
+  never more than it holds (rounded down): rounding down would leave the offset short of the loss.
 - Fees at ``fee_percent`` are charged on the notional of every close: the loser's and each winner's.
-  A winner's take covers its *own* close fee too: to cover ``R`` net, it takes gross
-  ``R * u / (u - price * fee)`` where ``u`` is its profit per unit. ``needed_usd`` is the loser's loss
+  A winner's take covers its *own* close fee too: to cover ``R`` net it closes
+  ``R / (u - price * fee)`` units where ``u`` is its profit per unit. ``needed_usd`` is the loser's loss
   plus all planned fees; ``covered_usd`` is the gross profit the winners' closes realise.
-- ``actionable`` means the winners' profit covers the loss plus fees before rounding; rounding the last
-  winner's quantity down may leave ``needed_usd - covered_usd`` short by less than one step's worth
-  (``step * (u - price * fee)``) — DESIGN's "closes 8 of 10". A skipped winner (close notional under
+- ``actionable`` means the winners' closes, **as rounded**, realise at least the loss plus every close's
+  fee (``covered_usd >= needed_usd``). A plan that cannot cover does not act: DESIGN §3.8's example
+  closes W2 9 of 10 with fees 0.1 % (8 at fee 0). A skipped winner (close notional under
   ``min_close_notional``) covers nothing, which can leave the plan not actionable.
+- At the moment of acting the caller re-checks the loser with :func:`still_losing` (a loser that
+  recovered above the threshold is left alone).
 - ``loss_usd`` of the loser is a positive amount (the loss); ``realized_usd`` of a winner is positive.
 """
 
@@ -38,7 +40,7 @@ from decimal import Decimal
 
 from engine.domain.config import RiskConfig
 from engine.domain.models import OPEN_GROUP_STATUSES, ZERO, Group, GroupStatus, MarketPrecision, Side
-from engine.domain.money import plain, round_down
+from engine.domain.money import plain, round_down, round_up
 
 #: Statuses in which a group may be chosen as loser or winner (open, no close in flight).
 RISK_STATUSES = OPEN_GROUP_STATUSES - {GroupStatus.CLOSING}
@@ -262,9 +264,8 @@ def plan_offset(loser: RiskCandidate, winners: Sequence[RiskCandidate], cfg: Ris
         if isinstance(close_or_reason, str):
             skipped.append(SkippedWinner(winner.group.id, close_or_reason))
             continue
-        close, covers_rest = close_or_reason
-        closes.append(close)
-        remaining = ZERO if covers_rest else remaining - (close.realized_usd - close.fee_usd)
+        closes.append(close_or_reason)
+        remaining -= close_or_reason.realized_usd - close_or_reason.fee_usd
     fees = loser_close.fee_usd + sum((c.fee_usd for c in closes), ZERO)
     needed = loser_close.loss_usd + fees
     covered = sum((c.realized_usd for c in closes), ZERO)
@@ -292,9 +293,9 @@ def plan_offset(loser: RiskCandidate, winners: Sequence[RiskCandidate], cfg: Ris
 
 def _winner_close(
     winner: RiskCandidate, remaining: Decimal, fee_rate: Decimal, cfg: RiskConfig
-) -> tuple[WinnerClose, bool] | str:
-    """The close covering ``remaining`` (net of its fee) from ``winner``, and whether it covers all of
-    it before rounding; or the reason the winner cannot be used."""
+) -> WinnerClose | str:
+    """The close covering ``remaining`` (net of its own fee) from ``winner``: quantity rounded up to
+    the step, at most what it holds; or the reason the winner cannot be used."""
     group = winner.group
     figures = group.figures
     price = figures.last_price
@@ -305,22 +306,19 @@ def _winner_close(
     if unit_net <= ZERO:
         return "close fee exceeds its profit per unit"
     holdable = winner.closable_quantity
-    profit = min(figures.unrealized_pnl_usd, holdable * unit)
-    if profit <= ZERO:
+    if min(figures.unrealized_pnl_usd, holdable * unit) <= ZERO:
         return "no closable profit"
-    # Covering `remaining` net needs remaining / unit_net units (gross take = that * unit).
-    covers_rest = remaining * unit <= profit * unit_net
-    wanted = remaining / unit_net if covers_rest else profit / unit
-    qty = min(round_down(wanted, winner.precision.step), holdable)
+    wanted = remaining / unit_net
+    qty = min(round_up(wanted, winner.precision.step), holdable)
     if qty <= ZERO:
-        return f"quantity {plain(wanted)} rounds down to zero at step {plain(winner.precision.step)}"
+        return f"quantity {plain(wanted)} rounds to zero at step {plain(winner.precision.step)}"
     notional = qty * price
     if notional < cfg.min_close_notional:
         return (
             f"close of {plain(qty)} is {plain(notional)} USD, under the minimum close notional "
             f"{plain(cfg.min_close_notional)} USD"
         )
-    close = WinnerClose(
+    return WinnerClose(
         group_id=group.id,
         side=group.side,
         qty=qty,
@@ -329,7 +327,13 @@ def _winner_close(
         realized_usd=qty * unit,
         fee_usd=notional * fee_rate,
     )
-    return close, covers_rest
+
+
+def still_losing(candidate: RiskCandidate, cfg: RiskConfig) -> bool:
+    """Re-check at the moment of acting (DESIGN §3.8): the loser, at its fresh figures, is still at or
+    below ``loss_threshold_percent`` and at an unrealised loss. A recovered loser is left alone."""
+    figures = candidate.group.figures
+    return figures.unrealized_pnl_usd < ZERO and figures.unrealized_pnl_percent <= cfg.loss_threshold_percent
 
 
 def evaluate(candidates: Sequence[RiskCandidate], cfg: RiskConfig, now: datetime) -> RiskPlan | None:

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -47,11 +47,14 @@ from engine.domain.signal_fields import (
 )
 
 __all__ = [
+    "MAX_NUMBER",
     "QUOTE_CURRENCIES",
     "Signal",
     "SignalCode",
     "SignalError",
     "check_account",
+    "check_numbers",
+    "check_quote",
     "check_timestamp",
     "normalize_symbol",
     "parse_signal",
@@ -62,6 +65,40 @@ __all__ = [
 Intent = Literal["entry", "exit"]
 PositionSizeType = Literal["quote", "base", "contracts"]
 MarketPosition = Literal["long", "short", "flat"]
+
+
+#: Largest price or size accepted (DESIGN §3.1: a number Decimal cannot hold at the market's precision is
+#: 400 ``out_of_range``). With 12 decimals it still fits the 28 digits of Decimal's default context.
+MAX_NUMBER = Decimal(10) ** 15
+#: Finest increment a number must be quantizable to.
+_FINEST = Decimal("1e-12")
+_NUMBER_FIELDS = (
+    ("tv.entry_price", "entry_price"),
+    ("tv.close_price", "close_price"),
+    ("tv.order_size", "order_size"),
+    ("tv.market_position_size", "market_position_size"),
+    ("tv.prev_market_position_size", "prev_market_position_size"),
+    ("risk.stop_loss", "stop_loss"),
+    ("risk.take_profit", "take_profit"),
+    ("risk.max_slippage_percent", "max_slippage_percent"),
+)
+
+
+def _out_of_range(field_name: str, value: Decimal, increment: Decimal) -> SignalError | None:
+    if not value.is_finite():
+        return SignalError("out_of_range", f"{field_name} must be a finite number", field_name)
+    try:
+        value.quantize(increment)
+    except InvalidOperation:
+        pass
+    else:
+        if abs(value) < MAX_NUMBER:
+            return None
+    return SignalError(
+        "out_of_range",
+        f"{field_name} {value} is out of range (at most {MAX_NUMBER:.0E} at a precision of {increment})",
+        field_name,
+    )
 
 
 def _optional_number(value: Any) -> Any:
@@ -385,6 +422,7 @@ def parse_signal(body: str | bytes) -> Signal:
     size_type = _choose(
         "execution_intent.position_size_type", execution.position_size_type, ("quote", "base", "contracts")
     )
+    _check_ranges(payload)
     info = payload.strategy_info or StrategyInfo()
     risk = payload.risk or RiskFields()
     raw = {key: value for key, value in data.items() if key != "secret"}
@@ -417,7 +455,53 @@ def parse_signal(body: str | bytes) -> Signal:
     )
 
 
+def _check_ranges(payload: TradingViewPayload) -> None:
+    risk = payload.risk or RiskFields()
+    values = {
+        "tv.entry_price": payload.tv.entry_price,
+        "tv.close_price": payload.tv.close_price,
+        "tv.order_size": payload.tv.order_size,
+        "tv.market_position_size": payload.tv.market_position_size,
+        "tv.prev_market_position_size": payload.tv.prev_market_position_size,
+        "risk.stop_loss": risk.stop_loss,
+        "risk.take_profit": risk.take_profit,
+        "risk.max_slippage_percent": risk.max_slippage_percent,
+    }
+    for field_name, value in values.items():
+        if value is not None and (error := _out_of_range(field_name, value, _FINEST)) is not None:
+            raise error
+
+
 # --------------------------------------------------------------------------- checks
+
+
+def check_quote(signal: Signal, usd_quotes: Iterable[str]) -> None:
+    """Refuse a market whose quote is not a USD quote (400 ``unsupported_quote``, DESIGN §3.5).
+
+    Call it before the market lookup: the engine's money is USD, so ``ETH/BTC`` would be sized in BTC
+    as if it were dollars.
+    """
+    quote = signal.symbol.partition("/")[2].split(":", 1)[0].upper()
+    allowed = [code.upper() for code in usd_quotes]
+    if quote not in allowed:
+        raise SignalError(
+            "unsupported_quote",
+            f"{signal.symbol}: quote {quote or '?'} is not a USD quote; the engine trades markets quoted in "
+            f"{', '.join(allowed)} (engine.usd_quotes)",
+            "tv.symbol",
+        )
+
+
+def check_numbers(signal: Signal, tick: Decimal, step: Decimal) -> None:
+    """Refuse prices that Decimal cannot hold at the market's ``tick`` and sizes at its ``step``
+    (400 ``out_of_range``): call it once the market's precision is known, before any rounding."""
+    for field_name, attribute in _NUMBER_FIELDS:
+        value = getattr(signal, attribute)
+        if value is None or attribute == "max_slippage_percent":
+            continue
+        increment = step if attribute.endswith("size") else tick
+        if (error := _out_of_range(field_name, value, min(increment, _FINEST))) is not None:
+            raise error
 
 
 def check_timestamp(signal: Signal, now: datetime, max_age_seconds: int) -> None:

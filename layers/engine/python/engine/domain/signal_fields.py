@@ -22,6 +22,8 @@ SignalCode = Literal[
     "stale_signal",
     "future_signal",
     "unknown_symbol",
+    "unsupported_quote",
+    "out_of_range",
 ]
 
 #: Quote currencies recognised in a symbol without separator, in order of preference.

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from engine.domain.accounting import base_currency_of, fee_in_base, pyramid_figures
+from engine.domain.accounting import base_currency_of, fee_in_base, lots_held, pyramid_figures
 from engine.domain.models import ZERO, Order, OrderPurpose, OrderType, Side, TpMode
-from engine.domain.money import round_down, round_nearest
+from engine.domain.money import round_down, round_up
 
 __all__ = [
     "aggregate_trigger_price",
     "aggregate_triggered",
+    "leg_tp_resizes",
     "leg_tp_shortfall",
     "pyramid_aggregate_triggered",
     "resize_tps",
@@ -38,10 +39,11 @@ def _target(side: Side, reference: Decimal, percent: Decimal) -> Decimal:
 def tp_price(side: Side, avg_fill_price: Decimal, tp_percent: Decimal, tick: Decimal) -> Decimal:
     """Per-leg TP limit price from the leg's actual average fill price.
 
-    Long: ``avg * (1 + pct/100)``; short: ``avg * (1 - pct/100)``; rounded to the **nearest** tick (exact
-    halves away from zero), as DESIGN §3.3 says "rounded to the tick" without a direction.
+    Long: ``avg * (1 + pct/100)`` rounded **up** to the tick; short: ``avg * (1 - pct/100)`` rounded
+    **down**: the TP never yields less than its configured percent.
     """
-    price = round_nearest(_target(side, avg_fill_price, tp_percent), tick)
+    rounding = round_up if Side(side) == Side.LONG else round_down
+    price = rounding(_target(side, avg_fill_price, tp_percent), tick)
     if price <= 0:
         raise ValueError(f"take-profit price {price} is not positive")
     return price
@@ -52,16 +54,40 @@ def _tp_covers(tp: Order) -> Decimal:
     return tp.amount if tp.is_live else tp.filled
 
 
-def leg_tp_shortfall(entry_leg: Order, tps_for_leg: Sequence[Order], step: Decimal) -> Decimal:
+def leg_tp_shortfall(
+    entry_leg: Order, tps_for_leg: Sequence[Order], step: Decimal, lot_held: Decimal | None = None
+) -> Decimal:
     """Quantity of an entry leg not yet covered by its TP orders, rounded down to the step.
 
-    The leg holds its fill minus any base-coin fee. A live TP covers its whole amount, a final one what it
-    filled (a cancelled or rejected TP frees the rest). A partial fill that grows therefore yields a
-    further TP for the delta; 0 means nothing to place.
+    Without ``lot_held`` the leg holds its fill minus any base-coin fee; a live TP covers its whole
+    amount, a final one what it filled (a cancelled or rejected TP frees the rest). With ``lot_held``
+    (the leg's lot from :func:`engine.domain.accounting.lots_held`, which already lacks what its TPs
+    and any pro-rata sells took out) only the unfilled part of live TPs counts as covering. A partial
+    fill that grows therefore yields a further TP for the delta; 0 means nothing to place.
     """
+    if lot_held is not None:
+        live = sum((tp.remaining for tp in tps_for_leg if tp.is_live), ZERO)
+        return round_down(max(lot_held - live, ZERO), step)
     held = entry_leg.filled - fee_in_base(entry_leg, base_currency_of(entry_leg.symbol))
     covered = sum((_tp_covers(tp) for tp in tps_for_leg), ZERO)
     return round_down(max(held - covered, ZERO), step)
+
+
+def leg_tp_resizes(
+    orders: Sequence[Order], side: Side, base_currency: str, step: Decimal
+) -> list[tuple[Order, Decimal]]:
+    """Leg TPs to shrink after a pro-rata sell (DESIGN §3.5): each leg's live TPs (``parent_order_id``)
+    may sell at most what the leg's lot still holds. Returns ``(tp, new_open_quantity)`` pairs as
+    :func:`resize_tps` does (0 = cancel it)."""
+    held = lots_held(orders, side, base_currency)
+    by_leg: dict[str, list[Order]] = {}
+    for order in orders:
+        if order.purpose == OrderPurpose.TP and order.parent_order_id is not None:
+            by_leg.setdefault(order.parent_order_id, []).append(order)
+    changes: list[tuple[Order, Decimal]] = []
+    for leg_id, tps in by_leg.items():
+        changes.extend(resize_tps(tps, held.get(leg_id, ZERO), step))
+    return changes
 
 
 def aggregate_trigger_price(side: Side, avg_entry: Decimal, percent: Decimal) -> Decimal:
