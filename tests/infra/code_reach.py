@@ -211,22 +211,38 @@ def _references(module: Module, node: ast.AST) -> set[Node]:
     return found
 
 
+#: The live gateway factory behind ``EngineContext.gateways``: building the context names it, but only a
+#: call through the context (``ctx.gateways(...)``) reaches an exchange (and, for paper, the paper book).
+LIVE_GATEWAYS: Node = ("engine.app.context", "LiveGateways")
+
+
 def _node_source(node: Node) -> tuple[Module, list[ast.AST]] | None:
     module = load_module(node[0])
     if module is None:
         return None
     if node[1] == "*":
-        return module, list(module.defs.values()) + [
+        defs = [d for name, d in module.defs.items() if (module.name, name) != LIVE_GATEWAYS]
+        return module, defs + [
             n for n in module.tree.body if isinstance(n, ast.Assign | ast.AnnAssign | ast.Expr)
         ]
     return module, [module.defs[node[1]]]
+
+
+_GATEWAY_CALL = re.compile(r"\.gateways\(")
+
+
+def _references_of(module: Module, body: ast.AST) -> set[Node]:
+    found = _references(module, body) - {LIVE_GATEWAYS}
+    if _GATEWAY_CALL.search(ast.get_source_segment(module.source, body) or ""):
+        found.add(LIVE_GATEWAYS)
+    return found
 
 
 def reachable_nodes(handler: Path) -> set[Node]:
     """Every engine node the handler module can reach (see the module docstring)."""
     entry = load_module(f"handler:{handler.parent.name}", handler)
     assert entry is not None
-    todo = list(_references(entry, entry.tree))
+    todo = list(_references_of(entry, entry.tree))
     seen: set[Node] = set()
     while todo:
         node = todo.pop()
@@ -238,7 +254,7 @@ def reachable_nodes(handler: Path) -> set[Node]:
             continue
         module, bodies = found
         for body in bodies:
-            todo.extend(_references(module, body))
+            todo.extend(_references_of(module, body))
     return seen
 
 

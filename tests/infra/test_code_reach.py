@@ -5,7 +5,7 @@ Statically, for every function in the synthesized template:
 - its role grants no table its env does not name;
 - the tables its handler's code reaches (tests/infra/code_reach.py: call graph + store methods) are
   exactly the tables its env names, written ones with write grants, read-only ones without.
-A new store call in a service then fails here until infra/functions.py grants it (issue 19, item 1:
+A new store call in a service then fails here until infra/functions.py grants it (this is how
 position_update reached the queue and pool tables with neither env var nor grant).
 """
 

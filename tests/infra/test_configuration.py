@@ -77,6 +77,6 @@ def test_secrets_are_created_empty_and_retained(synthesized: Any) -> None:
     for secret in secrets.values():
         assert "GenerateSecretString" not in secret["Properties"]
         assert "SecretString" not in secret["Properties"]
-        # Kept on delete and replacement, removed when their own create rolls back (issue 19).
+        # Kept on delete and replacement, removed when their own create rolls back.
         assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
         assert secret["UpdateReplacePolicy"] == "Retain"

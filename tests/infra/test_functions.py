@@ -9,8 +9,8 @@ import pytest
 
 from tests.infra.conftest import as_list, flatten, logical_id_of
 
-# Function -> (read-write tables, read-only tables): what each code path writes and reads (issue 19;
-# test_code_reach.py derives the same from the handlers' call graphs).
+# Function -> (read-write tables, read-only tables): what each code path writes and reads
+# (test_code_reach.py derives the same from the handlers' call graphs).
 EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "webhook": (
         {"groups", "orders", "queue", "pool", "signals", "idempotency"},

@@ -58,7 +58,7 @@ def test_worked_example_closes_loser_in_full_and_pays_with_winners(world: Tradin
     summary = run_risk(engine_context(), base + timedelta(minutes=16))
 
     # Then the plan closes the loser in full, 8 of W1 and 9 of W2 (with the 0.1 % fees of every close;
-    # 8 would realise less than the loss plus fees, issue 12 finding 8)
+    # 8 would realise less than the loss plus fees)
     assert summary.action is not None, summary.reason
     assert summary.plan is not None
     assert summary.plan.loser.group_id == loser.id and summary.plan.loser.qty == Decimal(10)

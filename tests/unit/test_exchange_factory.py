@@ -72,7 +72,7 @@ def _live_gateway() -> CcxtGateway:
 
 
 def test_live_client_takes_its_request_timeout_from_the_environment(monkeypatch):
-    """EXCHANGE_TIMEOUT_MS (set by the stack) bounds every ccxt request (issue 19: batch arithmetic)."""
+    """EXCHANGE_TIMEOUT_MS (set by the stack) bounds every ccxt request."""
     monkeypatch.setenv("EXCHANGE_TIMEOUT_MS", "5000")
     assert _live_gateway().client.timeout == 5000
 

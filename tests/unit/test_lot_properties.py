@@ -1,4 +1,4 @@
-"""Lot accounting invariants as properties (DESIGN §3.5; issue 12)."""
+"""Lot accounting invariants as properties (DESIGN §3.5)."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Lot accounting and the fill ledger (DESIGN §3.5; issue 12 findings 1, 2, 4)."""
+"""Lot accounting and the fill ledger (DESIGN §3.5)."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal

@@ -348,7 +348,7 @@ def test_worked_example_without_fees_realises_exactly_the_loss() -> None:
 
 
 def test_worked_example_with_default_fees_closes_9_of_w2() -> None:
-    # Given fee 0.1 % on every close / When planned (issue 12 finding 8: 8 of 10 realised -4.40 net)
+    # Given fee 0.1 % on every close / When planned (8 of 10 would realise -4.40 net)
     loser, winners = worked_example()
     plan = plan_offset(loser, winners, RiskConfig())
     # Then W1 closes all 8 and W2 9 of 10: the fees grow what is needed and the step rounds up

@@ -1,4 +1,4 @@
-"""Table names: environment first; the local default only outside Lambda (issue 19, item 1)."""
+"""Table names: environment first; the local default only outside Lambda."""
 
 from __future__ import annotations
 

@@ -48,17 +48,3 @@ def exchange_secret_prefix() -> str:
 def metrics_namespace() -> str:
     """CloudWatch namespace of the metrics emitted here (env POWERTOOLS_METRICS_NAMESPACE)."""
     return os.getenv("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE
-
-
-def exchange_timeout_ms() -> int | None:
-    """ccxt's per-request timeout in ms (env EXCHANGE_TIMEOUT_MS); None = ccxt's own default (10 s).
-
-    The stack sets it so that an order's worst case fits the executor's timeout (infra/functions.py);
-    a value that is not a positive integer is ignored rather than breaking every exchange call.
-    """
-    raw = os.getenv("EXCHANGE_TIMEOUT_MS", "")
-    try:
-        value = int(raw)
-    except ValueError:
-        return None
-    return value if value > 0 else None

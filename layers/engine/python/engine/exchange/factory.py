@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
-from engine.config.settings import exchange_timeout_ms
 from engine.domain.config import AccountConfig, PaperConfig
 from engine.exchange.ccxt_gateway import CcxtGateway
 from engine.exchange.errors import OrderRefused
@@ -19,6 +19,20 @@ __all__ = ["gateway_for"]
 _API_KEY = ("api_key", "apiKey", "key")
 _SECRET = ("secret", "api_secret", "secret_key")
 _PASSWORD = ("password", "passphrase")
+
+
+def exchange_timeout_ms() -> int | None:
+    """ccxt's per-request timeout in ms (env EXCHANGE_TIMEOUT_MS); None = ccxt's own default (10 s).
+
+    The stack sets it so that an order's worst case fits the executor's timeout (infra/functions.py);
+    a value that is not a positive integer is ignored rather than breaking every exchange call.
+    """
+    raw = os.getenv("EXCHANGE_TIMEOUT_MS", "")
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def _first(credentials: Mapping[str, str], names: tuple[str, ...]) -> str | None:
