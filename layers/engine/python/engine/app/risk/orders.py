@@ -17,16 +17,14 @@ from typing import Any
 
 from engine.app.context import Stores
 from engine.app.risk.candidates import GroupSnapshot
+from engine.app.shared.closing import new_close_order
 from engine.app.shared.retry import retry_on_stale
 from engine.domain.models import (
     ZERO,
     MarketPrecision,
     Order,
     OrderPurpose,
-    OrderSide,
     OrderStatus,
-    OrderType,
-    Side,
 )
 from engine.domain.risk import WinnerClose
 from engine.domain.takeprofit import resize_tps
@@ -38,11 +36,6 @@ SAVE_ATTEMPTS = 3
 def winner_close_in_flight(orders: Sequence[Order]) -> bool:
     """True when the group has a live risk close (its figures do not yet reflect that close)."""
     return any(order.purpose == OrderPurpose.RISK_CLOSE and order.is_live for order in orders)
-
-
-def close_side(side: Side) -> OrderSide:
-    """The order side that reduces a position of ``side``."""
-    return OrderSide.SELL if side == Side.LONG else OrderSide.BUY
 
 
 def winner_close_order_id(group_id: str, action_id: str) -> str:
@@ -131,19 +124,8 @@ def place_winner_close(
             }
         )
     order_id = winner_close_order_id(group.id, action_id)
-    order = Order(
-        id=order_id,
-        group_id=group.id,
-        exchange=group.exchange,
-        symbol=group.symbol,
-        purpose=OrderPurpose.RISK_CLOSE,
-        side=close_side(group.side),
-        type=OrderType.MARKET,
-        amount=close.qty,
-        price=None,
-        client_order_id=client_order_id(order_id),
-        created_at=now,
-        updated_at=now,
+    order = new_close_order(
+        group, order_id=order_id, purpose=OrderPurpose.RISK_CLOSE, quantity=close.qty, now=now
     )
     placed = stores.orders.put_new(order)
     for replacement in replacements:
