@@ -33,6 +33,7 @@ from engine.store import (
     SignalAudit,
     StateStore,
 )
+from engine.store.tables import GroupModel, bind
 from tests.support.builders import T0, make_group, make_order, make_pyramid, make_queue_entry
 
 TINY = Decimal("0.000000012345678901234567890123")  # 30 significant digits: a float would lose them
@@ -144,6 +145,34 @@ def test_group_lists_by_status_and_open():
     assert groups.get_open_by_key(live.key) == live
     assert groups.get_open_by_key(active.key) is None  # closed, slot not yet released
     assert groups.get("missing") is None
+
+
+def test_a_group_that_moves_on_while_the_open_groups_are_listed_is_listed_once(monkeypatch):
+    # Given a live group, and a fill that moves it to partially_filled right after the "live" query
+    pool, groups = PoolStore(), GroupStore()
+    group = make_group(symbol="A/USDT")
+    pool.open_group(group, [], max_open=5)
+    index = type(bind(GroupModel).by_status)
+    real_query = index.query
+    queried: list[str] = []
+
+    def query_then_fill(self, status, *args, **kwargs):
+        items = list(real_query(self, status, *args, **kwargs))
+        queried.append(str(status))
+        if str(status) == GroupStatus.LIVE:
+            moved = groups.get(group.id)
+            moved.status = GroupStatus.PARTIALLY_FILLED
+            groups.save(moved, now=T0)
+        return iter(items)
+
+    monkeypatch.setattr(index, "query", query_then_fill)
+
+    # When the open groups are listed
+    listed = groups.list_open()
+
+    # Then the statuses were read in lifecycle order and the group appears once, at its newer version
+    assert queried == ["live", "partially_filled", "active", "closing"]
+    assert [(g.id, g.status) for g in listed] == [(group.id, GroupStatus.PARTIALLY_FILLED)]
 
 
 def test_add_pyramid_appends_and_creates_orders():

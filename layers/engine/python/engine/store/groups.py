@@ -46,16 +46,26 @@ class GroupStore:
         return group if group is not None and group.is_open else None
 
     def list_by_status(self, statuses: Iterable[GroupStatus | str]) -> list[Group]:
-        """Groups in any of ``statuses`` (GSI ``by_status``, eventually consistent)."""
+        """Groups in any of ``statuses`` (GSI ``by_status``, eventually consistent), each once.
+
+        One query per status, in lifecycle order, so a group that moves forward while the statuses
+        are read (live -> partially_filled -> ...) is found again rather than missed; when it is
+        found twice the newer version is kept.
+        """
         model = bind(GroupModel)
-        groups: list[Group] = []
-        for status in dict.fromkeys(GroupStatus(s) for s in statuses):
-            groups.extend(group_from_model(item) for item in model.by_status.query(status))
-        return groups
+        wanted = {GroupStatus(s) for s in statuses}
+        newest: dict[str, Group] = {}
+        for status in (s for s in GroupStatus if s in wanted):
+            for item in model.by_status.query(status):
+                group = group_from_model(item)
+                seen = newest.get(group.id)
+                if seen is None or group.version > seen.version:
+                    newest[group.id] = group
+        return list(newest.values())
 
     def list_open(self) -> list[Group]:
         """Groups in live / partially_filled / active / closing."""
-        return self.list_by_status(sorted(OPEN_GROUP_STATUSES))
+        return self.list_by_status(OPEN_GROUP_STATUSES)
 
     def save(self, group: Group, *, now: datetime) -> None:
         """Overwrite ``group`` if the stored version equals ``group.version`` (0 = must not exist).
