@@ -1,15 +1,19 @@
-"""Shared helpers for the benchmark scripts: machine description, percentiles and table printing.
+"""Shared helpers for the benchmark scripts: machine description, percentiles table printing and the
+JSON figures under ``bench-results/``.
 
 Benchmarks print figures; they never assert on wall-clock time (DESIGN §8).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 
 def machine_lines() -> list[str]:
@@ -87,3 +91,15 @@ def print_report(
 def ms(seconds: float) -> str:
     """Seconds formatted as milliseconds with 3 significant decimals."""
     return f"{seconds * 1000:.3f}"
+
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "bench-results"
+
+
+def write_results(name: str, figures: dict[str, Any]) -> Path:
+    """Write ``figures`` as ``bench-results/<name>.json`` (git-ignored) and return the path."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"- figures written to {path.relative_to(RESULTS_DIR.parent)}")
+    return path
