@@ -36,7 +36,15 @@ SWAP_PRECISION = {
         "BTC/USDT:USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(100)
     ),
     "bybit": MarketPrecision("BTC/USDT:USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(5)),
-    "okx": MarketPrecision("BTC/USDT:USDT", Decimal("0.1"), Decimal("0.01"), Decimal("0.01"), Decimal(0)),
+    # okx: lots of 0.01 contracts of 0.01 BTC, read in BTC with the contract size carried
+    "okx": MarketPrecision(
+        "BTC/USDT:USDT",
+        Decimal("0.1"),
+        Decimal("0.0001"),
+        Decimal("0.0001"),
+        Decimal(0),
+        contract_size=Decimal("0.01"),
+    ),
 }
 
 
@@ -45,7 +53,7 @@ def test_markets_of_a_swap_account_give_the_perpetual_contract_rules(venue: Venu
     swap = type(venue)("swap")
     # When the gateway loads its markets
     markets = swap.gateway.load_markets()
-    # Then only the USDT perpetual comes back, with its own tick and step (okx: in contracts)
+    # Then only the USDT perpetual comes back, with its own tick and step (in the base coin)
     assert markets == [SWAP_PRECISION[venue.name]]
     assert not swap.http.unrouted
 

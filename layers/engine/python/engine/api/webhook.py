@@ -2,7 +2,9 @@
 
 - 202 ``{"outcome", "reason", "group_id"?, "queue_id"?}`` for every valid signal (rule refusals included);
 - 4xx ``{"outcome": "rejected", "error", "reason"}`` for unacceptable input (nothing written): 401 no
-  credentials, 403 wrong ones, 413 body too large, 400 everything else;
+  credentials, 403 wrong ones, 413 body too large, 400 everything else — including a number that Decimal
+  cannot hold wherever it surfaces (``decimal.DecimalException`` -> 400 ``out_of_range``: resending the
+  same alert would fail the same way, so it is never a 5xx);
 - 5xx ``{"outcome": "error", "error", "reason"}`` only when a resend by TradingView is wanted:
   503 ``in_progress`` (the same alert is still being processed by another delivery; a resend then gets
   the stored answer), 503 ``conflict`` (concurrent writers kept changing the key or the group),
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import DecimalException
 from http import HTTPStatus
 from typing import Any
 
@@ -60,6 +63,12 @@ SECRET_UNAVAILABLE = (
     "secret_unavailable",
     "the webhook secret cannot be read",
 )
+#: A Decimal overflow or invalid operation anywhere on the path: the alert's numbers are the cause.
+OUT_OF_RANGE = SignalError(
+    "out_of_range",
+    "a number in the alert is too large or too precise to trade at the market's precision;"
+    " check entry_price, close_price and order_size",
+)
 INTERNAL_ERROR = (
     HTTPStatus.INTERNAL_SERVER_ERROR,
     "internal_error",
@@ -82,6 +91,9 @@ def reply_for_error(exc: Exception) -> WebhookReply:
     """The answer for an exception raised while handling a webhook (the only error mapping)."""
     if isinstance(exc, SignalError):
         return _refusal(exc)
+    if isinstance(exc, DecimalException):
+        logger.warning("decimal arithmetic failed on the alert's numbers", error=repr(exc))
+        return _refusal(OUT_OF_RANGE)
     if isinstance(exc, IdempotencyAlreadyInProgressError):
         logger.warning("the same alert is still being processed by another delivery")
         return _error(IN_PROGRESS)

@@ -98,6 +98,8 @@ class PaperMarket(_Document):
     step: PositiveDecimal
     min_qty: NonNegativeDecimal = Decimal(0)
     min_notional: NonNegativeDecimal = Decimal(0)
+    #: Base coin per contract when a swap account trades it (``step``/``min_qty`` stay in the base coin).
+    contract_size: PositiveDecimal = Decimal(1)
 
 
 class PaperConfig(_Document):

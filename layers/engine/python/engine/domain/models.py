@@ -158,13 +158,19 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class MarketPrecision:
-    """Trading rules of one market: price tick, quantity step and the exchange minimums."""
+    """Trading rules of one market: price tick, quantity step and the exchange minimums.
+
+    Quantities (``step``, ``min_qty``) are in the base coin, as everywhere in the engine. A contract
+    market (swap) trades whole ``contract_size``-sized contracts: the gateway converts base quantities
+    to contracts on the way out and back on the way in (DESIGN §3.5); 1 for spot.
+    """
 
     symbol: str
     tick: Decimal
     step: Decimal
     min_qty: Decimal
     min_notional: Decimal
+    contract_size: Decimal = Decimal(1)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,16 @@ def breaker_tripped(engine: EngineConfig, realized_today: Decimal) -> bool:
     return realized_today < ZERO and realized_today <= -engine.max_daily_loss_usd
 
 
+def breaker_reason(engine: EngineConfig, realized_today: Decimal) -> str | None:
+    """The daily loss breaker's refusal in words when it holds, else None."""
+    if not breaker_tripped(engine, realized_today):
+        return None
+    return (
+        f"daily loss breaker: realised today {_usd(realized_today)} USD "
+        f"<= -{_usd(engine.max_daily_loss_usd)} USD limit"
+    )
+
+
 def check_entry(
     *,
     engine: EngineConfig,
@@ -100,13 +110,9 @@ def check_entry(
             f"max open groups per symbol reached ({open_on_symbol}/{engine.max_open_per_symbol})",
             requested,
         )
-    if breaker_tripped(engine, realized_today_usd):
-        return PreTradeDecision(
-            "queue" if is_new_group else "reject",
-            f"daily loss breaker: realised today {_usd(realized_today_usd)} USD "
-            f"<= -{_usd(engine.max_daily_loss_usd)} USD limit",
-            requested,
-        )
+    breaker = breaker_reason(engine, realized_today_usd)
+    if breaker is not None:
+        return PreTradeDecision("queue" if is_new_group else "reject", breaker, requested)
     needs_slot = is_new_group or not pool_bypass
     if needs_slot and pool_open >= pool_max:
         return PreTradeDecision("queue", f"pool full ({pool_open}/{pool_max})", requested)

@@ -493,8 +493,9 @@ def check_quote(signal: Signal, usd_quotes: Iterable[str]) -> None:
 
 
 def check_numbers(signal: Signal, tick: Decimal, step: Decimal) -> None:
-    """Refuse prices that Decimal cannot hold at the market's ``tick`` and sizes at its ``step``
-    (400 ``out_of_range``): call it once the market's precision is known, before any rounding."""
+    """Refuse prices that Decimal cannot hold at the market's ``tick`` and sizes at its ``step``, and a
+    base/contracts ``order_size`` whose notional at the signal's price is out of range (400
+    ``out_of_range``): call it once the market's precision is known, before any rounding."""
     for field_name, attribute in _NUMBER_FIELDS:
         value = getattr(signal, attribute)
         if value is None or attribute == "max_slippage_percent":
@@ -502,6 +503,16 @@ def check_numbers(signal: Signal, tick: Decimal, step: Decimal) -> None:
         increment = step if attribute.endswith("size") else tick
         if (error := _out_of_range(field_name, value, min(increment, _FINEST))) is not None:
             raise error
+    price = signal.reference_price
+    if signal.order_size is not None and signal.position_size_type != "quote" and price is not None:
+        notional = signal.order_size * price
+        if notional >= MAX_NUMBER:
+            raise SignalError(
+                "out_of_range",
+                f"tv.order_size {signal.order_size} {signal.position_size_type} at {price} is worth "
+                f"{notional:.3E}, out of range (at most {MAX_NUMBER:.0E})",
+                "tv.order_size",
+            )
 
 
 def check_timestamp(signal: Signal, now: datetime, max_age_seconds: int) -> None:

@@ -7,6 +7,7 @@ mode constants are repeated here (they are part of ccxt's public API and stable)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,9 +19,12 @@ __all__ = [
     "DECIMAL_PLACES",
     "SIGNIFICANT_DIGITS",
     "TICK_SIZE",
+    "contract_size",
     "decimal_or_none",
     "fee_from_trades",
     "has_fee",
+    "in_base",
+    "in_contracts",
     "market_from_ccxt",
     "order_from_ccxt",
     "time_from_ms",
@@ -144,12 +148,38 @@ def _increment(value: object, precision_mode: int) -> Decimal | None:
     return None  # SIGNIFICANT_DIGITS has no fixed increment
 
 
+def contract_size(market: Mapping[str, Any] | None) -> Decimal:
+    """Base coin per contract of a ccxt market: ``contractSize`` for a contract market, else 1."""
+    if not market or not market.get("contract"):
+        return Decimal(1)
+    size = decimal_or_none(market.get("contractSize"))
+    return size if size is not None and size > 0 else Decimal(1)
+
+
+def in_contracts(quantity: Decimal, size: Decimal) -> Decimal:
+    """A base-coin quantity as ccxt's amount for a market of ``size`` base coin per contract."""
+    return quantity if size == 1 else quantity / size
+
+
+def in_base(order: ExchangeOrder, size: Decimal) -> ExchangeOrder:
+    """An order read from ccxt (amount and filled in contracts) with its quantities in the base coin.
+
+    Prices and ``cost`` are already per base coin and in quote (ccxt multiplies by ``contractSize``);
+    the fee is in the currency it was charged in.
+    """
+    if size == 1:
+        return order
+    return replace(order, amount=order.amount * size, filled=order.filled * size)
+
+
 def market_from_ccxt(market: Mapping[str, Any], precision_mode: int) -> MarketPrecision | None:
     """Trading rules of one ccxt market; ``None`` when its precision cannot be expressed as increments.
 
     ccxt 4.5 uses TICK_SIZE for binance, bybit and okx: ``precision.price`` is the tick and
     ``precision.amount`` the quantity step. Minimums come from ``limits.amount.min`` (defaults to one
-    step) and ``limits.cost.min`` (defaults to 0).
+    step) and ``limits.cost.min`` (defaults to 0). A contract market's step and minimum quantity are in
+    contracts in ccxt; they are returned in the base coin (times ``contractSize``, carried as
+    ``contract_size`` for the gateway's conversions).
     """
     precision = market.get("precision") or {}
     tick = _increment(precision.get("price"), precision_mode)
@@ -159,7 +189,10 @@ def market_from_ccxt(market: Mapping[str, Any], precision_mode: int) -> MarketPr
     limits = market.get("limits") or {}
     min_qty = decimal_or_none((limits.get("amount") or {}).get("min")) or step
     min_notional = decimal_or_none((limits.get("cost") or {}).get("min")) or ZERO
-    return MarketPrecision(str(market["symbol"]), tick, step, min_qty, min_notional)
+    size = contract_size(market)
+    return MarketPrecision(
+        str(market["symbol"]), tick, step * size, min_qty * size, min_notional, contract_size=size
+    )
 
 
 def has_fee(raw: Mapping[str, Any]) -> bool:

@@ -15,6 +15,10 @@ absent* (two ``fetch_order`` lookups spaced apart, DESIGN §5), which is the cal
 out with the same client order id. Rate limits, DDoS protection and maintenance answers mean the
 request was turned away, so they surface as ``BackOff``. A refusal for a duplicate client order id
 means our order already exists: it is looked up and returned.
+
+Quantities: the engine speaks the base coin; ccxt's amounts for a contract market (swap) are contracts.
+A swap account's gateway divides by the market's ``contractSize`` when it sends an amount and multiplies
+``amount``/``filled`` back when it reads an order (DESIGN §3.5). A spot account never converts.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ from typing import Any, TypeVar
 
 from engine.domain.models import ExchangeOrder, MarketPrecision, OrderType
 from engine.exchange.ccxt_convert import (
+    contract_size,
     decimal_or_none,
     fee_from_trades,
     has_fee,
+    in_base,
+    in_contracts,
     market_from_ccxt,
     order_from_ccxt,
 )
@@ -118,6 +125,8 @@ class CcxtGateway:
         self._dialect = _DIALECTS.get(exchange_id, _GENERIC)
         #: exchange order id -> (filled, fee cost, fee currency) last read from the order's trades
         self._trade_fees: dict[str, tuple[Decimal, Decimal, str | None]] = {}
+        #: symbol -> base coin per contract (swap accounts; read from ccxt's markets)
+        self._contract_sizes: dict[str, Decimal] = {}
 
     @property
     def name(self) -> str:
@@ -181,8 +190,21 @@ class CcxtGateway:
                 continue
             precision = market_from_ccxt(market, mode)
             if precision is not None:
+                self._contract_sizes[precision.symbol] = precision.contract_size
                 result.append(precision)
         return result
+
+    def _contract_size(self, symbol: str) -> Decimal:
+        """Base coin per contract of ``symbol``: 1 on a spot account (no call), else ccxt's
+        ``contractSize`` (markets loaded once through ccxt's cache when needed)."""
+        if self._market_type == "spot":
+            return Decimal(1)
+        known = self._contract_sizes.get(symbol)
+        if known is None:
+            markets = getattr(self.client, "markets", None) or self._call(self.client.load_markets)
+            known = contract_size((markets or {}).get(symbol))
+            self._contract_sizes[symbol] = known
+        return known
 
     def fetch_prices(self, symbols: Iterable[str]) -> dict[str, Decimal]:
         """Last (or close) price of each symbol from the public tickers."""
@@ -217,9 +239,10 @@ class CcxtGateway:
         """Send ``req`` once; see the module docstring for what happens when the answer is lost."""
         price = float(req.price) if req.type is OrderType.LIMIT and req.price is not None else None
         params = {"clientOrderId": req.client_order_id}
+        sent = replace(req, amount=in_contracts(req.amount, self._contract_size(req.symbol)))
         try:
             raw = self.client.create_order(
-                req.symbol, req.type.value, req.side.value, float(req.amount), price, params
+                req.symbol, req.type.value, req.side.value, float(sent.amount), price, params
             )
         except Exception as exc:
             failure = map_ccxt_error(exc)
@@ -233,7 +256,7 @@ class CcxtGateway:
                 raise failure from exc
             return self._reconcile_create(req, failure)
         try:
-            return self._order(raw, request=req, client_order_id=req.client_order_id, strict=False)
+            return self._order(raw, request=sent, client_order_id=req.client_order_id, strict=False)
         except ValueError as exc:  # accepted, but the answer is unusable: read it back
             return self._reconcile_create(req, ExchangeFailure(str(exc), error="BadResponse"))
 
@@ -325,7 +348,8 @@ class CcxtGateway:
         strict: bool = True,
     ) -> ExchangeOrder:
         """``raw`` as an ``ExchangeOrder`` with our client id (when we addressed the order by it) and
-        its fee, read from its trades when the order itself states none (binance).
+        its fee, read from its trades when the order itself states none (binance); quantities in the
+        base coin (``request``, if given, is in ccxt's units: contracts on a swap market).
 
         ``strict``: a failed trades lookup raises (reads); on create and cancel it leaves the fee as the
         order states it, so the answer to what was done is never lost (the next read fetches it).
@@ -335,7 +359,7 @@ class CcxtGateway:
             order = replace(order, client_order_id=client_order_id)
         if order.filled > 0 and order.id and not has_fee(raw):
             order = self._with_trade_fees(order, strict=strict)
-        return order
+        return in_base(order, self._contract_size(order.symbol))
 
     def _with_trade_fees(self, order: ExchangeOrder, *, strict: bool) -> ExchangeOrder:
         """The order with the fees of its trades; the trades are fetched only when its fill changed."""

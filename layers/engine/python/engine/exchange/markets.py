@@ -1,4 +1,8 @@
-"""The paper exchange's market table (DESIGN §6): major USDT spot pairs with realistic rules."""
+"""The paper exchange's market table (DESIGN §6): major USDT spot pairs with realistic rules.
+
+A swap paper account trades the same table; a market's ``contract_size`` (1 by default, set it per market
+in ``engine.paper.markets``) is carried into the markets table like a real swap market's.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ __all__ = ["PAPER_MARKETS", "MarketRules", "paper_markets"]
 
 
 class MarketRules(Protocol):
-    """Anything with a market's rules, e.g. ``engine.domain.config.PaperMarket``."""
+    """Anything with a market's rules, e.g. ``engine.domain.config.PaperMarket`` (whose optional
+    ``contract_size``, base coin per contract, defaults to 1)."""
 
     @property
     def tick(self) -> Decimal: ...
@@ -60,5 +65,6 @@ def paper_markets(extra: Mapping[str, MarketRules] | None = None) -> dict[str, M
             step=Decimal(str(rules.step)),
             min_qty=Decimal(str(rules.min_qty)),
             min_notional=Decimal(str(rules.min_notional)),
+            contract_size=Decimal(str(getattr(rules, "contract_size", 1))),
         )
     return markets

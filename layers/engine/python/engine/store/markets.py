@@ -23,6 +23,7 @@ def _precision(item: MarketModel) -> MarketPrecision:
         step=item.step,
         min_qty=item.min_qty,
         min_notional=item.min_notional,
+        contract_size=item.contract_size or Decimal(1),
     )
 
 
@@ -51,6 +52,7 @@ class MarketStore:
                         step=p.step,
                         min_qty=p.min_qty,
                         min_notional=p.min_notional,
+                        contract_size=p.contract_size,
                         refreshed_at=refreshed_at,
                     )
                 )

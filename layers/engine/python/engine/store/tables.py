@@ -287,6 +287,8 @@ class MarketModel(StoreModel):
     step = DecimalAttribute(null=True)
     min_qty = DecimalAttribute(null=True)
     min_notional = DecimalAttribute(null=True)
+    #: Base coin per contract of a swap market (absent: 1, a spot market or an item stored before).
+    contract_size = DecimalAttribute(null=True)
     refreshed_at = UTCDateTimeAttribute()
 
 

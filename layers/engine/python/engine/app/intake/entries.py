@@ -21,8 +21,9 @@ Decisions written down here:
 - **Market legs** keep the grid's reference price in ``Order.price`` (gateways ignore the price of a
   market order); waiting legs carry ``trigger_price`` and are sent by order_sync when it is reached.
 - **Pyramids and the pool**: :func:`plan_pyramid` never queues. Whether a pyramid needs a slot
-  (``pool.pyramids_bypass`` false) is the caller's check; the daily-loss breaker holds back new groups only
-  (see ``engine.domain.pretrade``).
+  (``pool.pyramids_bypass`` false) is the caller's check. The daily loss breaker queues new groups and
+  rejects pyramids (DESIGN §3.7, ``engine.domain.pretrade``); :func:`pyramid_breaker` lets a caller refuse a
+  pyramid before it would queue it for a slot.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from engine.domain.models import (
     Side,
     group_key,
 )
-from engine.domain.pretrade import check_entry
+from engine.domain.pretrade import breaker_reason, check_entry
 from engine.exchange.client_ids import client_order_id
 
 EntryAction = Literal["accept", "queue", "reject"]
@@ -220,6 +221,16 @@ def _pyramid_record(req: EntryRequest, grid: GridPlan, now: datetime) -> Pyramid
     )
 
 
+def realized_today(stores: Stores, now: datetime) -> Decimal:
+    """The account's realised PnL of ``now``'s UTC day (the daily loss breaker's input)."""
+    return stores.groups.realized_on(now.astimezone(UTC).date())
+
+
+def pyramid_breaker(stores: Stores, config: ConfigSnapshot, now: datetime) -> str | None:
+    """Why the daily loss breaker refuses a pyramid now (it adds capital), or None."""
+    return breaker_reason(config.engine, realized_today(stores, now))
+
+
 def _pool_load(stores: Stores, config: ConfigSnapshot, slot_available: bool | None) -> tuple[int, int]:
     """(open, max) for the pool check: a handed-over slot always fits, False means no slot."""
     pool_max = config.pool.max_open_groups
@@ -279,7 +290,7 @@ def evaluate_new_group(
         open_on_symbol=market.open_on_symbol,
         open_exposure_usd=market.exposure_usd,
         requested_capital_usd=requested,
-        realized_today_usd=stores.groups.realized_on(now.astimezone(UTC).date()),
+        realized_today_usd=realized_today(stores, now),
         config_problem=None,
     )
     if not decision.accepted:
@@ -323,7 +334,7 @@ def plan_pyramid(
     Levels and capital come from ``dca.pyramids[k-1]`` when configured (the signal's ``order_size`` still
     wins for capital), shrunk to the exposure headroom. Raises :class:`EntryRefused` for a configuration
     problem, engine paused, the ``max_pyramids`` cap, no headroom, an unknown market or a leg under the
-    minimums. The pool is not checked here (see the module doc).
+    minimums, or the daily loss breaker. The pool is not checked here (see the module doc).
     """
     stores = ctx.stores
     dca = ctx.config.dca(group.exchange, group.symbol, group.timeframe)
@@ -349,7 +360,7 @@ def plan_pyramid(
         open_on_symbol=market.open_on_symbol,
         open_exposure_usd=market.exposure_usd,
         requested_capital_usd=requested,
-        realized_today_usd=ZERO,
+        realized_today_usd=realized_today(stores, now),
         config_problem=None,
     )
     if not decision.accepted:

@@ -1,9 +1,11 @@
 """Routing a validated, authenticated signal (DESIGN §3.1, §3.2, §3.6): what it does to groups and the queue.
 
 Entry for a key with
-- an open group -> a pyramid (``ignored`` when the group is closing, for a second signal in the same
-  candle and past ``max_pyramids``; ``rejected`` when paused or a pre-trade check fails; ``queued`` with
-  ``pyramid_continuation`` when ``pool.pyramids_bypass`` is off and the pool is full);
+- an open group -> a pyramid (``ignored`` when the group is closing, for a second signal in the same or
+  an older candle and past ``max_pyramids`` — where ``risk.reset_timer_on_replacement`` also resets a
+  running risk timer; ``rejected`` when paused, the daily loss breaker holds or a pre-trade check fails;
+  ``queued`` with ``pyramid_continuation`` when ``pool.pyramids_bypass`` is off and the pool is full, or
+  ``replaced``/``ignored`` when a continuation of the key is already queued);
 - a queued entry -> ``replaced`` (later candle) or ``ignored`` (same or older candle: duplicate);
 - nothing -> pre-trade checks -> ``opened`` / ``queued`` (pool full, daily loss breaker) / ``rejected``.
 
@@ -30,7 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.app.context import EngineContext, Stores
-from engine.app.intake.entries import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
+from engine.app.intake.entries import (
+    EntryRefused,
+    EntryRequest,
+    evaluate_new_group,
+    plan_pyramid,
+    pyramid_breaker,
+)
 from engine.app.positions import request_close
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import (
@@ -194,20 +202,12 @@ def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResul
         return RouteResult(Outcome.PYRAMIDED, f"pyramid {last.index} added", group_id=group.id)
     if group.status == GroupStatus.CLOSING:
         return RouteResult(Outcome.IGNORED, "group is closing", group_id=group.id)
-    if group.last_candle == ctx.candle:
-        return RouteResult(
-            Outcome.IGNORED,
-            f"duplicate: one pyramid per candle (candle {ctx.candle} already has pyramid"
-            f" {group.pyramid_count})",
-            group_id=group.id,
-        )
+    duplicate = _pyramid_duplicate(ctx, group)
+    if duplicate:
+        return RouteResult(Outcome.IGNORED, duplicate, group_id=group.id)
     dca = ctx.engine.config.dca(group.exchange, group.symbol, group.timeframe)
     if group.pyramid_count >= dca.config.max_pyramids:
-        return RouteResult(
-            Outcome.IGNORED,
-            f"pyramid cap reached ({group.pyramid_count}/{dca.config.max_pyramids} max_pyramids)",
-            group_id=group.id,
-        )
+        return _at_pyramid_cap(ctx, group, dca.config.max_pyramids, attempt)
     refusal = _entry_refusal(ctx) or (f"configuration invalid: {dca.problem}" if dca.problem else None)
     if refusal:
         return RouteResult(Outcome.REJECTED, refusal, group_id=group.id)
@@ -218,8 +218,8 @@ def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResul
     if not pool.pyramids_bypass:
         count = ctx.stores.pool.count()
         if count >= pool.max_open_groups:
-            reason = f"pool full ({count}/{pool.max_open_groups})"
-            return _enqueue(ctx, req, reason, attempt, pyramid_continuation=True)
+            full = f"pool full ({count}/{pool.max_open_groups})"
+            return _queue_continuation(ctx, group, req, full, attempt)
     try:
         pyramid, orders = plan_pyramid(ctx.engine, group, req, ctx.config, ctx.now)
     except EntryRefused as refused:
@@ -233,6 +233,53 @@ def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResul
     return RouteResult(
         Outcome.PYRAMIDED, f"pyramid {pyramid.index} added with {len(orders)} legs", group_id=group.id
     )
+
+
+def _pyramid_duplicate(ctx: SignalContext, group: Group) -> str | None:
+    """Why a pyramid signal is a duplicate: the newest pyramid's candle or an older one, else None.
+
+    Candles only move forward: a late delivery for an older candle would add a pyramid at a stale
+    price (the queue ignores it the same way, ``engine.domain.queue.decide_requeue``)."""
+    last = group.last_candle
+    if last is None or ctx.candle > last:
+        return None
+    if ctx.candle == last:
+        return f"duplicate: one pyramid per candle (candle {last} already has pyramid {group.pyramid_count})"
+    return (
+        f"duplicate: candle {ctx.candle} is older than candle {last} of pyramid {group.pyramid_count}"
+        " (a late or out-of-order alert)"
+    )
+
+
+def _at_pyramid_cap(ctx: SignalContext, group: Group, max_pyramids: int, attempt: int) -> RouteResult:
+    """``ignored`` at ``max_pyramids``; with ``risk.reset_timer_on_replacement`` a running risk timer is
+    reset too (DESIGN §3.8: the strategy still adds, so the group gets its full wait again)."""
+    reason = f"pyramid cap reached ({group.pyramid_count}/{max_pyramids} max_pyramids)"
+    if not ctx.config.risk.reset_timer_on_replacement or group.risk_timer_started_at is None:
+        return RouteResult(Outcome.IGNORED, reason, group_id=group.id)
+    try:
+        ctx.stores.groups.save(dataclasses.replace(group, risk_timer_started_at=None), now=ctx.now)
+    except StaleWrite:
+        return _route_entry(ctx, _next_attempt(attempt))
+    reason += "; risk timer reset (risk.reset_timer_on_replacement)"
+    return RouteResult(Outcome.IGNORED, reason, group_id=group.id)
+
+
+def _queue_continuation(
+    ctx: SignalContext, group: Group, req: EntryRequest, pool_full: str, attempt: int
+) -> RouteResult:
+    """A pyramid that needs a slot (``pool.pyramids_bypass`` off) and finds none.
+
+    The daily loss breaker rejects it first (a queued add-on would be placed after the reset at a stale
+    price). A continuation already queued for the key is replaced by a later candle (``ignored`` for
+    the same one) instead of a second queue entry, which the key's queue lock refuses."""
+    breaker = pyramid_breaker(ctx.stores, ctx.config, ctx.now)
+    if breaker:
+        return RouteResult(Outcome.REJECTED, breaker, group_id=group.id)
+    queued = ctx.stores.queue.find_by_key(ctx.key)
+    if queued is not None:
+        return _requeue(ctx, queued, attempt)
+    return _enqueue(ctx, req, pool_full, attempt, pyramid_continuation=True)
 
 
 def _requeue(ctx: SignalContext, queued: QueueEntry, attempt: int) -> RouteResult:

@@ -9,8 +9,10 @@ Order of checks (the first failure raises; nothing is written before the idempot
    case-insensitive). Neither present -> ``missing_secret``; any one present and wrong -> ``bad_secret`` /
    ``bad_signature``;
 4. configuration; timestamp window -> ``stale_signal`` / ``future_signal``;
-5. account (``unknown_exchange``, ``unsupported_side``); market known (markets table, or the paper market
-   table for a paper account) else ``unknown_symbol``;
+5. account (``unknown_exchange``, ``unsupported_side``); quote in ``engine.usd_quotes`` else
+   ``unsupported_quote`` (before the market lookup); market known (markets table, or the paper market
+   table for a paper account) else ``unknown_symbol``; numbers held at the market's tick/step else
+   ``out_of_range``;
 6. Powertools ``idempotent_function`` keyed on ``Signal.idempotency_key`` (DynamoDB table env
    ``IDEMPOTENCY_TABLE``) around :func:`engine.app.intake.routing.route_signal`: a resend of the same alert
    gets the first answer without running again. A delivery that finds the same alert in progress waits up
@@ -45,7 +47,15 @@ from engine.app.intake.routing import SignalContext, route_signal
 from engine.app.shared.markets import market_precision
 from engine.config import webhook_secret
 from engine.domain.config import ConfigSnapshot
-from engine.domain.signal import Signal, SignalError, check_account, check_timestamp, parse_signal
+from engine.domain.signal import (
+    Signal,
+    SignalError,
+    check_account,
+    check_numbers,
+    check_quote,
+    check_timestamp,
+    parse_signal,
+)
 from engine.store.tables import TABLE_PREFIX_DEFAULT
 
 MAX_BODY_BYTES = 8192
@@ -174,13 +184,16 @@ def _validate(
     config = ctx.config.snapshot()
     check_timestamp(signal, now, config.engine.max_signal_age_seconds)
     check_account(signal, config.engine.accounts)
-    if market_precision(ctx.stores, signal.exchange, signal.symbol, config) is None:
+    check_quote(signal, config.engine.usd_quotes)
+    precision = market_precision(ctx.stores, signal.exchange, signal.symbol, config)
+    if precision is None:
         raise SignalError(
             "unknown_symbol",
             f"{signal.symbol} is not a market known for {signal.exchange} (markets table"
             " or, for a paper account, the paper market table / engine.paper.markets)",
             "tv.symbol",
         )
+    check_numbers(signal, precision.tick, precision.step)
     return signal, config
 
 
