@@ -11,7 +11,6 @@ import pytest
 
 from engine.app.context import Stores, engine_context
 from engine.app.intake import EntryRefused, EntryRequest, evaluate_new_group, plan_pyramid
-from engine.app.intake.entries import open_exposure_usd
 from engine.app.shared.markets import market_precision
 from engine.config import load_config
 from engine.domain.models import (
@@ -67,11 +66,11 @@ def test_signal_capital_beats_the_configured_capital(st: Stores) -> None:
 
 
 def test_capital_shrinks_to_the_exposure_headroom(st: Stores) -> None:
-    # Given an open group committing its resting legs, and a cap of 300 USD
-    open_group(st, price="100", symbol="ETH/USDT")
+    # Given an open group that committed its pyramid's capital (the account counter), and a cap of 300 USD
+    group, _ = open_group(st, price="100", symbol="ETH/USDT")
     set_document("engine", max_total_exposure_usd=300)
-    committed = open_exposure_usd(st, st.groups.list_open())
-    assert D("190") < committed <= D("200")
+    committed = st.counters.get("acct#binance").exposure_usd
+    assert committed == group.pyramids[0].capital_usd == D("200")
     # When a 200 USD entry is planned, then its capital shrinks to what is left under the cap
     decision = evaluate_new_group(engine_context(), _request(), load_config(), NOW)
     assert decision.action == "accept" and decision.plan is not None

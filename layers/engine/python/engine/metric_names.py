@@ -25,6 +25,11 @@ EQUITY_USD: Final = "EquityUsd"
 ORDERS_BY_STATE: Final = "OrdersByState"
 STATE_DIMENSION: Final = "State"
 
+#: order_sync's counter reconciliation: one per counter corrected (or backfilled), dimension ``Counter``
+#: (``acct``, ``sym`` or ``day``).
+COUNTER_DRIFT: Final = "CounterDrift"
+COUNTER_DIMENSION: Final = "Counter"
+
 # ---------------------------------------------------------------- configuration
 
 #: One per invalid configuration document read, dimension ``Parameter``.
@@ -58,6 +63,7 @@ ALL: Final[frozenset[str]] = frozenset(
         UNREALIZED_PNL_USD,
         EQUITY_USD,
         ORDERS_BY_STATE,
+        COUNTER_DRIFT,
         CONFIG_INVALID,
         WEBHOOK_SIGNALS,
         SYNC_RUNS,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Protocol
@@ -26,6 +26,7 @@ from engine.domain.config import ConfigSnapshot
 from engine.domain.models import utcnow
 from engine.exchange.gateway import ExchangeGateway
 from engine.store import (
+    CounterStore,
     EquityStore,
     GroupStore,
     MarketStore,
@@ -68,6 +69,8 @@ class Stores:
     prices: PriceStore
     paper: PaperOrderStore
     state: StateStore
+    #: Per-account counters and the pre-trade checks' one read (pool table).
+    counters: CounterStore = field(default_factory=CounterStore)
 
 
 @cache

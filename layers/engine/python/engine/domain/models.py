@@ -7,6 +7,7 @@ timezone-aware UTC ``datetime``. Stored orders mirror ccxt's order fields (``amo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -286,6 +287,17 @@ class GroupFigures:
     realized_by_day: dict[str, Decimal] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What one group adds to its account's counters (computed by ``engine.domain.counters``)."""
+
+    account: str
+    symbol: str
+    open_groups: int = 0
+    exposure_usd: Decimal = ZERO
+    realized_by_day: Mapping[str, Decimal] = field(default_factory=dict)
+
+
 @dataclass
 class Group:
     """A position group: one key, one or more pyramids, figures recomputed from orders."""
@@ -312,6 +324,9 @@ class Group:
     close_reason: CloseReason | None = None
     close_note: str | None = None
     version: int = 0
+    #: What the stored version adds to the per-account counters (set by the store when read; None for
+    #: a group not stored yet). A write adds ``counted_of(new) - counted`` (``engine.domain.counters``).
+    counted: Counted | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ from engine.store.audit import (
     SignalAudit,
     SignalRecord,
 )
+from engine.store.counters import CounterConflict, CounterStore, CounterValue, EntryState
 from engine.store.errors import AlreadyExists, ConcurrentUpdate, StaleWrite, StoreError, TransactionFailed
 from engine.store.groups import GroupStore
 from engine.store.markets import MarketStore, PriceStore
@@ -28,6 +29,10 @@ from engine.store.tables import reset_connections, table_name
 __all__ = [
     "AlreadyExists",
     "ConcurrentUpdate",
+    "CounterConflict",
+    "CounterStore",
+    "CounterValue",
+    "EntryState",
     "EquityPoint",
     "EquityStore",
     "GroupStore",

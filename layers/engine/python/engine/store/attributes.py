@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pynamodb.attributes import Attribute
-from pynamodb.constants import LIST, MAP, STRING
+from pynamodb.constants import LIST, MAP, NUMBER, STRING
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -56,6 +56,20 @@ class DecimalAttribute(Attribute[Decimal]):
 
     def serialize(self, value: Decimal) -> str:
         if not isinstance(value, Decimal):
+            raise TypeError(f"expected Decimal, got {type(value).__name__}")
+        return str(value)
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+class DecimalNumberAttribute(Attribute[Decimal]):
+    """An exact ``Decimal`` stored as a DynamoDB number (so update expressions can ``ADD`` to it)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
             raise TypeError(f"expected Decimal, got {type(value).__name__}")
         return str(value)
 

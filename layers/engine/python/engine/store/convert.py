@@ -6,9 +6,11 @@ Domain ``version`` 0 means "never stored": the item is written without a version
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
+from engine.domain.counters import Counted, counted_of
 from engine.domain.models import (
     ZERO,
     CloseReason,
@@ -166,15 +168,41 @@ def group_to_model(group: Group) -> GroupModel:
         risk_skip_once=group.risk_skip_once,
         close_reason=None if group.close_reason is None else CloseReason(group.close_reason).value,
         close_note=group.close_note,
+        closed_day=None if group.closed_at is None else group.closed_at.astimezone(UTC).date().isoformat(),
+        counted=counted_to_doc(counted_of(group)),
     )
     _with_version(item, group.version)
     return item
 
 
+def counted_to_doc(counted: Counted) -> dict[str, Any]:
+    """The ``counted`` document of a group item."""
+    return {
+        "account": counted.account,
+        "symbol": counted.symbol,
+        "open_groups": counted.open_groups,
+        "exposure_usd": str(counted.exposure_usd),
+        "realized_by_day": {day: str(value) for day, value in counted.realized_by_day.items()},
+    }
+
+
+def counted_from_doc(doc: dict[str, Any]) -> Counted:
+    """The :class:`Counted` stored in a group item's ``counted`` document."""
+    return Counted(
+        account=str(doc["account"]),
+        symbol=str(doc["symbol"]),
+        open_groups=int(doc.get("open_groups") or 0),
+        exposure_usd=Decimal(str(doc.get("exposure_usd") or "0")),
+        realized_by_day={
+            str(day): Decimal(str(value)) for day, value in (doc.get("realized_by_day") or {}).items()
+        },
+    )
+
+
 def group_from_model(item: GroupModel) -> Group:
     """The domain group stored in ``item``."""
     close_reason, close_note = close_reason_from_item(item.close_reason, item.close_note)
-    return Group(
+    group = Group(
         id=item.id,
         exchange=item.exchange,
         symbol=item.symbol,
@@ -196,6 +224,9 @@ def group_from_model(item: GroupModel) -> Group:
         close_note=close_note,
         version=int(item.version or 0),
     )
+    # Items written before the counters count as what they hold now (the reconciliation backfills).
+    group.counted = counted_from_doc(item.counted) if item.counted else counted_of(group)
+    return group
 
 
 # ---------------------------------------------------------------- orders

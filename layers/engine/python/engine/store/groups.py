@@ -13,8 +13,10 @@ from decimal import Decimal
 
 from pynamodb.exceptions import PutError
 
+from engine.domain.counters import counted_of, counter_deltas
 from engine.domain.models import OPEN_GROUP_STATUSES, ZERO, Group, GroupStatus, Order, Pyramid
 from engine.store.convert import group_from_model, group_to_model, order_to_model
+from engine.store.counters import CounterConflict, add_counter_updates, counters_failed
 from engine.store.errors import AlreadyExists, StaleWrite
 from engine.store.tables import GroupModel, OrderModel, PoolModel, bind, key_lock_pk
 from engine.store.tx import Transaction
@@ -71,20 +73,41 @@ class GroupStore:
         """Overwrite ``group`` if the stored version equals ``group.version`` (0 = must not exist).
 
         Stamps ``updated_at`` with ``now`` and increments ``group.version`` on success; raises
-        :class:`StaleWrite` (leaving ``group`` unchanged) when another writer got there first.
+        :class:`StaleWrite` (leaving ``group`` unchanged) when another writer got there first. When the
+        write changes what the group counts (open, committed capital, realised PnL per day) the
+        account's counters take the deltas (new - ``group.counted``) in the same transaction, so a
+        replayed change adds zero.
         """
         stamped = dataclasses.replace(group, updated_at=now)
         item = group_to_model(stamped)
-        try:
-            item.save()
-        except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                raise StaleWrite(f"group {group.id} changed since version {group.version}") from error
-            raise
+        counted = counted_of(stamped)
+        deltas = counter_deltas(group.counted, counted)
+        if deltas:
+            tx = Transaction(f"group:{group.id}:{group.version}")
+            tx.put("group", item)
+            add_counter_updates(tx, deltas, now)
+            if tx.commit():
+                raise StaleWrite(f"group {group.id} changed since version {group.version}")
+        else:
+            try:
+                item.save()
+            except PutError as error:
+                if error.cause_response_code == "ConditionalCheckFailedException":
+                    raise StaleWrite(f"group {group.id} changed since version {group.version}") from error
+                raise
         group.updated_at = stamped.updated_at
         group.version = int(item.version)
+        group.counted = counted
 
-    def add_pyramid(self, group: Group, pyramid: Pyramid, orders: Sequence[Order], *, now: datetime) -> None:
+    def add_pyramid(
+        self,
+        group: Group,
+        pyramid: Pyramid,
+        orders: Sequence[Order],
+        *,
+        now: datetime,
+        exposure_cap_usd: Decimal | None = None,
+    ) -> None:
         """Append ``pyramid`` to ``group`` and create its ``orders``, all in one transaction.
 
         ``pyramid`` is appended unless ``group.pyramids`` already ends with it (callers may pass the
@@ -92,7 +115,9 @@ class GroupStore:
         are the caller's and are saved too. The group write is version-checked (:class:`StaleWrite`);
         an order id that already exists raises :class:`AlreadyExists`; either way nothing is written
         and ``group`` is left unchanged. On success ``group.version``/``updated_at`` advance and each
-        order's ``version`` becomes 1; ``updated_at`` is ``now``.
+        order's ``version`` becomes 1; ``updated_at`` is ``now``. The pyramid's capital is committed to
+        the account's exposure counter in the same transaction, with ``exposure_cap_usd`` as its
+        condition (:class:`CounterConflict`, a :class:`StaleWrite`, when the cap would be passed).
         """
         if group.version < 1:
             raise ValueError("add_pyramid needs a stored group (version >= 1)")
@@ -106,16 +131,27 @@ class GroupStore:
         tx.put("group", group_item)
         for item in order_items:
             tx.put(f"order:{item.id}", item, OrderModel.id.does_not_exist())
+        counted = counted_of(stamped)
+        add_counter_updates(
+            tx, counter_deltas(group.counted, counted), now, exposure_cap_usd=exposure_cap_usd
+        )
         failed = tx.commit()
         if "group" in failed:
             raise StaleWrite(f"group {group.id} changed since version {group.version}")
+        if counters_failed(failed):
+            raise CounterConflict(f"pyramid of {group.id} would pass the exposure cap")
         if failed:
             raise AlreadyExists(f"orders already exist: {sorted(failed)}")
         group.pyramids = pyramids
+        group.counted = counted
         group.updated_at = stamped.updated_at
         group.version = int(group_item.version)
         for order, item in zip(orders, order_items, strict=True):
             order.version = int(item.version)
+
+    def list_closed_on(self, day: date) -> list[Group]:
+        """Groups closed (or failed) on UTC ``day`` (GSI ``by_closed_day``, eventually consistent)."""
+        return [group_from_model(item) for item in bind(GroupModel).by_closed_day.query(day.isoformat())]
 
     def realized_on(self, day: date) -> Decimal:
         """Realised PnL (net of fees) booked on UTC ``day``: Σ ``figures.realized_by_day[day]``.

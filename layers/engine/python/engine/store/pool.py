@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
+from engine.domain.counters import counted_of, counter_deltas
 from engine.domain.models import Group, Order
 from engine.store.convert import group_to_model, order_to_model
+from engine.store.counters import add_counter_updates, counters_failed
 from engine.store.errors import AlreadyExists, StoreError
 from engine.store.tables import (
     COUNTER_PK,
@@ -44,6 +48,8 @@ class OpenResult(StrEnum):
     ALREADY_OPEN = "already_open"
     #: Promoting a queue entry that is no longer queued (removed, expired or promoted elsewhere).
     QUEUE_ENTRY_GONE = "queue_entry_gone"
+    #: The account's committed exposure would pass the cap (another entry committed capital meanwhile).
+    EXPOSURE_FULL = "exposure_full"
 
 
 class HandOverRefused(StoreError):
@@ -66,6 +72,8 @@ def _failure_reason(failed: set[str]) -> OpenResult:
         return OpenResult.KEY_TAKEN
     if failed & {"queue", "queue_lock"}:
         return OpenResult.QUEUE_ENTRY_GONE
+    if counters_failed(failed):
+        return OpenResult.EXPOSURE_FULL
     if "counter" in failed:
         return OpenResult.POOL_FULL
     raise AlreadyExists(f"orders already exist: {sorted(failed)}")
@@ -91,9 +99,15 @@ class PoolStore:
         return self.count(), slots
 
     def _add_new_group(
-        self, tx: Transaction, group: Group, orders: Sequence[Order]
+        self,
+        tx: Transaction,
+        group: Group,
+        orders: Sequence[Order],
+        now: datetime | None,
+        exposure_cap_usd: Decimal | None,
     ) -> tuple[GroupModel, list[OrderModel]]:
-        """Slot, group and order puts shared by open and hand-over (key lock is the caller's)."""
+        """Slot, group, order puts and the group's counter deltas shared by open and hand-over (key
+        lock is the caller's). The account counter carries the exposure cap as its condition."""
         tx.put(
             "slot",
             _pool_item(slot_pk(group.id), group_id=group.id, key=group.key),
@@ -104,6 +118,8 @@ class PoolStore:
         order_items = [order_to_model(dataclasses.replace(order, version=0)) for order in orders]
         for item in order_items:
             tx.put(f"order:{item.id}", item, OrderModel.id.does_not_exist())
+        deltas = counter_deltas(None, counted_of(group))
+        add_counter_updates(tx, deltas, now or group.created_at, exposure_cap_usd=exposure_cap_usd)
         return group_item, order_items
 
     @staticmethod
@@ -117,6 +133,7 @@ class PoolStore:
         group: Group, orders: Sequence[Order], group_item: GroupModel, order_items: list[OrderModel]
     ) -> None:
         group.version = int(group_item.version)
+        group.counted = counted_of(group)
         for order, item in zip(orders, order_items, strict=True):
             order.version = int(item.version)
 
@@ -127,12 +144,17 @@ class PoolStore:
         *,
         max_open: int,
         queue_entry_id: str | None = None,
+        exposure_cap_usd: Decimal | None = None,
+        now: datetime | None = None,
     ) -> OpenResult:
         """Take a slot and create ``group`` with its ``orders`` in one transaction.
 
         The counter goes up only while below ``max_open`` (the counter item is created on first use);
         the slot, key lock and group must not exist. With ``queue_entry_id`` (a promotion) the queue
-        entry and its key lock are deleted in the same transaction. Nothing is written unless the
+        entry and its key lock are deleted in the same transaction. The account's counters take the
+        group's open count and committed capital in the same transaction; with ``exposure_cap_usd`` the
+        account's committed exposure must stay within it (else ``EXPOSURE_FULL``; ``now`` stamps the
+        counters, default the group's ``created_at``). Nothing is written unless the
         result is ``OPENED``; then ``group.version`` and each order's ``version`` become 1. Raises
         :class:`AlreadyExists` if only an order id collided.
         """
@@ -151,7 +173,7 @@ class PoolStore:
             _pool_item(key_lock_pk(group.key), group_id=group.id, key=group.key),
             PoolModel.pk.does_not_exist(),
         )
-        group_item, order_items = self._add_new_group(tx, group, orders)
+        group_item, order_items = self._add_new_group(tx, group, orders, now, exposure_cap_usd)
         if queue_entry_id is not None:
             self._delete_queue_entry(tx, queue_entry_id, group.key)
         failed = tx.commit()
@@ -191,10 +213,15 @@ class PoolStore:
         new_group: Group,
         new_orders: Sequence[Order],
         queue_entry_id: str,
+        exposure_cap_usd: Decimal | None = None,
+        now: datetime | None = None,
     ) -> bool:
         """Give ``old_group_id``'s slot to ``new_group`` (promoted from ``queue_entry_id``).
 
-        The counter is untouched (DynamoDB forbids two operations on one item per transaction).
+        The pool counter is untouched (DynamoDB forbids two operations on one item per transaction);
+        the account's counters take the new group's net deltas (the old group's share left them in the
+        write that closed it), the exposure cap as the account counter's condition (``HandOverRefused``
+        with ``EXPOSURE_FULL``).
 
         In one transaction: old slot and old key lock out, new slot and new key lock in, the queue entry
         and its key lock deleted, the new group and its orders created. Returns False and writes
@@ -220,7 +247,7 @@ class PoolStore:
                 if include_old_key_lock:
                     tx.delete("old_key", _pool_item(key_lock_pk(old_key)), PoolModel.group_id == old_group_id)
                 tx.put("key", new_lock, PoolModel.pk.does_not_exist())
-            group_item, order_items = self._add_new_group(tx, new_group, new_orders)
+            group_item, order_items = self._add_new_group(tx, new_group, new_orders, now, exposure_cap_usd)
             self._delete_queue_entry(tx, queue_entry_id, new_key)
             failed = tx.commit()
             if "old_slot" in failed:

@@ -37,6 +37,7 @@ from engine.domain.models import (
 )
 from engine.store.attributes import (
     DecimalAttribute,
+    DecimalNumberAttribute,
     DocumentAttribute,
     DocumentListAttribute,
     EnumAttribute,
@@ -94,6 +95,16 @@ class GroupsByStatus(GlobalSecondaryIndex["GroupModel"]):
     status = EnumAttribute(GroupStatus, hash_key=True)
 
 
+class GroupsByClosedDay(GlobalSecondaryIndex["GroupModel"]):
+    """Sparse: closed/failed groups by the UTC day they closed (the day counter's reconciliation)."""
+
+    class Meta:
+        index_name = "by_closed_day"
+        projection = AllProjection()
+
+    closed_day = UnicodeAttribute(hash_key=True)
+
+
 class GroupModel(StoreModel):
     class Meta(_Meta):
         table_name = TABLE_PREFIX_DEFAULT + "groups"
@@ -120,8 +131,13 @@ class GroupModel(StoreModel):
     #: A ``CloseReason`` code; items written before the codes hold ``"<purpose>: <text>"`` (see convert).
     close_reason = UnicodeAttribute(null=True)
     close_note = UnicodeAttribute(null=True)
+    #: UTC day (``YYYY-MM-DD``) of ``closed_at``; absent while open (index ``by_closed_day``).
+    closed_day = UnicodeAttribute(null=True)
+    #: What this version of the group adds to the per-account counters (``engine.domain.counters``).
+    counted = DocumentAttribute(null=True)
     version = VersionAttribute()
     by_status = GroupsByStatus()
+    by_closed_day = GroupsByClosedDay()
 
 
 # ---------------------------------------------------------------- orders
@@ -216,7 +232,8 @@ class QueueModel(StoreModel):
 
 
 class PoolModel(StoreModel):
-    """Pool table items: ``counter``, ``slot#<group id>``, ``key#<group key>`` and ``queued#<group key>``."""
+    """Pool table items: ``counter``, ``slot#<group id>``, ``key#<group key>``, ``queued#<group key>`` and
+    the per-account counters ``acct#``/``sym#``/``day#`` (``engine.domain.counters``)."""
 
     class Meta(_Meta):
         table_name = TABLE_PREFIX_DEFAULT + "pool"
@@ -228,6 +245,13 @@ class PoolModel(StoreModel):
     key = UnicodeAttribute(null=True)
     entry_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(null=True)
+    #: Per-account counters: open groups (``acct#``, ``sym#``), committed exposure (``acct#``), realised
+    #: PnL (``day#``); ``counter_version`` goes up with every change (the reconciliation's condition).
+    open_groups = NumberAttribute(null=True)
+    exposure_usd = DecimalNumberAttribute(null=True)
+    realized_usd = DecimalNumberAttribute(null=True)
+    counter_version = NumberAttribute(null=True)
+    counted_at = UTCDateTimeAttribute(null=True)
 
 
 # ---------------------------------------------------------------- audit

@@ -6,11 +6,12 @@ Nothing here writes: callers persist the plan (``PoolStore.open_group`` / ``hand
 
 Decisions written down here:
 
-- **Open exposure** (the ``engine.max_total_exposure_usd`` cap) = Σ ``figures.invested_usd`` of the open
-  groups (what they hold, at average entry) + Σ the resting entry notional of their live entry orders
-  (``remaining * price``, the trigger price for a waiting market leg). Capital promised to legs that have
-  not filled yet counts, so a burst of signals cannot overshoot the cap; a leg filled but not yet folded
-  into its group's figures by position_update is briefly in neither term (seconds).
+- **Open exposure** (the ``engine.max_total_exposure_usd`` cap) = the account's committed capital: the
+  ``acct#`` counter (DESIGN §1), Σ ``capital_usd`` of every pyramid of its open groups, committed when
+  accepted and released when the group closes or fails. The checks read it with the rest of their
+  inputs in ONE strongly consistent batch read (``CounterStore.entry_state``: the key's locks, the pool
+  counter, the account's counters, the market); the opening transaction re-checks the cap as a
+  condition, so two entries that each fit alone cannot both pass it.
 - **Market precision**: the markets table (refreshed from the exchange by order_sync), else — for a paper
   account only — the paper exchange's own market table (``engine.exchange.markets``, ccxt-free, plus
   ``engine.paper.markets``); else unknown (the webhook answers 400 ``unknown_symbol``).
@@ -29,23 +30,21 @@ Decisions written down here:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
 from engine.app.context import EngineContext, Stores
-from engine.app.shared.markets import market_precision
 from engine.config import DcaSelection
 from engine.domain.config import ConfigSnapshot, DcaConfig, DcaLevel
+from engine.domain.counters import account_of
 from engine.domain.grid import GridPlan, GridRejected, build_grid, pyramid_settings, resolve_capital
 from engine.domain.models import (
-    LIVE_ORDER_STATUSES,
-    ZERO,
     Group,
     GroupFigures,
     GroupStatus,
+    MarketPrecision,
     Order,
     OrderPurpose,
     OrderSide,
@@ -57,6 +56,8 @@ from engine.domain.models import (
 )
 from engine.domain.pretrade import breaker_reason, check_entry
 from engine.exchange.client_ids import client_order_id
+from engine.exchange.markets import paper_markets
+from engine.store import EntryState
 
 EntryAction = Literal["accept", "queue", "reject"]
 #: Capital before the exposure cap is applied (the cap is applied by the pre-trade checks).
@@ -139,31 +140,29 @@ class EntryDecision:
     plan: PlannedGroup | None = None
 
 
-@dataclass(frozen=True)
-class _Market:
-    """Everything the pre-trade checks read from the stores for one entry."""
-
-    open_groups: list[Group]
-    open_on_symbol: int
-    exposure_usd: Decimal
+def utc_day(now: datetime) -> str:
+    """``now``'s UTC day as ``YYYY-MM-DD`` (the day counter's key)."""
+    return now.astimezone(UTC).date().isoformat()
 
 
-def open_exposure_usd(stores: Stores, open_groups: Sequence[Group]) -> Decimal:
-    """Capital committed by ``open_groups``: held (invested) plus resting entry notional (module doc)."""
-    ids = {group.id for group in open_groups}
-    invested = sum((group.figures.invested_usd for group in open_groups), ZERO)
-    resting = ZERO
-    for order in stores.orders.list_by_status(LIVE_ORDER_STATUSES):
-        if order.group_id in ids and order.purpose == OrderPurpose.ENTRY:
-            reference = order.price if order.price is not None else order.trigger_price
-            resting += order.remaining * (reference or ZERO)
-    return invested + resting
+def read_entry_state(stores: Stores, exchange: str, symbol: str, key: str, now: datetime) -> EntryState:
+    """The pre-trade checks' inputs for an entry of ``key``: one strongly consistent batch read."""
+    name = exchange.strip().lower()
+    return stores.counters.entry_state(
+        key=key, account=account_of(name), symbol=symbol, day=utc_day(now), exchange=name
+    )
 
 
-def _market_state(stores: Stores, exchange: str, symbol: str) -> _Market:
-    open_groups = stores.groups.list_open()
-    on_symbol = sum(1 for g in open_groups if g.exchange == exchange and g.symbol == symbol)
-    return _Market(open_groups, on_symbol, open_exposure_usd(stores, open_groups))
+def _precision(
+    state: EntryState, exchange: str, symbol: str, config: ConfigSnapshot
+) -> MarketPrecision | None:
+    """The market read with ``state``, else (a paper account) the paper table, else None."""
+    if state.market is not None:
+        return state.market
+    account = config.engine.account(exchange.strip().lower())
+    if account is not None and account.mode == "paper":
+        return paper_markets(config.engine.paper.markets).get(symbol)
+    return None
 
 
 def _config_problem(config: ConfigSnapshot, dca: DcaSelection) -> str | None:
@@ -221,24 +220,24 @@ def _pyramid_record(req: EntryRequest, grid: GridPlan, now: datetime) -> Pyramid
     )
 
 
-def realized_today(stores: Stores, now: datetime) -> Decimal:
-    """The account's realised PnL of ``now``'s UTC day (the daily loss breaker's input)."""
-    return stores.groups.realized_on(now.astimezone(UTC).date())
+def realized_today(stores: Stores, exchange: str, now: datetime) -> Decimal:
+    """The account's realised PnL of ``now``'s UTC day (the daily loss breaker's input; day counter)."""
+    return stores.counters.realized_on(account_of(exchange), utc_day(now))
 
 
-def pyramid_breaker(stores: Stores, config: ConfigSnapshot, now: datetime) -> str | None:
-    """Why the daily loss breaker refuses a pyramid now (it adds capital), or None."""
-    return breaker_reason(config.engine, realized_today(stores, now))
+def pyramid_breaker(stores: Stores, config: ConfigSnapshot, now: datetime, exchange: str) -> str | None:
+    """Why the daily loss breaker refuses a pyramid on ``exchange``'s account now, or None."""
+    return breaker_reason(config.engine, realized_today(stores, exchange, now))
 
 
-def _pool_load(stores: Stores, config: ConfigSnapshot, slot_available: bool | None) -> tuple[int, int]:
+def _pool_load(state: EntryState, config: ConfigSnapshot, slot_available: bool | None) -> tuple[int, int]:
     """(open, max) for the pool check: a handed-over slot always fits, False means no slot."""
     pool_max = config.pool.max_open_groups
     if slot_available is True:
         return 0, max(pool_max, 1)
     if slot_available is False:
         return pool_max, pool_max
-    return stores.pool.count(), pool_max
+    return state.pool_open, pool_max
 
 
 def _pyramid_levels_and_capital(
@@ -262,6 +261,7 @@ def evaluate_new_group(
     now: datetime,
     *,
     slot_available: bool | None = None,
+    state: EntryState | None = None,
 ) -> EntryDecision:
     """Run the pre-trade checks for a new group and, when they pass, plan it (group + leg orders).
 
@@ -269,17 +269,19 @@ def evaluate_new_group(
     there is none, None to read the pool counter. Refusals: a configuration problem, engine paused, the
     per-symbol limit, no exposure headroom or a leg under the market minimums -> ``reject``; the daily loss
     breaker or a full pool -> ``queue``. The market's DCA document is read through ``ctx.config``.
+    ``state``: the entry's batch read when the caller already made it (:func:`read_entry_state`).
     """
     stores = ctx.stores
     dca = ctx.config.dca(req.exchange, req.symbol, req.timeframe)
     problem = _config_problem(config, dca)
     if problem:
         return EntryDecision("reject", problem)
-    precision = market_precision(stores, req.exchange, req.symbol, config)
+    if state is None:
+        state = read_entry_state(stores, req.exchange, req.symbol, req.key, now)
+    precision = _precision(state, req.exchange, req.symbol, config)
     if precision is None:
         return EntryDecision("reject", _unknown_market(req))
-    market = _market_state(stores, req.exchange, req.symbol)
-    pool_open, pool_max = _pool_load(stores, config, slot_available)
+    pool_open, pool_max = _pool_load(state, config, slot_available)
     levels, requested = _pyramid_levels_and_capital(dca.config, 1, req.signal_capital)
     decision = check_entry(
         engine=config.engine,
@@ -287,10 +289,10 @@ def evaluate_new_group(
         pool_bypass=config.pool.pyramids_bypass,
         pool_open=pool_open,
         pool_max=pool_max,
-        open_on_symbol=market.open_on_symbol,
-        open_exposure_usd=market.exposure_usd,
+        open_on_symbol=state.symbol_open,
+        open_exposure_usd=state.exposure_usd,
         requested_capital_usd=requested,
-        realized_today_usd=realized_today(stores, now),
+        realized_today_usd=state.realized_today_usd,
         config_problem=None,
     )
     if not decision.accepted:
@@ -327,14 +329,21 @@ def evaluate_new_group(
 
 
 def plan_pyramid(
-    ctx: EngineContext, group: Group, req: EntryRequest, config: ConfigSnapshot, now: datetime
+    ctx: EngineContext,
+    group: Group,
+    req: EntryRequest,
+    config: ConfigSnapshot,
+    now: datetime,
+    *,
+    state: EntryState | None = None,
 ) -> tuple[Pyramid, list[Order]]:
     """Plan pyramid k = ``group.pyramid_count + 1`` of ``group`` from ``req`` (its own entry price).
 
     Levels and capital come from ``dca.pyramids[k-1]`` when configured (the signal's ``order_size`` still
     wins for capital), shrunk to the exposure headroom. Raises :class:`EntryRefused` for a configuration
     problem, engine paused, the ``max_pyramids`` cap, no headroom, an unknown market or a leg under the
-    minimums, or the daily loss breaker. The pool is not checked here (see the module doc).
+    minimums, or the daily loss breaker. The pool is not checked here (see the module doc). ``state``:
+    the entry's batch read when the caller already made it.
     """
     stores = ctx.stores
     dca = ctx.config.dca(group.exchange, group.symbol, group.timeframe)
@@ -346,10 +355,11 @@ def plan_pyramid(
         raise EntryRefused(
             f"pyramid cap reached: {group.pyramid_count} of max_pyramids {dca.config.max_pyramids}"
         )
-    precision = market_precision(stores, group.exchange, group.symbol, config)
+    if state is None:
+        state = read_entry_state(stores, group.exchange, group.symbol, group.key, now)
+    precision = _precision(state, group.exchange, group.symbol, config)
     if precision is None:
         raise EntryRefused(_unknown_market(req))
-    market = _market_state(stores, group.exchange, group.symbol)
     levels, requested = _pyramid_levels_and_capital(dca.config, index, req.signal_capital)
     decision = check_entry(
         engine=config.engine,
@@ -357,10 +367,10 @@ def plan_pyramid(
         pool_bypass=True,
         pool_open=0,
         pool_max=max(config.pool.max_open_groups, 1),
-        open_on_symbol=market.open_on_symbol,
-        open_exposure_usd=market.exposure_usd,
+        open_on_symbol=state.symbol_open,
+        open_exposure_usd=state.exposure_usd,
         requested_capital_usd=requested,
-        realized_today_usd=realized_today(stores, now),
+        realized_today_usd=state.realized_today_usd,
         config_problem=None,
     )
     if not decision.accepted:

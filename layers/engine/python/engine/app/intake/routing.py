@@ -38,6 +38,7 @@ from engine.app.intake.entries import (
     evaluate_new_group,
     plan_pyramid,
     pyramid_breaker,
+    read_entry_state,
 )
 from engine.app.positions import request_close
 from engine.domain.config import ConfigSnapshot
@@ -51,7 +52,7 @@ from engine.domain.models import (
 )
 from engine.domain.queue import QueueDecision, decide_requeue, replace_entry
 from engine.domain.signal import Signal
-from engine.store import AlreadyExists, OpenResult, StaleWrite
+from engine.store import AlreadyExists, EntryState, OpenResult, StaleWrite
 
 MAX_ROUTE_ATTEMPTS = 3
 #: ``close_note`` of a group closed by an exit signal.
@@ -176,13 +177,17 @@ def _next_attempt(attempt: int) -> int:
 
 
 def _route_entry(ctx: SignalContext, attempt: int) -> RouteResult:
-    group = ctx.stores.groups.get_open_by_key(ctx.key)
-    if group is not None:
-        return _route_pyramid(ctx, group, attempt)
-    queued = ctx.stores.queue.find_by_key(ctx.key)
-    if queued is not None:
-        return _requeue(ctx, queued, attempt)
-    return _open_new(ctx, attempt)
+    # One strongly consistent read: the key's locks, the pool counter, the account's counters, the market.
+    state = read_entry_state(ctx.stores, ctx.exchange, ctx.signal.symbol, ctx.key, ctx.now)
+    if state.key_holder is not None:
+        group = ctx.stores.groups.get(state.key_holder)
+        if group is not None and group.is_open:
+            return _route_pyramid(ctx, group, attempt, state)
+    if state.queued_entry is not None:
+        queued = ctx.stores.queue.get(state.queued_entry)
+        if queued is not None:
+            return _requeue(ctx, queued, attempt)
+    return _open_new(ctx, attempt, state)
 
 
 def _entry_refusal(ctx: SignalContext) -> str | None:
@@ -194,7 +199,9 @@ def _entry_refusal(ctx: SignalContext) -> str | None:
     return None
 
 
-def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResult:
+def _route_pyramid(
+    ctx: SignalContext, group: Group, attempt: int, state: EntryState | None = None
+) -> RouteResult:
     if group.id == ctx.group_id:
         return RouteResult(Outcome.OPENED, "group opened by this signal", group_id=group.id)
     last = group.pyramids[-1] if group.pyramids else None
@@ -216,19 +223,25 @@ def _route_pyramid(ctx: SignalContext, group: Group, attempt: int) -> RouteResul
         return RouteResult(Outcome.REJECTED, _NO_PRICE, group_id=group.id)
     pool = ctx.config.pool
     if not pool.pyramids_bypass:
-        count = ctx.stores.pool.count()
+        count = ctx.stores.pool.count() if state is None else state.pool_open
         if count >= pool.max_open_groups:
             full = f"pool full ({count}/{pool.max_open_groups})"
             return _queue_continuation(ctx, group, req, full, attempt)
     try:
-        pyramid, orders = plan_pyramid(ctx.engine, group, req, ctx.config, ctx.now)
+        pyramid, orders = plan_pyramid(ctx.engine, group, req, ctx.config, ctx.now, state=state)
     except EntryRefused as refused:
         return RouteResult(Outcome.REJECTED, refused.reason, group_id=group.id)
     status = GroupStatus.PARTIALLY_FILLED if group.status == GroupStatus.ACTIVE else group.status
     updated = dataclasses.replace(group, status=status)
     try:
-        ctx.stores.groups.add_pyramid(updated, pyramid, orders, now=ctx.now)
-    except (StaleWrite, AlreadyExists):
+        ctx.stores.groups.add_pyramid(
+            updated,
+            pyramid,
+            orders,
+            now=ctx.now,
+            exposure_cap_usd=ctx.config.engine.max_total_exposure_usd,
+        )
+    except (StaleWrite, AlreadyExists):  # incl. CounterConflict: capital committed meanwhile
         return _route_entry(ctx, _next_attempt(attempt))
     return RouteResult(
         Outcome.PYRAMIDED, f"pyramid {pyramid.index} added with {len(orders)} legs", group_id=group.id
@@ -273,7 +286,7 @@ def _queue_continuation(
     The daily loss breaker rejects it first (a queued add-on would be placed after the reset at a stale
     price). A continuation already queued for the key is replaced by a later candle (``ignored`` for
     the same one) instead of a second queue entry, which the key's queue lock refuses."""
-    breaker = pyramid_breaker(ctx.stores, ctx.config, ctx.now)
+    breaker = pyramid_breaker(ctx.stores, ctx.config, ctx.now, ctx.exchange)
     if breaker:
         return RouteResult(Outcome.REJECTED, breaker, group_id=group.id)
     queued = ctx.stores.queue.find_by_key(ctx.key)
@@ -309,18 +322,24 @@ def _requeue(ctx: SignalContext, queued: QueueEntry, attempt: int) -> RouteResul
     )
 
 
-def _open_new(ctx: SignalContext, attempt: int) -> RouteResult:
+def _open_new(ctx: SignalContext, attempt: int, state: EntryState) -> RouteResult:
     req = _entry_request(ctx)
     if req is None:
         return RouteResult(Outcome.REJECTED, _NO_PRICE)
-    decision = evaluate_new_group(ctx.engine, req, ctx.config, ctx.now)
+    decision = evaluate_new_group(ctx.engine, req, ctx.config, ctx.now, state=state)
     if decision.action == "reject":
         return RouteResult(Outcome.REJECTED, decision.reason)
     if decision.action == "queue" or decision.plan is None:
         return _enqueue(ctx, req, decision.reason, attempt, pyramid_continuation=False)
     plan = decision.plan
     max_open = ctx.config.pool.max_open_groups
-    opened = ctx.stores.pool.open_group(plan.group, plan.orders, max_open=max_open)
+    opened = ctx.stores.pool.open_group(
+        plan.group,
+        plan.orders,
+        max_open=max_open,
+        exposure_cap_usd=ctx.config.engine.max_total_exposure_usd,
+        now=ctx.now,
+    )
     if opened in (OpenResult.OPENED, OpenResult.ALREADY_OPEN):
         legs = f"{len(plan.orders)} legs"
         reason = legs if decision.reason == "ok" else f"{legs}; {decision.reason}"
@@ -328,6 +347,9 @@ def _open_new(ctx: SignalContext, attempt: int) -> RouteResult:
     if opened == OpenResult.POOL_FULL:
         reason = f"pool full ({ctx.stores.pool.count()}/{max_open})"
         return _enqueue(ctx, req, reason, attempt, pyramid_continuation=False)
+    if opened == OpenResult.EXPOSURE_FULL:
+        # Another entry committed capital since the read: re-run the checks (shrink or reject).
+        return _route_entry(ctx, _next_attempt(attempt))
     # KEY_TAKEN: a concurrent signal opened the key's group (-> pyramid), or the key's previous group
     # is closed but its slot not yet released (-> wait in the queue; slot_release promotes it).
     holder = ctx.stores.groups.get_open_by_key(ctx.key)

@@ -113,8 +113,9 @@ def record_queue_event(
     )
 
 
-def hand_over_placer(stores: Stores, old_group: Group) -> Placer:
-    """A placer giving ``old_group``'s slot to the planned group."""
+def hand_over_placer(stores: Stores, old_group: Group, config: ConfigSnapshot | None = None) -> Placer:
+    """A placer giving ``old_group``'s slot to the planned group (``config``: the exposure cap)."""
+    cap = None if config is None else config.engine.max_total_exposure_usd
 
     def place(plan: PlannedGroup, entry: QueueEntry) -> PromotionResult:
         try:
@@ -124,6 +125,8 @@ def hand_over_placer(stores: Stores, old_group: Group) -> Placer:
                 new_group=plan.group,
                 new_orders=plan.orders,
                 queue_entry_id=entry.id,
+                exposure_cap_usd=cap,
+                now=plan.group.created_at,
             )
         except HandOverRefused as refused:
             return _refusal_result(refused.reason)
@@ -139,7 +142,12 @@ def open_placer(stores: Stores, config: ConfigSnapshot) -> Placer:
 
     def place(plan: PlannedGroup, entry: QueueEntry) -> PromotionResult:
         result = stores.pool.open_group(
-            plan.group, plan.orders, max_open=config.pool.max_open_groups, queue_entry_id=entry.id
+            plan.group,
+            plan.orders,
+            max_open=config.pool.max_open_groups,
+            queue_entry_id=entry.id,
+            exposure_cap_usd=config.engine.max_total_exposure_usd,
+            now=plan.group.created_at,
         )
         if result is OpenResult.OPENED:
             return PromotionResult(Outcome.PROMOTED, plan.group.id, "promoted into a free slot")
@@ -153,6 +161,8 @@ def _refusal_result(reason: OpenResult) -> PromotionResult:
         return PromotionResult(Outcome.POOL_FULL, reason="pool full")
     if reason is OpenResult.KEY_TAKEN:
         return PromotionResult(Outcome.SKIPPED, reason="its key is still held by a closing group")
+    if reason is OpenResult.EXPOSURE_FULL:
+        return PromotionResult(Outcome.SKIPPED, reason="capital committed meanwhile; retried later")
     return PromotionResult(Outcome.GONE, reason="no longer queued")
 
 
@@ -220,8 +230,10 @@ def _promote_pyramid(
     if group.status == GroupStatus.ACTIVE:
         group.status = GroupStatus.PARTIALLY_FILLED
     try:
-        stores.groups.add_pyramid(group, pyramid, orders, now=now)
-    except (StaleWrite, AlreadyExists):
+        stores.groups.add_pyramid(
+            group, pyramid, orders, now=now, exposure_cap_usd=config.engine.max_total_exposure_usd
+        )
+    except (StaleWrite, AlreadyExists):  # incl. CounterConflict (the exposure cap)
         return PromotionResult(Outcome.SKIPPED, group.id, "its group changed meanwhile; retried later")
     stores.queue.remove(entry.id)
     record_queue_event(

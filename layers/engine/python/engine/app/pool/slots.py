@@ -83,7 +83,7 @@ def on_group_change(
     if stores.pool.count() > cfg.pool.max_open_groups or _queue_held(cfg):
         stores.pool.release_slot(current.id, current.key)
         return None
-    placer = hand_over_placer(stores, current)
+    placer = hand_over_placer(stores, current, cfg)
     for entry in promotion_candidates(stores, cfg):
         result = promote(ctx, entry, cfg, now, slot_available=True, place=placer)
         if result.outcome is Outcome.PROMOTED:

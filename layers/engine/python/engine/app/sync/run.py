@@ -43,7 +43,7 @@ from engine.app.execution import (
     reconcile_unknown,
     save_change,
 )
-from engine.app.pool import sweep_queue
+from engine.app.pool import reconcile_counters, sweep_queue
 from engine.app.positions import refresh_group
 from engine.app.sync.figures import EngineFigures, emit_metrics, measure, record_equity
 from engine.domain.config import ConfigSnapshot
@@ -151,6 +151,11 @@ def run_sync(ctx: EngineContext, now: datetime, *, force: bool = False) -> SyncS
     except Exception as exc:
         logger.exception("queue sweep failed")
         summary.failures["queue"] = f"{type(exc).__name__}: {exc}"
+    try:
+        reconcile_counters(ctx)
+    except Exception as exc:
+        logger.exception("counter reconciliation failed")
+        summary.failures["counters"] = f"{type(exc).__name__}: {exc}"
     figures = measure(stores, cfg)
     record_equity(stores, figures, now)
     emit_metrics(figures)
