@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import ms, percentile, print_report, table
+from tests.bench.common import ms, percentile, print_report, table, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL_SIZE = 20
@@ -339,6 +339,7 @@ def run() -> None:
         groups[key].append(sent)
     rows: list[list[object]] = []
     operations: list[list[object]] = []
+    outcomes: dict[str, dict[str, Any]] = {}
     everything = [sent.seconds for sent in results]
     for key, sents in sorted(groups.items(), key=lambda item: -len(item[1])):
         seconds = [s.seconds for s in sents]
@@ -356,6 +357,16 @@ def run() -> None:
         merged: Counter[str] = Counter()
         for s in sents:
             merged.update(s.calls)
+        name = sents[0].outcome if sents[0].label != RESEND else f"resend:{sents[0].outcome}"
+        outcomes[name] = {
+            "signals": len(sents),
+            "status": sents[0].status,
+            "p50_ms": round(percentile(seconds, 50) * 1000, 3),
+            "p99_ms": round(percentile(seconds, 99) * 1000, 3),
+            "aws_calls": round(sum(calls) / len(calls), 2),
+            "aws_calls_max": max(calls),
+            "operations": {op: round(count / len(sents), 2) for op, count in sorted(merged.items())},
+        }
         operations.append(
             [
                 key,
@@ -390,6 +401,9 @@ def run() -> None:
     )
     print("\nAWS calls per signal by operation (mean):\n")
     print(table(["outcome", "calls"], operations))
+    write_results(
+        "webhook", {"outcomes": outcomes, "signals": len(results), "surprises": sorted(set(surprises))}
+    )
     sys.stdout.flush()
 
 

@@ -8,7 +8,13 @@ import pytest
 
 # name -> (hash, range, {gsi: (hash, range)}, stream, ttl attribute)
 EXPECTED_TABLES: dict[str, tuple[str, str | None, dict[str, tuple[str, str | None]], bool, str | None]] = {
-    "groups": ("id", None, {"by_status": ("status", None)}, True, None),
+    "groups": (
+        "id",
+        None,
+        {"by_status": ("status", None), "by_closed_day": ("closed_day", None)},
+        True,
+        None,
+    ),
     "orders": (
         "id",
         None,

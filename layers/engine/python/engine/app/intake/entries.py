@@ -153,7 +153,7 @@ def read_entry_state(stores: Stores, exchange: str, symbol: str, key: str, now: 
     )
 
 
-def _precision(
+def entry_precision(
     state: EntryState, exchange: str, symbol: str, config: ConfigSnapshot
 ) -> MarketPrecision | None:
     """The market read with ``state``, else (a paper account) the paper table, else None."""
@@ -278,7 +278,7 @@ def evaluate_new_group(
         return EntryDecision("reject", problem)
     if state is None:
         state = read_entry_state(stores, req.exchange, req.symbol, req.key, now)
-    precision = _precision(state, req.exchange, req.symbol, config)
+    precision = entry_precision(state, req.exchange, req.symbol, config)
     if precision is None:
         return EntryDecision("reject", _unknown_market(req))
     pool_open, pool_max = _pool_load(state, config, slot_available)
@@ -357,7 +357,7 @@ def plan_pyramid(
         )
     if state is None:
         state = read_entry_state(stores, group.exchange, group.symbol, group.key, now)
-    precision = _precision(state, group.exchange, group.symbol, config)
+    precision = entry_precision(state, group.exchange, group.symbol, config)
     if precision is None:
         raise EntryRefused(_unknown_market(req))
     levels, requested = _pyramid_levels_and_capital(dca.config, index, req.signal_capital)

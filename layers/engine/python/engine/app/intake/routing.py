@@ -92,6 +92,9 @@ class SignalContext:
     now: datetime
     #: The signal's idempotency key: audit id, and the seed of the ids written for it.
     signal_id: str
+    #: The key's state and counters when the caller already read them (the webhook's validation read);
+    #: used by the first routing attempt only, a re-route reads afresh.
+    state: EntryState | None = None
 
     @property
     def stores(self) -> Stores:
@@ -178,7 +181,9 @@ def _next_attempt(attempt: int) -> int:
 
 def _route_entry(ctx: SignalContext, attempt: int) -> RouteResult:
     # One strongly consistent read: the key's locks, the pool counter, the account's counters, the market.
-    state = read_entry_state(ctx.stores, ctx.exchange, ctx.signal.symbol, ctx.key, ctx.now)
+    state = ctx.state if attempt == 1 and ctx.state is not None else None
+    if state is None:
+        state = read_entry_state(ctx.stores, ctx.exchange, ctx.signal.symbol, ctx.key, ctx.now)
     if state.key_holder is not None:
         group = ctx.stores.groups.get(state.key_holder)
         if group is not None and group.is_open:

@@ -12,7 +12,9 @@ Order of checks (the first failure raises; nothing is written before the idempot
 5. account (``unknown_exchange``, ``unsupported_side``); quote in ``engine.usd_quotes`` else
    ``unsupported_quote`` (before the market lookup); market known (markets table, or the paper market
    table for a paper account) else ``unknown_symbol``; numbers held at the market's tick/step else
-   ``out_of_range``;
+   ``out_of_range``. The market comes from the path's ONE read (``read_entry_state``: market, the key's
+   locks, the pool counter and the account's counters in one batch), which the first routing attempt
+   then uses (a re-route after a lost race reads afresh);
 6. Powertools ``idempotent_function`` keyed on ``Signal.idempotency_key`` (DynamoDB table env
    ``IDEMPOTENCY_TABLE``) around :func:`engine.app.intake.routing.route_signal`: a resend of the same alert
    gets the first answer without running again. A delivery that finds the same alert in progress waits up
@@ -43,10 +45,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from botocore.config import Config
 
 from engine.app.context import EngineContext
+from engine.app.intake.entries import entry_precision, read_entry_state
 from engine.app.intake.routing import SignalContext, route_signal
-from engine.app.shared.markets import market_precision
 from engine.config import webhook_secret
 from engine.domain.config import ConfigSnapshot
+from engine.domain.models import group_key
 from engine.domain.signal import (
     Signal,
     SignalError,
@@ -56,6 +59,7 @@ from engine.domain.signal import (
     check_timestamp,
     parse_signal,
 )
+from engine.store import EntryState
 from engine.store.tables import TABLE_PREFIX_DEFAULT
 
 MAX_BODY_BYTES = 8192
@@ -108,15 +112,28 @@ def reset_persistence_layer() -> None:
 
 
 def _route_once(
-    *, data: dict[str, str], engine: EngineContext, signal: Signal, config: ConfigSnapshot, now: datetime
+    *,
+    data: dict[str, str],
+    engine: EngineContext,
+    signal: Signal,
+    config: ConfigSnapshot,
+    now: datetime,
+    state: EntryState | None = None,
 ) -> dict[str, str]:
     """The idempotent step: route the signal (``data`` carries only the idempotency key)."""
-    ctx = SignalContext(engine=engine, signal=signal, config=config, now=now, signal_id=data["key"])
+    ctx = SignalContext(
+        engine=engine, signal=signal, config=config, now=now, signal_id=data["key"], state=state
+    )
     return route_signal(ctx).body()
 
 
 def _route_idempotently(
-    engine: EngineContext, signal: Signal, config: ConfigSnapshot, now: datetime, lambda_context: Any
+    engine: EngineContext,
+    signal: Signal,
+    config: ConfigSnapshot,
+    now: datetime,
+    lambda_context: Any,
+    state: EntryState | None = None,
 ) -> dict[str, str]:
     key = signal.idempotency_key(signal.exchange, now)
     routed = idempotent_function(
@@ -132,7 +149,7 @@ def _route_idempotently(
     while True:
         try:
             answer: dict[str, str] = routed(
-                data={"key": key}, engine=engine, signal=signal, config=config, now=now
+                data={"key": key}, engine=engine, signal=signal, config=config, now=now, state=state
             )
             return answer
         except IdempotencyAlreadyInProgressError:
@@ -175,7 +192,7 @@ def authenticate(signal: Signal, raw_body: bytes, headers: Mapping[str, str] | N
 
 def _validate(
     ctx: EngineContext, body: str | bytes, headers: Mapping[str, str] | None, now: datetime
-) -> tuple[Signal, ConfigSnapshot]:
+) -> tuple[Signal, ConfigSnapshot, EntryState]:
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
         raise SignalError("body_too_large", f"request body over {MAX_BODY_BYTES // 1024} KiB")
@@ -185,7 +202,11 @@ def _validate(
     check_timestamp(signal, now, config.engine.max_signal_age_seconds)
     check_account(signal, config.engine.accounts)
     check_quote(signal, config.engine.usd_quotes)
-    precision = market_precision(ctx.stores, signal.exchange, signal.symbol, config)
+    # The one read of the signal's path: the market, and (for routing) the key's state and counters.
+    exchange = signal.exchange.lower()
+    key = group_key(exchange, signal.symbol, signal.timeframe, signal.side)
+    state = read_entry_state(ctx.stores, exchange, signal.symbol, key, now)
+    precision = entry_precision(state, exchange, signal.symbol, config)
     if precision is None:
         raise SignalError(
             "unknown_symbol",
@@ -194,7 +215,7 @@ def _validate(
             "tv.symbol",
         )
     check_numbers(signal, precision.tick, precision.step)
-    return signal, config
+    return signal, config, state
 
 
 def receive_signal(
@@ -212,7 +233,7 @@ def receive_signal(
     edge to answer. ``lambda_context`` (optional) lets Powertools expire an in-progress record when the
     invocation times out, so a resend after a crash is not blocked until the record expires.
     """
-    signal, config = _validate(ctx, body, headers, now)
-    answer = _route_idempotently(ctx, signal, config, now, lambda_context)
+    signal, config, state = _validate(ctx, body, headers, now)
+    answer = _route_idempotently(ctx, signal, config, now, lambda_context, state)
     logger.info("signal routed", outcome=answer["outcome"], reason=answer["reason"], answer=answer)
     return answer
