@@ -123,9 +123,10 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "position_update",
-        read_write=_names("orders", "groups"),
-        # pool and queue: closing a group looks up its key's queue entry (QueueStore.find_by_key).
-        read_only=_names("markets", "prices", "pool", "queue"),
+        # pool: a group write moves the per-account counters (pool table items) in the same transaction.
+        read_write=_names("orders", "groups", "pool"),
+        # queue: closing a group looks up its key's queue entry (QueueStore.find_by_key).
+        read_only=_names("markets", "prices", "queue"),
     ),
     FunctionSpec(
         "slot_release",
@@ -154,8 +155,9 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "risk_engine",
-        read_write=_names("groups", "orders", "risk_actions", "state"),
-        read_only=_names("prices", "markets", "queue", "pool"),
+        # pool: a group write moves the per-account counters (pool table items) in the same transaction.
+        read_write=_names("groups", "orders", "risk_actions", "state", "pool"),
+        read_only=_names("prices", "markets", "queue"),
         timeout_seconds=SCHEDULED_TIMEOUT_SECONDS,
     ),
     FunctionSpec(

@@ -37,6 +37,7 @@ STORE_FIELDS = {
     "prices": "PriceStore",
     "paper": "PaperOrderStore",
     "state": "StateStore",
+    "counters": "CounterStore",
 }
 MODEL_TABLES = {
     "GroupModel": "groups",
@@ -60,9 +61,16 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("GroupStore", "get_open_by_key"): {"pool": R, "groups": R},
     ("GroupStore", "list_by_status"): {"groups": R},
     ("GroupStore", "list_open"): {"groups": R},
-    ("GroupStore", "save"): {"groups": W},
-    ("GroupStore", "add_pyramid"): {"groups": W, "orders": W},
+    # A write that changes what a group counts moves the per-account counters (pool table) with it.
+    ("GroupStore", "save"): {"groups": W, "pool": W},
+    ("GroupStore", "add_pyramid"): {"groups": W, "orders": W, "pool": W},
     ("GroupStore", "realized_on"): {"groups": R},
+    ("GroupStore", "list_closed_on"): {"groups": R},
+    ("CounterStore", "entry_state"): {"pool": R, "markets": R},
+    ("CounterStore", "get"): {"pool": R},
+    ("CounterStore", "realized_on"): {"pool": R},
+    ("CounterStore", "list_open_counters"): {"pool": R},
+    ("CounterStore", "correct"): {"pool": W},
     ("OrderStore", "get"): {"orders": R},
     ("OrderStore", "list_for_group"): {"orders": R},
     ("OrderStore", "list_by_status"): {"orders": R},

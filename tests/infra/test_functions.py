@@ -17,7 +17,7 @@ EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
         {"markets", "prices"},
     ),
     "order_executor": ({"orders", "paper_orders", "state"}, {"prices"}),
-    "position_update": ({"orders", "groups"}, {"markets", "prices", "pool", "queue"}),
+    "position_update": ({"orders", "groups", "pool"}, {"markets", "prices", "queue"}),
     "slot_release": ({"groups", "pool", "queue", "orders", "signals"}, {"markets", "prices"}),
     "order_sync": (
         {
@@ -35,8 +35,8 @@ EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
         set(),
     ),
     "risk_engine": (
-        {"groups", "orders", "risk_actions", "state"},
-        {"prices", "markets", "queue", "pool"},
+        {"groups", "orders", "risk_actions", "state", "pool"},
+        {"prices", "markets", "queue"},
     ),
     "operator_api": (
         {"groups", "orders", "pool", "queue", "risk_actions", "signals", "state"},
