@@ -177,3 +177,5 @@ def test_counters_equal_a_recomputation_after_any_sequence(
     if steps[0] == ("open", 0) and steps[-2][0] == "exit":  # the first explicit example: it did close
         assert env.stores.groups.get(groups[0]).status is GroupStatus.CLOSED  # type: ignore[union-attr]
         assert any(pk.startswith("day#") for pk in _stored_counters())
+    if steps[:3] == [("open", 1), ("open", 0), ("fail", 1)]:  # the second explicit example: it did fail
+        assert env.stores.groups.get(groups[1]).status is GroupStatus.FAILED  # type: ignore[union-attr]
