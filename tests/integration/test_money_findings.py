@@ -155,3 +155,22 @@ def _risk_close(group: Any, order_id: str, quantity: Decimal) -> Any:
     )
     assert order.client_order_id == client_order_id(order_id)
     return order
+
+
+def test_a_risk_replacement_tp_starts_with_an_empty_ledger() -> None:
+    # Given a leg TP that already filled part of its amount (one ledger entry, a fee in USD)
+    from engine.app.risk.orders import _replacement_tp
+    from engine.domain.accounting import derive_fill, with_fill
+    from tests.support.builders import make_order
+
+    tp = make_order(purpose=OrderPurpose.TP, amount=Decimal(10), price=Decimal(105))
+    fill_entry = derive_fill(
+        tp, filled=Decimal(4), average=Decimal(105), fee_cost=Decimal("0.42"), fee_currency="USDT", at=T0
+    )
+    assert fill_entry is not None
+    tp = with_fill(tp, fill_entry)
+    # When the risk engine builds its smaller replacement
+    replacement = _replacement_tp(tp, Decimal(3), "ra1", T0)
+    # Then the new order carries none of the old order's fills or fees
+    assert (replacement.filled, replacement.fills, replacement.fee_usd) == (Decimal(0), [], None)
+    assert replacement.amount == Decimal(3) and replacement.id == f"{tp.id}-rs-ra1"
