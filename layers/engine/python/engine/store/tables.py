@@ -178,6 +178,9 @@ class OrderModel(StoreModel):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     last_fill_at = UTCDateTimeAttribute(null=True)
+    #: Fill ledger (DESIGN §3.5): maps with Decimals as strings and UTC ISO times, oldest first.
+    fills = DocumentListAttribute(null=True)
+    fee_usd = DecimalAttribute(null=True)
     version = VersionAttribute()
     by_group = OrdersByGroup()
     by_status = OrdersByStatus()

@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 from engine.app.context import Stores
 from engine.app.shared.markets import market_precision
 from engine.app.shared.retry import retry_on_stale
+from engine.domain.accounting import base_currency_of, compute_figures
 from engine.domain.config import ConfigSnapshot, RiskConfig
 from engine.domain.models import Group, Order, QueueEntry
 from engine.domain.risk import RiskCandidate
@@ -73,6 +74,25 @@ def snapshot_of(stores: Stores, group: Group, config: ConfigSnapshot) -> GroupSn
         all_dca_filled=all_filled,
     )
     return GroupSnapshot(group, orders, candidate)
+
+
+def fresh_snapshot(stores: Stores, group_id: str, config: ConfigSnapshot) -> GroupSnapshot | None:
+    """The group as it is now, its figures recomputed from its orders at the latest stored price (the
+    re-check at the moment of acting, DESIGN §3.8); None when the group is gone."""
+    group = stores.groups.get(group_id)
+    if group is None:
+        return None
+    orders = stores.orders.list_for_group(group_id)
+    price = stores.prices.get(group.exchange, group.symbol)
+    group.figures = compute_figures(
+        orders,
+        side=group.side,
+        base_currency=base_currency_of(group.symbol),
+        price=price if price is not None else group.figures.last_price,
+        total_legs=sum(pyramid.leg_count for pyramid in group.pyramids),
+    )
+    snapshot = snapshot_of(stores, group, config)
+    return GroupSnapshot(group, orders, snapshot.candidate)
 
 
 def update_timers(

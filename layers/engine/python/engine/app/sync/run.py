@@ -37,8 +37,10 @@ from aws_lambda_powertools import Logger
 from engine.app.context import EngineContext, Stores
 from engine.app.execution import (
     REDRIVE_REASON,
+    FeePricing,
     ReconcileOutcome,
     apply_exchange_order,
+    fee_pricing,
     process_order,
     reconcile_unknown,
     save_change,
@@ -230,6 +232,7 @@ def _poll_open_orders(
     by_symbol: dict[str, list[Order]] = defaultdict(list)
     for order in orders:
         by_symbol[order.symbol].append(order)
+    fees = fee_pricing(ctx.stores, gateway, orders[0].exchange if orders else gateway.name, cfg)
     for symbol, symbol_orders in sorted(by_symbol.items()):
         listed: dict[str, ExchangeOrder] | None = None
         for order in symbol_orders:
@@ -248,13 +251,13 @@ def _poll_open_orders(
             if ex is None:
                 logger.warning("open order not found on the exchange", order_id=order.id)
                 continue
-            if save_change(ctx.stores, order, _recorder(ex, now), now) is not order:
+            if save_change(ctx.stores, order, _recorder(ex, now, fees), now) is not order:
                 summary.orders_updated += 1
 
 
-def _recorder(ex: ExchangeOrder, now: datetime) -> Callable[[Order], bool]:
+def _recorder(ex: ExchangeOrder, now: datetime, fees: FeePricing) -> Callable[[Order], bool]:
     def record(order: Order) -> bool:
-        return apply_exchange_order(order, ex, now)
+        return apply_exchange_order(order, ex, now, fees=fees)
 
     return record
 
