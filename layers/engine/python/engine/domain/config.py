@@ -411,6 +411,8 @@ class ConfigProblem:
 
     document: str
     text: str
+    #: SSM could not be read (nothing cached): transient, unlike a document without a valid version.
+    unreadable: bool = False
 
     def __str__(self) -> str:
         return self.text
@@ -430,6 +432,11 @@ class ConfigSnapshot:
     risk: RiskConfig = field(default_factory=RiskConfig)
     versions: dict[str, int] = field(default_factory=dict)
     problems: list[ConfigProblem] = field(default_factory=list)
+
+    @property
+    def unreadable(self) -> list[ConfigProblem]:
+        """The problems that are SSM read failures (transient: a retry may succeed)."""
+        return [problem for problem in self.problems if problem.unreadable]
 
     @property
     def refusal_reason(self) -> str | None:
