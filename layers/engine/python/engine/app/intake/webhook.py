@@ -50,7 +50,7 @@ from engine.app.shared.markets import market_precision
 from engine.config import ConfigUnavailable, DcaSelection, webhook_secret
 from engine.domain.config import ConfigSnapshot
 from engine.domain.signal import Signal, SignalError, check_account, check_timestamp, parse_signal
-from engine.store.tables import TABLE_PREFIX_DEFAULT
+from engine.store.tables import IdempotencyModel, table_name
 
 MAX_BODY_BYTES = 8192
 SIGNATURE_HEADER = "x-signature"
@@ -71,8 +71,9 @@ _persistence: tuple[tuple[str, str | None, str | None], DynamoDBPersistenceLayer
 
 
 def idempotency_table() -> str:
-    """Name of the idempotency table (env IDEMPOTENCY_TABLE, default the local name)."""
-    return os.environ.get("IDEMPOTENCY_TABLE") or TABLE_PREFIX_DEFAULT + "idempotency"
+    """Name of the idempotency table (env IDEMPOTENCY_TABLE): the local name outside Lambda, and
+    ``MissingTableName`` inside Lambda when unset (like every table, ``engine.store.table_name``)."""
+    return table_name(IdempotencyModel)
 
 
 def persistence_layer() -> DynamoDBPersistenceLayer:
