@@ -1,7 +1,9 @@
 """The exchange gateway of an account, built from the live configuration and cached in the process.
 
 - Paper accounts (the default): ``PaperGateway`` over ``stores.paper`` (the paper book) and
-  ``stores.prices`` (prices are read under the account name, e.g. ``binance`` / ``BTC/USDT``).
+  ``stores.prices`` (prices are read under the account name, e.g. ``binance`` / ``BTC/USDT``); with
+  ``PAPER_PRICE_SOURCE=tickers`` (AWS dry run) a symbol without a stored price is priced from the
+  exchange's public ticker, so a market order there fills instead of backing off into the DLQ.
 - Live accounts: ``CcxtGateway`` with the API keys from Secrets Manager
   (``engine.config.exchange_credentials``). ccxt is imported by the gateway on its first exchange call,
   never here, so building a paper gateway never loads ccxt.
@@ -28,6 +30,7 @@ from engine.domain.config import ConfigSnapshot
 from engine.exchange.errors import BackOff, OrderRefused
 from engine.exchange.factory import gateway_for
 from engine.exchange.gateway import ExchangeGateway
+from engine.exchange.prices import CcxtPriceSource, FallbackPriceSource, PriceSource, paper_price_source
 from engine.store import PaperOrderStore, PriceStore
 
 __all__ = ["PaperBooks", "clear_gateway_cache", "gateway_for_exchange"]
@@ -76,16 +79,20 @@ def gateway_for_exchange(stores: PaperBooks, exchange: str, config: ConfigSnapsh
         _digest(credentials),
         id(stores.paper),
         id(stores.prices),
+        paper_price_source(),
     )
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
             return cached
+    prices: PriceSource = stores.prices
+    if account.mode == "paper" and paper_price_source() == "tickers":
+        prices = FallbackPriceSource(stores.prices, CcxtPriceSource(exchange))
     gateway = gateway_for(
         exchange,
         account,
         book=stores.paper,
-        prices=stores.prices,
+        prices=prices,
         paper=config.engine.paper,
         credentials=credentials,
     )
