@@ -54,3 +54,17 @@ def test_with_table_prices_an_unpriced_market_order_still_backs_off(books, monke
     gateway = gateways.gateway_for_exchange(books, "binance", ConfigSnapshot(engine=EngineConfig()))
     with pytest.raises(BackOff):
         gateway.create_order(MARKET_BUY)
+
+
+def test_a_live_account_with_a_secret_outside_the_namespace_is_refused_for_good(books, monkeypatch):
+    from engine.domain.config import AccountConfig
+    from engine.exchange.errors import OrderRefused
+
+    # Given a live account whose secret_name lies outside <app>/<stage>/exchange/*
+    monkeypatch.setenv("EXCHANGE_SECRET_PREFIX", "execution-engine/prod/exchange/")
+    account = AccountConfig(mode="live", secret_name="other/prod/exchange/binance")
+    config = ConfigSnapshot(engine=EngineConfig(accounts={"binance": account}))
+    # When its gateway is asked for / Then a final refusal (ConfigInvalid), never a BackOff on the secret
+    with pytest.raises(OrderRefused) as refused:
+        gateways.gateway_for_exchange(books, "binance", config)
+    assert refused.value.error == "ConfigInvalid"

@@ -13,8 +13,9 @@ digest). A config edit therefore yields a new gateway on the next invocation, an
 (re-read through the secrets cache, at most ``CONFIG_MAX_AGE_SECONDS`` old) does too; a warm live
 gateway keeps its ccxt client (markets, rate limiter) between invocations otherwise.
 
-Failures: an account missing from the configuration, or a live account whose keys are missing, raises
-``OrderRefused`` (final: nothing can be sent). A secret that cannot be read raises ``BackOff``: the
+Failures: an account missing from the configuration, a live account whose keys are missing, or one
+whose ``secret_name`` is outside the stack's namespace (a config problem: IAM would refuse every read)
+raises ``OrderRefused`` (final: nothing can be sent). A secret that cannot be read raises ``BackOff``: the
 order stays pending and is retried, since Secrets Manager may only be briefly unavailable.
 """
 
@@ -25,7 +26,7 @@ import json
 import threading
 from typing import Protocol
 
-from engine.config import SecretError, exchange_credentials
+from engine.config import SecretError, exchange_credentials, secret_namespace_problem
 from engine.domain.config import ConfigSnapshot
 from engine.exchange.errors import BackOff, OrderRefused
 from engine.exchange.factory import gateway_for
@@ -66,6 +67,9 @@ def gateway_for_exchange(stores: PaperBooks, exchange: str, config: ConfigSnapsh
         raise OrderRefused(f"account {exchange!r} is not configured (engine.accounts)", error="NotConfigured")
     credentials: dict[str, str] | None = None
     if account.mode == "live":
+        problem = config.account_problem(exchange) or secret_namespace_problem(exchange, account.secret_name)
+        if problem is not None:
+            raise OrderRefused(problem, error="ConfigInvalid")
         try:
             credentials = exchange_credentials(exchange, account.secret_name)
         except SecretError as exc:

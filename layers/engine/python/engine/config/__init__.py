@@ -20,6 +20,7 @@ from engine.config.secrets import (
     exchange_secret_name,
     get_json_secret,
     get_secret,
+    secret_namespace_problem,
     webhook_secret,
 )
 from engine.config.seed import seed_defaults, seed_webhook_secret
@@ -37,6 +38,7 @@ __all__ = [
     "get_secret",
     "load_config",
     "load_dca",
+    "secret_namespace_problem",
     "seed_defaults",
     "seed_webhook_secret",
     "webhook_secret",

@@ -26,8 +26,9 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from pydantic import BaseModel
 
 from engine.config.documents_provider import ResolvedDocument
-from engine.config.providers import document_provider
-from engine.config.reporting import logger
+from engine.config.providers import document_provider, first_report
+from engine.config.reporting import emit_config_invalid, logger
+from engine.config.secrets import secret_namespace_problem
 from engine.config.settings import config_prefix, max_age_seconds
 from engine.domain.config import (
     ConfigProblem,
@@ -105,22 +106,38 @@ def resolve_documents(documents: tuple[str, ...]) -> dict[str, ResolvedDocument]
     return {parameters[name]: value for name, value in resolved.items()}
 
 
+def _account_problems(engine: ResolvedDocument) -> list[ConfigProblem]:
+    """Accounts of ``engine`` that cannot be traded (secret outside the stack's namespace), reported once."""
+    problems: list[ConfigProblem] = []
+    for name, account in _model(engine, EngineConfig).accounts.items():
+        text = secret_namespace_problem(name, account.secret_name)
+        if text is None:
+            continue
+        problems.append(ConfigProblem("engine", text, account=name))
+        if first_report(("account", engine.version, name, text)):
+            parameter = config_prefix() + "engine"
+            logger.error(f"invalid configuration {parameter}: {text}", parameter=parameter, account=name)
+            emit_config_invalid(parameter)
+    return problems
+
+
 def load_config() -> ConfigSnapshot:
     """The shared documents (engine, pool, queue, risk) with the versions used and any problems."""
     read = resolve_documents(SHARED_DOCUMENTS)
     engine, pool, queue, risk = read["engine"], read["pool"], read["queue"], read["risk"]
     resolved = (engine, pool, queue, risk)
+    shared_problems = [
+        ConfigProblem(item.document, item.problem, unreadable=item.unreadable)
+        for item in resolved
+        if item.problem
+    ]
     return ConfigSnapshot(
         engine=_model(engine, EngineConfig),
         pool=_model(pool, PoolConfig),
         queue=_model(queue, QueueConfig),
         risk=_model(risk, RiskConfig),
         versions={item.document: item.version for item in resolved},
-        problems=[
-            ConfigProblem(item.document, item.problem, unreadable=item.unreadable)
-            for item in resolved
-            if item.problem
-        ],
+        problems=shared_problems + _account_problems(engine),
     )
 
 

@@ -12,8 +12,9 @@ Order of checks (the first failure raises; nothing is written before the idempot
    when the market's DCA document is read during routing: raised out of the idempotent step, so
    Powertools deletes its in-progress record and the resend is processed afresh); timestamp window ->
    ``stale_signal`` / ``future_signal``;
-5. account (``unknown_exchange``, ``unsupported_side``); market known (markets table, or the paper market
-   table for a paper account) else ``unknown_symbol``;
+5. account (``unknown_exchange``, ``unsupported_side``, ``account_config_invalid``: a config problem of
+   that account, e.g. its secret outside the stack's namespace); market known (markets table, or the
+   paper market table for a paper account) else ``unknown_symbol``;
 6. Powertools ``idempotent_function`` keyed on ``Signal.idempotency_key`` (DynamoDB table env
    ``IDEMPOTENCY_TABLE``) around :func:`engine.app.intake.routing.route_signal`: a resend of the same alert
    gets the first answer without running again. A delivery that finds the same alert in progress waits up
@@ -207,6 +208,9 @@ def _validate(
     config = ctx.config.snapshot()
     check_timestamp(signal, now, config.engine.max_signal_age_seconds)
     check_account(signal, config.engine.accounts)
+    account_problem = config.account_problem(signal.exchange)
+    if account_problem is not None:
+        raise SignalError("account_config_invalid", account_problem, "tv.exchange")
     if market_precision(ctx.stores, signal.exchange, signal.symbol, config) is None:
         raise SignalError(
             "unknown_symbol",
