@@ -65,6 +65,7 @@ class Scenario:
     invocations: dict[str, list[Invocation]] = field(default_factory=dict)
     find_by_key_callers: set[str] = field(default_factory=set)
     group_id: str | None = None
+    final_group: dict[str, Any] = field(default_factory=dict)
 
 
 class _FakeTicker:
@@ -200,6 +201,7 @@ def _play(runner: _Runner, region: str) -> None:
         runner.api("operator_api", "GET", path)
     runner.api("operator_api", "POST", f"/groups/{group_id}/close")
     runner.drain()
+    runner.scenario.final_group = runner.api("operator_api", "GET", f"/groups/{group_id}") or {}
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +245,8 @@ def test_the_webhook_opened_a_group_and_the_operator_closed_it(scenario: Scenari
     assert webhook["statusCode"] == 202 and json.loads(webhook["body"])["outcome"] == "opened"
     kinds = {call.event_kind for call in scenario.invocations["slot_release"]}
     assert kinds == {"groups stream"}
+    # And the close went through order_executor, position_update and slot_release to the end
+    assert scenario.final_group.get("group", {}).get("status") == "closed", scenario.final_group
 
 
 def test_position_update_reached_the_queue_lookup(scenario: Scenario) -> None:
