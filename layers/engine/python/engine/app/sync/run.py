@@ -25,7 +25,6 @@ One run (unless ``force``, only when the ``order_sync`` interval of :data:`SYNC_
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ from engine.domain.grid import trigger_reached
 from engine.domain.models import ExchangeOrder, Group, Order, OrderStatus, OrderWait
 from engine.exchange.errors import ExchangeFailure
 from engine.exchange.gateway import ExchangeGateway
-from engine.exchange.prices import CcxtPriceSource
+from engine.exchange.prices import CcxtPriceSource, paper_price_source
 
 __all__ = [
     "MARKETS_MAX_AGE",
@@ -108,11 +107,6 @@ class SyncSummary:
                 for key, value in vars(self.figures).items()
             }
         return data
-
-
-def paper_price_source() -> str:
-    """Where paper prices come from: ``table`` (default, set locally) or ``tickers`` (dry run)."""
-    return (os.getenv("PAPER_PRICE_SOURCE") or "table").strip().lower()
 
 
 def run_sync(ctx: EngineContext, now: datetime, *, force: bool = False) -> SyncSummary:
