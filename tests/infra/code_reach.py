@@ -333,3 +333,18 @@ def _models_in_method(module: Module, cls: ast.ClassDef, method: str) -> set[str
                     if isinstance(definition, ast.FunctionDef) and target is not None:
                         todo.append((target, definition))
     return tables
+
+
+#: The functions through which code reaches a non-table resource: SSM documents (every read goes through
+#: the document provider), the webhook secret, the exchange accounts' secrets.
+RESOURCE_READERS: dict[Node, str] = {
+    ("engine.config.providers", "document_provider"): "parameters",
+    ("engine.config.secrets", "webhook_secret"): "webhook_secret",
+    ("engine.config.secrets", "exchange_credentials"): "exchange_secrets",
+}
+
+
+def resources_reached(handler: Path) -> set[str]:
+    """The kinds of :data:`RESOURCE_READERS` the handler's code can reach."""
+    reached = reachable_nodes(handler)
+    return {kind for node, kind in RESOURCE_READERS.items() if node in reached or (node[0], "*") in reached}
