@@ -97,6 +97,10 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("StateStore", "mark_once"): {"state": W},
     ("StateStore", "get"): {"state": R},
     ("StateStore", "put"): {"state": W},
+    ("StateStore", "acquire_lease"): {"state": W},
+    ("StateStore", "advance_lease"): {"state": W},
+    ("StateStore", "release_lease"): {"state": W},
+    ("StateStore", "lease_holder"): {"state": R},
     # The paper book as a whole (handed to PaperGateway, which reads and writes it).
     ("PaperOrderStore", "*"): {"paper_orders": W},
     # Prices handed to PaperGateway as its price source: read only.

@@ -43,8 +43,10 @@ def mark_to_market(figures: GroupFigures, side: Side, price: Decimal | None) -> 
 
 
 def _without_mark(group: Group) -> Group:
-    blank = dict.fromkeys(MARK_FIELDS)
-    return dataclasses.replace(group, figures=dataclasses.replace(group.figures, **blank))
+    figures = dataclasses.replace(
+        group.figures, unrealized_pnl_usd=ZERO, unrealized_pnl_percent=ZERO, last_price=None
+    )
+    return dataclasses.replace(group, figures=figures)
 
 
 def materially_changed(before: Group, after: Group) -> bool:

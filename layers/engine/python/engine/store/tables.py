@@ -331,7 +331,8 @@ class PaperOrderModel(StoreModel):
 
 
 class StateModel(StoreModel):
-    """Schedule last-run items (``schedule#<name>``), once-markers (``marker#<id>``), JSON state."""
+    """Schedule last-run items (``schedule#<name>``), once-markers (``marker#<id>``), JSON state, leases
+    (``lease#<name>``: ``holder``, ``seq``, ``expires_at``)."""
 
     class Meta(_Meta):
         table_name = TABLE_PREFIX_DEFAULT + "state"
@@ -340,6 +341,8 @@ class StateModel(StoreModel):
     last_run_at = UTCDateTimeAttribute(null=True)
     data = DocumentAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    holder = UnicodeAttribute(null=True)
+    seq = NumberAttribute(null=True)
 
 
 class IdempotencyModel(StoreModel):
