@@ -42,11 +42,15 @@ from engine.store.attributes import (
     EnumAttribute,
     UTCDateTimeAttribute,
 )
+from engine.store.botocore_data import share_data_loader
 
 TABLE_PREFIX_DEFAULT = "execution-engine-local-"
 
 M = TypeVar("M", bound=Model)
 _lock = threading.RLock()
+# Every session (pynamodb's, boto3's in Powertools) parses botocore's data files once per process.
+share_data_loader()
+
 #: One botocore client per (endpoint, region), shared by every model: a client costs ~0.1 s to build.
 _shared_connections: dict[tuple[str | None, str | None], Connection] = {}
 
