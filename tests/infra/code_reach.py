@@ -97,6 +97,10 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("StateStore", "mark_once"): {"state": W},
     ("StateStore", "get"): {"state": R},
     ("StateStore", "put"): {"state": W},
+    ("StateStore", "acquire_lease"): {"state": W},
+    ("StateStore", "advance_lease"): {"state": W},
+    ("StateStore", "release_lease"): {"state": W},
+    ("StateStore", "lease_holder"): {"state": R},
     # The paper book as a whole (handed to PaperGateway, which reads and writes it).
     ("PaperOrderStore", "*"): {"paper_orders": W},
     # Prices handed to PaperGateway as its price source: read only.
@@ -134,7 +138,9 @@ def load_module(name: str, path: Path | None = None) -> Module | None:
     tree = ast.parse(source)
     module = Module(name, tree, source)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in tree.body:
+    # Function-level (lazy) imports count too: a handler reaches what it imports on first use.
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    for node in [*imports, *(n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom))]:
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:

@@ -122,6 +122,9 @@ class EngineConfig(_Document):
     max_total_exposure_usd: NonNegativeDecimal = Decimal(10000)
     max_daily_loss_usd: NonNegativeDecimal = Decimal(500)
     max_signal_age_seconds: PositiveInt = 300
+    #: Seconds between two fast passes of order_sync (fills, prices, triggers; DESIGN §1). At most 60:
+    #: the minute schedule runs one anyway. Whole seconds, as SQS ``DelaySeconds`` are.
+    sync_interval_seconds: Annotated[int, Field(ge=1, le=60)] = 5
     accounts: dict[str, AccountConfig] = Field(default_factory=_default_accounts)
     paper: PaperConfig = Field(default_factory=PaperConfig)
     #: Quote currencies counted 1:1 as USD; a signal for any other quote is 400 ``unsupported_quote``.

@@ -33,7 +33,9 @@ missing, so a replayed or stale stream record changes nothing. In order:
 5. refusals: a leg whose TPs the exchange rejected :data:`~engine.app.positions.closing.MAX_REFUSALS`
    times gets no further TP, and a group whose close was rejected that often gets no further close
    (logged as errors; the rejected orders keep the exchange's reason) — a final refusal must not loop;
-6. the group is saved only when something changed, with optimistic locking: a lost race re-reads
+6. the group is saved only when something other than its mark (unrealised PnL, ``last_price``;
+   :func:`engine.domain.marks.materially_changed`) changed, so price ticks put nothing on the groups
+   stream; the save uses optimistic locking: a lost race re-reads
    everything and starts again (at most :data:`~engine.app.positions.closing.SAVE_ATTEMPTS` times).
 """
 
@@ -70,6 +72,7 @@ from engine.domain.accounting import (
     next_group_status,
 )
 from engine.domain.config import ConfigSnapshot
+from engine.domain.marks import materially_changed
 from engine.domain.models import (
     TERMINAL_GROUP_STATUSES,
     ZERO,
@@ -170,7 +173,7 @@ def _refresh(ctx: EngineContext, group: Group, cfg: ConfigSnapshot, now: datetim
         request_cancels(stores, [order for order in orders if order.is_live], now)
     elif stored_price is not None:
         group.risk_timer_started_at = _observed_timer(stores, group, orders, precision, cfg, now)
-    if group != before:
+    if materially_changed(before, group):
         stores.groups.save(group, now=now)
     return group
 
