@@ -36,7 +36,7 @@ lint: install
 # Coverage of what ships (engine layer + functions, [tool.coverage] in pyproject): the files not fully
 # covered, worst first, then the total.
 test: install lint
-	$(VENV)/bin/pytest -n 2 --cov --cov-report=term:skip-covered tests
+	$(VENV)/bin/pytest -n 2 --dist worksteal --cov --cov-report=term:skip-covered tests
 
 unit: install
 	$(VENV)/bin/pytest tests/unit

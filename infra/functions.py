@@ -120,6 +120,9 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
         read_only=_names("prices"),
         timeout_seconds=ORDER_EXECUTOR_TIMEOUT_SECONDS,
         exchange_secrets=True,
+        # A paper market order on a symbol order_sync has not priced yet reads the public ticker
+        # (engine.app.gateways) instead of backing off into the DLQ.
+        extra_environment=(("PAPER_PRICE_SOURCE", "tickers"),),
     ),
     FunctionSpec(
         "position_update",

@@ -61,6 +61,7 @@ class Monitoring(Construct):
         functions: dict[str, lambda_.Function],
         stream_consumers: dict[str, sqs.Queue],
         api: apigw.RestApi,
+        dead_letter_queues: dict[str, sqs.Queue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._service = settings.metrics_service
@@ -80,6 +81,16 @@ class Monitoring(Construct):
             for name in stream_consumers
         }
         self._build_stream_alarms(dlq_depth, iterator_age)
+        for name, queue in (dead_letter_queues or {}).items():
+            self._alarm(
+                f"{name.replace('_', '-')}-dead-letters",
+                queue.metric_approximate_number_of_messages_visible(
+                    period=ONE_MINUTE, statistic="Maximum", label=name
+                ),
+                threshold=1,
+                periods=1,
+                description=f"Messages {name} gave up on are waiting in its dead-letter queue",
+            )
         self._build_custom_metric_alarms()
 
         self.dashboard = cloudwatch.Dashboard(

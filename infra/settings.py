@@ -125,6 +125,7 @@ class StackSettings:
         names = [("Lambda function", self.function_name(name)) for name in FUNCTION_NAMES]
         names += [("EventBridge rule", self.schedule_rule_name(name)) for name in SCHEDULED_FUNCTIONS]
         names += [("SQS queue", self.failure_queue_name(name)) for name in STREAM_CONSUMER_FUNCTIONS]
+        names += [("SQS queue", self.sync_loop_queue_name(dead_letter=flag)) for flag in (False, True)]
         return names
 
     def check_name_limits(self) -> None:
@@ -159,6 +160,10 @@ class StackSettings:
 
     def failure_queue_name(self, name: str) -> str:
         return f"{self.resource_prefix}-{dashed(name)}-stream-failures"
+
+    def sync_loop_queue_name(self, *, dead_letter: bool = False) -> str:
+        """The fast sync loop's tick queue (``infra/sync_loop.py``), or its dead-letter queue."""
+        return f"{self.resource_prefix}-sync-ticks" + ("-dlq" if dead_letter else "")
 
     @classmethod
     def from_context(cls, get: Any) -> StackSettings:

@@ -16,6 +16,7 @@ from infra.monitoring import Monitoring
 from infra.schedules import Schedules
 from infra.settings import StackSettings
 from infra.storage import Storage
+from infra.sync_loop import SyncLoop
 
 
 class ExecutionEngineStack(Stack):
@@ -39,6 +40,9 @@ class ExecutionEngineStack(Stack):
             self, "StreamEventSources", settings=settings, storage=self.storage, functions=self.functions
         )
         self.schedules = Schedules(self, "Schedules", settings=settings, functions=self.functions.functions)
+        self.sync_loop = SyncLoop(
+            self, "SyncLoop", settings=settings, order_sync=self.functions.functions["order_sync"]
+        )
         self.ingress = Ingress(
             self,
             "Ingress",
@@ -52,6 +56,7 @@ class ExecutionEngineStack(Stack):
             settings=settings,
             functions=self.functions.functions,
             stream_consumers=self.event_sources.failure_queues,
+            dead_letter_queues={"sync_loop": self.sync_loop.dead_letter_queue},
             api=self.ingress.api,
         )
 

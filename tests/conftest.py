@@ -1,5 +1,5 @@
-"""Every test tier: moto's transactions run with the undo log (``engine.local.aws.transactions``)."""
+"""Every test tier runs moto with the engine's cost fixes (``engine.local.aws.install_cost_fixes``)."""
 
-from engine.local.aws import transactions
+from engine.local.aws import install_cost_fixes
 
-transactions.install()
+install_cost_fixes()

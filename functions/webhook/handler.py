@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,10 +19,10 @@ from engine.api.webhook import WebhookReply, handle_webhook
 from engine.app.context import engine_context
 from engine.config.reporting import emit_dimensioned_metric
 from engine.config.settings import metrics_namespace
+from engine.config.tracing import traced
 from engine.metric_names import RESULT_DIMENSION, WEBHOOK_SIGNALS
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace=metrics_namespace())
 app = APIGatewayRestResolver()
 
@@ -65,6 +65,6 @@ def webhook() -> Response[str]:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -7,6 +7,12 @@ secret names, Powertools settings). The child imports ``handler.py`` by path and
 (``perf_counter`` around the import, so interpreter start-up is excluded), whether ``ccxt`` is in
 ``sys.modules`` afterwards, and its own total wall time. One more run per function with
 ``python -X importtime`` attributes the import time to top-level packages.
+
+**First signal** (webhook only): :data:`RUNS` more fresh interpreters import the handler and then
+answer one new entry signal (a group opened) against a serialised moto server started here, seeded
+like a deployment (tables, default config, webhook secret); the child times the import and the first
+invocation (boto3 clients, config and secret reads, the transaction). ``cold_import_ms`` and
+``cold_first_signal_ms`` (import + first signal, median) go to ``bench-results/cold_start.json``.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from engine.local.settings import TABLE_VARIABLES
-from tests.bench.common import median, print_report, table
+from tests.bench.common import median, print_report, table, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_ROOT = ROOT / "functions"
@@ -52,6 +60,44 @@ print(json.dumps({
     "has_handler": callable(getattr(module, "lambda_handler", None)),
 }))
 """
+
+
+#: Runs in the child for the first-signal figure: import, then one invocation with the event on stdin.
+FIRST_SIGNAL_PROBE = """
+import importlib.util, json, sys, time
+event = json.loads(sys.stdin.read())
+start, cpu_start = time.perf_counter(), time.process_time()
+spec = importlib.util.spec_from_file_location("handler", "handler.py")
+module = importlib.util.module_from_spec(spec)
+sys.modules["handler"] = module
+spec.loader.exec_module(module)
+imported, cpu_imported = time.perf_counter(), time.process_time()
+
+class Context:
+    function_name = "execution-engine-bench-webhook"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1769
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:execution-engine-bench-webhook"
+    aws_request_id = "bench-first-signal"
+    log_group_name = log_stream_name = "bench"
+    def get_remaining_time_in_millis(self):
+        return 10_000
+
+response = module.lambda_handler(event, Context())
+done, cpu_done = time.perf_counter(), time.process_time()
+print(json.dumps({
+    "import_s": imported - start,
+    "first_s": done - imported,
+    "import_cpu_s": cpu_imported - cpu_start,
+    "first_cpu_s": cpu_done - cpu_imported,
+    "status": response["statusCode"],
+    "body": response["body"],
+    "ccxt": "ccxt" in sys.modules,
+}))
+"""
+SECRET = "bench-cold-start-secret"
+#: One new group per run (each its own symbol), so no run is answered from another's records.
+FIRST_SIGNAL_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT")
 
 
 def lambda_environment(function: str) -> dict[str, str]:
@@ -146,8 +192,108 @@ def package_costs(importtime_stderr: str) -> dict[str, float]:
     return costs
 
 
+def _signal_event(symbol: str) -> dict[str, Any]:
+    """An API Gateway event carrying a new long entry on binance ``symbol`` (a paper account)."""
+    from engine.local.events import api_gateway_event
+
+    body = {
+        "secret": SECRET,
+        "source": "tradingview",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "tv": {
+            "exchange": "BINANCE",
+            "symbol": symbol,
+            "timeframe": "60",
+            "action": "buy",
+            "market_position": "long",
+            "entry_price": "100",
+        },
+        "strategy_info": {"trade_id": f"cold-{symbol}"},
+        "execution_intent": {"type": "signal", "position_size_type": "quote"},
+    }
+    return api_gateway_event(
+        method="POST",
+        path="/webhook",
+        query="",
+        resource="/webhook",
+        source_ip="52.89.214.238",
+        headers=[("Content-Type", "text/plain; charset=utf-8"), ("User-Agent", "Go-http-client/1.1")],
+        body=json.dumps(body).encode(),
+    )
+
+
+def first_signal_samples(runs: int = RUNS) -> list[dict[str, Any]]:
+    """``runs`` fresh webhook interpreters: import + one opened signal each, against a seeded moto server."""
+    from engine.config import seed_defaults, seed_webhook_secret
+    from engine.local.aws.server import SerialisedMotoServer
+    from engine.store import create_all_tables, reset_connections
+
+    env = lambda_environment("webhook")
+    saved = dict(os.environ)
+    server = SerialisedMotoServer(port=0)
+    url = server.start()
+    try:
+        os.environ.update(env)
+        os.environ["AWS_ENDPOINT_URL"] = url
+        reset_connections()
+        create_all_tables()
+        seed_defaults()
+        seed_webhook_secret(SECRET)
+        samples: list[dict[str, Any]] = []
+        for symbol in FIRST_SIGNAL_SYMBOLS[:runs]:
+            done = subprocess.run(
+                [sys.executable, "-c", FIRST_SIGNAL_PROBE],
+                cwd=FUNCTIONS_ROOT / "webhook",
+                env={**env, "AWS_ENDPOINT_URL": url},
+                input=json.dumps(_signal_event(symbol)),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise RuntimeError(f"webhook first signal failed: {last}")
+            samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        return samples
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_connections()
+        server.stop()
+
+
+def first_signal_report(samples: list[dict[str, Any]]) -> tuple[float, float]:
+    """Print the first-signal table; (median import ms, median import + first signal ms)."""
+    imports = [float(s["import_s"]) * 1000 for s in samples]
+    totals = [(float(s["import_s"]) + float(s["first_s"])) * 1000 for s in samples]
+    cpu = [(float(s["import_cpu_s"]) + float(s["first_cpu_s"])) * 1000 for s in samples]
+    outcomes = sorted({f"{s['status']} {json.loads(s['body']).get('outcome', s['body'])}" for s in samples})
+    print_report(
+        f"Webhook cold start: import + first signal (median of {len(samples)} fresh interpreters)",
+        ["import ms", "first signal ms", "import + first signal ms", "range ms", "CPU ms", "answers", "ccxt"],
+        [
+            [
+                f"{median(imports):.0f}",
+                f"{median([t - i for t, i in zip(totals, imports, strict=True)]):.0f}",
+                f"{median(totals):.0f}",
+                f"{min(totals):.0f}-{max(totals):.0f}",
+                f"{median(cpu):.0f}",
+                ", ".join(outcomes),
+                "yes" if any(s["ccxt"] for s in samples) else "no",
+            ]
+        ],
+        notes=[
+            "a new entry each (group opened) against a serialised moto server seeded like a deployment",
+            "CPU ms: the child's process time for import + first signal (less sensitive to machine load; "
+            "moto's own work is in the parent and not counted)",
+        ],
+    )
+    return median(imports), median(totals)
+
+
 def run() -> None:
-    """Probe every function and print the table."""
+    """Probe every function, print the tables and write ``bench-results/cold_start.json``."""
     rows: list[list[object]] = []
     errors: list[str] = []
     breakdown: list[list[object]] = []
@@ -207,6 +353,15 @@ def run() -> None:
             "imported, one run; nested packages overlap, '-' = not imported):\n"
         )
         print(table(["function", *WATCHED_PACKAGES], breakdown))
+    cold_import, cold_first = first_signal_report(first_signal_samples())
+    write_results(
+        "cold_start",
+        {
+            "cold_import_ms": {"webhook": round(cold_import, 1)},
+            "cold_first_signal_ms": {"webhook": round(cold_first, 1)},
+            "runs": RUNS,
+        },
+    )
     sys.stdout.flush()
 
 

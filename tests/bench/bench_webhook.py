@@ -252,9 +252,9 @@ def run_script() -> tuple[list[Sent], list[str]]:
     """Set up moto, run the script through the handler; (results, unexpected outcomes)."""
     from moto import mock_aws
 
-    from engine.local.aws import transactions
+    from engine.local.aws import install_cost_fixes
 
-    transactions.install()
+    install_cost_fixes()
 
     from engine.config import seed_defaults, seed_webhook_secret
     from engine.local.events import api_gateway_event

@@ -105,6 +105,10 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("StateStore", "mark_once"): {"state": W},
     ("StateStore", "get"): {"state": R},
     ("StateStore", "put"): {"state": W},
+    ("StateStore", "acquire_lease"): {"state": W},
+    ("StateStore", "advance_lease"): {"state": W},
+    ("StateStore", "release_lease"): {"state": W},
+    ("StateStore", "lease_holder"): {"state": R},
     # The paper book as a whole (handed to PaperGateway, which reads and writes it).
     ("PaperOrderStore", "*"): {"paper_orders": W},
     # Prices handed to PaperGateway as its price source: read only.
@@ -142,7 +146,9 @@ def load_module(name: str, path: Path | None = None) -> Module | None:
     tree = ast.parse(source)
     module = Module(name, tree, source)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in tree.body:
+    # Function-level (lazy) imports count too: a handler reaches what it imports on first use.
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+    for node in [*imports, *(n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom))]:
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -239,14 +245,26 @@ def _node_source(node: Node) -> tuple[Module, list[ast.AST]] | None:
 _GATEWAY_CALL = re.compile(r"\.gateways\(")
 
 
+_SEGMENTS: dict[int, str] = {}
+
+
+def _segment(module: Module, body: ast.AST) -> str:
+    """``ast.get_source_segment`` (slow: it splits the source on every call), once per node."""
+    key = id(body)  # the trees live as long as load_module's cache, so ids stay unique
+    if key not in _SEGMENTS:
+        _SEGMENTS[key] = ast.get_source_segment(module.source, body) or ""
+    return _SEGMENTS[key]
+
+
 def _references_of(module: Module, body: ast.AST) -> set[Node]:
     found = _references(module, body) - {LIVE_GATEWAYS}
-    if _GATEWAY_CALL.search(ast.get_source_segment(module.source, body) or ""):
+    if _GATEWAY_CALL.search(_segment(module, body)):
         found.add(LIVE_GATEWAYS)
     return found
 
 
-def reachable_nodes(handler: Path) -> set[Node]:
+@cache
+def reachable_nodes(handler: Path) -> frozenset[Node]:
     """Every engine node the handler module can reach (see the module docstring)."""
     entry = load_module(f"handler:{handler.parent.name}", handler)
     assert entry is not None
@@ -263,10 +281,11 @@ def reachable_nodes(handler: Path) -> set[Node]:
         module, bodies = found
         for body in bodies:
             todo.extend(_references_of(module, body))
-    return seen
+    return frozenset(seen)
 
 
-def store_uses(handler: Path) -> set[tuple[str, str]]:
+@cache
+def store_uses(handler: Path) -> frozenset[tuple[str, str]]:
     """(store class, method or "*") of every `stores.<field>[.<method>]` in the reachable code."""
     uses: set[tuple[str, str]] = set()
     for node in reachable_nodes(handler):
@@ -275,11 +294,10 @@ def store_uses(handler: Path) -> set[tuple[str, str]]:
             continue
         module, bodies = found
         for body in bodies:
-            segment = ast.get_source_segment(module.source, body) or ""
-            for field_name, method in _STORE_USE.findall(segment):
+            for field_name, method in _STORE_USE.findall(_segment(module, body)):
                 if field_name in STORE_FIELDS:
                     uses.add((STORE_FIELDS[field_name], method or "*"))
-    return uses
+    return frozenset(uses)
 
 
 def _uses_idempotency_table(handler: Path) -> bool:
@@ -287,8 +305,7 @@ def _uses_idempotency_table(handler: Path) -> bool:
     for node in reachable_nodes(handler):
         found = _node_source(node)
         if found is not None and any(
-            "DynamoDBPersistenceLayer" in (ast.get_source_segment(found[0].source, body) or "")
-            for body in found[1]
+            "DynamoDBPersistenceLayer" in _segment(found[0], body) for body in found[1]
         ):
             return True
     return False
@@ -341,3 +358,19 @@ def _models_in_method(module: Module, cls: ast.ClassDef, method: str) -> set[str
                     if isinstance(definition, ast.FunctionDef) and target is not None:
                         todo.append((target, definition))
     return tables
+
+
+#: The functions through which code reaches a non-table resource: SSM documents (every read goes through
+#: the document provider), the webhook secret, the exchange accounts' secrets.
+RESOURCE_READERS: dict[Node, str] = {
+    ("engine.config.providers", "document_provider"): "parameters",
+    ("engine.config.secrets", "webhook_secret"): "webhook_secret",
+    ("engine.config.secrets", "exchange_credentials"): "exchange_secrets",
+}
+
+
+@cache
+def resources_reached(handler: Path) -> frozenset[str]:
+    """The kinds of :data:`RESOURCE_READERS` the handler's code can reach."""
+    reached = reachable_nodes(handler)
+    return {kind for node, kind in RESOURCE_READERS.items() if node in reached or (node[0], "*") in reached}

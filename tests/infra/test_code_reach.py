@@ -6,7 +6,8 @@ Statically, for every function in the synthesized template:
 - the tables its handler's code reaches (tests/infra/code_reach.py: call graph + store methods) are
   exactly the tables its env names, written ones with write grants, read-only ones without.
 A new store call in a service then fails here until infra/functions.py grants it (this is how
-position_update reached the queue and pool tables with neither env var nor grant).
+position_update reached the queue and pool tables with neither env var nor grant). The same holds for
+the config documents (SSM) and the secrets: granted exactly when the code reaches their readers.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from engine.store import tables as store_tables
 from infra.access import TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS
 from infra.functions import FUNCTION_SPECS
 from infra.storage import TABLE_SPECS
-from tests.infra.code_reach import FUNCTIONS_ROOT, STORE_ACCESS, models_touched, table_access
-from tests.infra.conftest import as_list, logical_id_of
+from tests.infra.code_reach import (
+    FUNCTIONS_ROOT,
+    STORE_ACCESS,
+    models_touched,
+    resources_reached,
+    table_access,
+)
+from tests.infra.conftest import as_list, flatten, logical_id_of
 
 TABLE_BY_ENV = {spec.env_var: name for name, spec in TABLE_SPECS.items()}
 FUNCTIONS = [spec.name for spec in FUNCTION_SPECS]
@@ -120,3 +127,51 @@ def test_position_update_reaches_the_queue_and_pool_tables() -> None:
     """Issue 19: closing a group looks up its key's queue entry (QueueStore.find_by_key)."""
     written, read_only = table_access(FUNCTIONS_ROOT / "position_update" / "handler.py")
     assert {"queue", "pool"} <= written | read_only
+
+
+@pytest.fixture(scope="module")
+def secret_kinds(synthesized: Any) -> dict[str, str]:
+    """Secret logical id -> "webhook_secret" | "exchange_secrets" (by its name in the template)."""
+    kinds = {}
+    for logical_id, value in synthesized.of_type("AWS::SecretsManager::Secret").items():
+        name = value["Properties"]["Name"]
+        kinds[logical_id] = "webhook_secret" if name.endswith("/webhook") else "exchange_secrets"
+    return kinds
+
+
+def _granted_resources(statements: list[dict[str, Any]], secret_kinds: dict[str, str]) -> set[str]:
+    granted: set[str] = set()
+    for statement in statements:
+        if statement.get("Effect", "Allow") != "Allow":
+            continue
+        actions = set(as_list(statement["Action"]))
+        for resource in as_list(statement["Resource"]):
+            if "ssm:GetParameters" in actions and ":parameter/" in flatten(resource):
+                granted.add("parameters")
+            kind = secret_kinds.get(logical_id_of(resource) or "")
+            if kind is not None and "secretsmanager:GetSecretValue" in actions:
+                granted.add(kind)
+    return granted
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_parameters_and_secrets_granted_are_exactly_those_the_code_reaches(
+    name: str,
+    role_statements: Callable[[str], list[dict[str, Any]]],
+    secret_kinds: dict[str, str],
+) -> None:
+    # Given what the function's code can reach (config documents, webhook secret, exchange secrets)
+    reached = resources_reached(FUNCTIONS_ROOT / name / "handler.py")
+
+    # Then its role reads exactly those: nothing the code needs is missing, nothing else is granted
+    assert _granted_resources(role_statements(name), secret_kinds) == reached
+
+
+def test_the_code_reach_of_secrets_follows_the_handlers() -> None:
+    # The model itself: only the webhook reads the webhook secret; the exchange-facing functions read
+    # the exchange secrets; every function reads its config documents.
+    reach = {name: resources_reached(FUNCTIONS_ROOT / name / "handler.py") for name in FUNCTIONS}
+    assert {name for name, kinds in reach.items() if "webhook_secret" in kinds} == {"webhook"}
+    assert "exchange_secrets" in reach["order_executor"]
+    assert "exchange_secrets" not in reach["webhook"]
+    assert all("parameters" in kinds for kinds in reach.values()), reach

@@ -25,6 +25,7 @@ def mappings_by_function(synthesized: Any) -> dict[str, dict[str, Any]]:
     return {
         names[logical_id_of(value["Properties"]["FunctionName"]) or ""]: value["Properties"]
         for value in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+        if "StartingPosition" in value["Properties"]  # streams; the sync loop's SQS queue is elsewhere
     }
 
 

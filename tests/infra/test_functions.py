@@ -125,8 +125,10 @@ def test_function_environment_names_only_its_tables(name: str, functions_by_name
     assert env["APP_NAME"] == "execution-engine"
     assert env["STAGE"] == "dev"
     assert env["EXCHANGE_TIMEOUT_MS"] == "5000"
-    # Only order_sync fetches paper prices, from public tickers (no local price feed in AWS).
-    assert env.get("PAPER_PRICE_SOURCE") == ("tickers" if name == "order_sync" else None)
+    # order_sync stores paper prices from public tickers (no local price feed in AWS); order_executor
+    # falls back to the ticker for a symbol not priced yet. Nothing else reads paper prices that way.
+    expected = "tickers" if name in ("order_sync", "order_executor") else None
+    assert env.get("PAPER_PRICE_SOURCE") == expected
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_TABLE_ACCESS))

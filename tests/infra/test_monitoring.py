@@ -90,6 +90,7 @@ def test_alarm_set(alarms: dict[str, Any]) -> None:
             "order-executor-iterator-age",
             "position-update-iterator-age",
             "slot-release-iterator-age",
+            "sync-loop-dead-letters",
             "unknown-orders",
             "config-invalid",
         ]

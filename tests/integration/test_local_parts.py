@@ -35,7 +35,7 @@ def test_settings_defaults_and_overrides():
     # Given no settings in the environment, then the documented defaults apply
     defaults = LocalSettings.from_env({})
     assert (defaults.host, defaults.port, defaults.region) == ("127.0.0.1", 8080, "us-east-1")
-    assert (defaults.sync_seconds, defaults.risk_seconds) == (5.0, 30.0)
+    assert (defaults.sync_seconds, defaults.risk_seconds) == (1.0, 30.0)
     assert defaults.functions_root == default_functions_root()
     assert default_functions_root().parent == Path(__file__).resolve().parents[2]
 

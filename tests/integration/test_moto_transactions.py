@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -190,3 +191,33 @@ def test_the_undo_log_copies_items_not_tables(aws_credentials: None, monkeypatch
     # Then no table was copied, only the touched items
     assert Table not in copied
     assert copied, "the undo log copies the items it touches"
+
+
+def test_adding_a_tiny_amount_twice_is_exact(aws_credentials: None) -> None:
+    # Given a counter that receives amounts below 1e-6 (str(Decimal) writes them as 1E-7)
+    from engine.local.aws import numbers
+
+    numbers.install()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        _create_table(ddb, stream=False)
+        key = _key("counter")
+
+        # When it is added to three times (ADD, then SET a = a + :d)
+        for delta in ("0.0000001", "0.0000001", "-0.00000005"):
+            ddb.update_item(
+                TableName=TABLE,
+                Key=key,
+                UpdateExpression="ADD realised :d",
+                ExpressionAttributeValues={":d": {"N": delta}},
+            )
+        ddb.update_item(
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET realised = realised + :d",
+            ExpressionAttributeValues={":d": {"N": "1E-8"}},
+        )
+
+        # Then the sum is exact, as DynamoDB's (moto's own arithmetic fails on the second ADD)
+        stored = ddb.get_item(TableName=TABLE, Key=key)["Item"]["realised"]["N"]
+    assert Decimal(stored) == Decimal("0.00000016")

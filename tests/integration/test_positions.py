@@ -13,8 +13,18 @@ import pytest
 
 from engine.app.context import Stores, engine_context
 from engine.app.positions import refresh_group
-from engine.domain.models import GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
-from tests.support.scenario import T0, engine_env, entries_of, fill, group_of, open_group, orders_of
+from engine.domain.models import CloseReason, GroupStatus, OrderPurpose, OrderSide, OrderStatus, OrderType
+from tests.support.scenario import (
+    T0,
+    cancel_requested,
+    engine_env,
+    entries_of,
+    fill,
+    group_of,
+    open_group,
+    orders_of,
+    set_document,
+)
 from tests.support.streams import Streams, drain, load_function
 
 
@@ -73,7 +83,37 @@ def test_partial_fill_gets_a_tp_and_more_fill_gets_a_tp_for_the_delta(st, stream
     assert sum(tp.amount for tp in tps) == leg.amount
 
 
-def test_a_leg_tp_filling_while_other_legs_rest_keeps_the_group_open(st, streams):
+def test_a_leg_tp_that_leaves_nothing_held_closes_the_group_and_frees_its_slot(st, streams):
+    # Given leg 1 filled at 99.90 with its TP at 100.90, legs 2-5 resting (close_when_flat by default)
+    group, _ = open_group(st, price="100")
+    leg = entries_of(st, group.id)[0]
+    fill(st, leg.id, price="99.90")
+    settle(streams)
+    (tp,) = orders_of(st, group.id, OrderPurpose.TP)
+    # When the TP fills while legs 2-5 still rest on the exchange (issue 12 finding 10)
+    fill(st, tp.id, price="100.90")
+    settle(streams)
+    # Then the group starts closing as a take-profit and its resting legs are cancel-requested
+    stored = group_of(st, group.id)
+    assert stored.status is GroupStatus.CLOSING
+    assert stored.close_reason is CloseReason.TAKE_PROFIT
+    assert stored.figures.realized_pnl_usd == Decimal("1.00") * leg.amount
+    assert all(o.cancel_requested for o in entries_of(st, group.id)[1:])
+    # When the executor has cancelled them, then the group is closed, flat, and no market order was sent
+    cancel_requested(st, group.id)
+    settle(streams)
+    stored = group_of(st, group.id)
+    assert stored.status is GroupStatus.CLOSED and stored.closed_at is not None
+    assert stored.close_reason is CloseReason.TAKE_PROFIT and stored.figures.quantity == 0
+    assert [o.type for o in orders_of(st, group.id, OrderPurpose.TP)] == [OrderType.LIMIT]
+    # And slot_release frees its pool slot
+    drain(streams, {"groups": [load_function("slot_release")]})
+    assert st.pool.status() == (0, [])
+
+
+def test_without_close_when_flat_a_leg_tp_filling_while_other_legs_rest_keeps_the_group_open(st, streams):
+    # Given the DCA document keeps the grid waiting for a dip after a take-profit
+    set_document("dca/default", close_when_flat=False)
     group, _ = open_group(st, price="100")
     leg = entries_of(st, group.id)[0]
     fill(st, leg.id, price="99.90")
@@ -88,7 +128,7 @@ def test_a_leg_tp_filling_while_other_legs_rest_keeps_the_group_open(st, streams
     assert stored.closed_at is None
     assert stored.figures.quantity == 0
     assert stored.figures.realized_pnl_usd == Decimal("1.00") * leg.amount
-    assert all(o.is_live for o in entries_of(st, group.id)[1:])
+    assert all(o.is_live and not o.cancel_requested for o in entries_of(st, group.id)[1:])
     # And the pool slot is still held
     assert st.pool.status() == (1, [group.id])
 

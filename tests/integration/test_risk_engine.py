@@ -356,3 +356,31 @@ def test_no_action_without_a_valid_risk_document(the_stores: Stores) -> None:
     assert summary.ran and summary.action is None and "no valid version" in summary.reason
     assert _status(the_stores, loser) == GroupStatus.ACTIVE
     assert _risk_closes(the_stores, winner) == []
+
+
+@pytest.mark.parametrize(
+    "how", ["figures", "price"], ids=["stored-figures-recovered", "latest-price-recovered"]
+)
+def test_a_loser_that_recovered_above_the_threshold_is_not_closed_when_its_timer_expires(
+    the_stores: Stores, how: str
+) -> None:
+    # Given issue 12 finding 6: a loser at -12 % (threshold -5 %) whose timer starts, and a sufficient winner
+    _configure(loss_threshold_percent="-5")
+    loser, winner = _loser(the_stores), _winner(the_stores)
+    assert run_risk(engine_context(), T0, force=True).timers_started == [loser]
+    # When it recovers to -2 % (98; still a loss, so its timer keeps running) before the timer expires,
+    # seen by position_update (stored figures) or only in the latest price
+    if how == "figures":
+        reprice(the_stores, loser, "98")
+    else:
+        the_stores.prices.set("binance", "AAA/USDT", Decimal("98"), T0)
+    summary = run_risk(engine_context(), EXPIRED, force=True)
+    # Then the risk engine re-checks the threshold at the moment of acting and leaves both groups alone
+    assert summary.action is None
+    assert "recovered to -2.00%" in summary.reason and "left open" in summary.reason
+    assert _status(the_stores, loser) == GroupStatus.ACTIVE
+    assert _risk_closes(the_stores, winner) == []
+    # And why is recorded
+    (record,) = the_stores.risk_actions.list_recent()
+    assert (record.action, record.group_id) == ("risk_skipped", loser)
+    assert record.details["unrealized_pnl_percent"] == Decimal("-2")

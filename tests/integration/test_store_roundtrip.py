@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from engine.domain.models import (
     CloseReason,
     ExchangeOrder,
+    Fill,
     GroupFigures,
     GroupStatus,
     MarketPrecision,
@@ -33,7 +35,7 @@ from engine.store import (
     SignalAudit,
     StateStore,
 )
-from engine.store.tables import GroupModel, bind
+from engine.store.tables import GroupModel, OrderModel, bind
 from tests.support.builders import T0, make_group, make_order, make_pyramid, make_queue_entry
 
 TINY = Decimal("0.000000012345678901234567890123")  # 30 significant digits: a float would lose them
@@ -66,6 +68,54 @@ def test_order_round_trip_keeps_every_field_exact():
     # Then it is equal field by field (version 1 after the first write), Decimal text included
     assert loaded == dataclasses.replace(order, version=1)
     assert loaded is not None and str(loaded.amount) == str(TINY) and str(loaded.price) == "27123.4500"
+
+
+def test_order_round_trip_keeps_the_fill_ledger_and_fee_usd_exact(dynamodb: Any) -> None:
+    # Given an order with a ledger of two fills (one fee in BNB converted, one unconverted) recorded at
+    # times in another timezone, and its fee_usd
+    plus_two = timezone(timedelta(hours=2))
+    fills = [
+        Fill(
+            Decimal("0.0001"),
+            Decimal("27123.4500"),
+            T0.astimezone(plus_two),
+            Decimal("0.00000001"),
+            "BNB",
+            Decimal("0.000006"),
+        ),
+        Fill(
+            Decimal("0.00030000"),
+            Decimal("27000.1"),
+            T0 + timedelta(seconds=3),
+            Decimal("0.075"),
+            "BNB",
+            None,
+        ),
+    ]
+    order = make_order(
+        status=OrderStatus.FILLED,
+        filled=Decimal("0.0004"),
+        average=Decimal("27030.9375"),
+        fee_cost=Decimal("0.07500001"),
+        fee_currency="BNB",
+        fills=fills,
+        fee_usd=Decimal("45.0000060"),
+    )
+    store = OrderStore()
+    # When it is stored and read back
+    store.put_new(order)
+    loaded = store.get(order.id)
+    # Then the ledger and fee_usd come back exact: Decimal text kept, times in UTC
+    assert loaded == dataclasses.replace(order, version=1)
+    assert loaded is not None
+    assert [str(f.price) for f in loaded.fills] == ["27123.4500", "27000.1"]
+    assert [str(f.quantity) for f in loaded.fills] == ["0.0001", "0.00030000"]
+    assert str(loaded.fee_usd) == "45.0000060" and loaded.fills[1].fee_usd is None
+    assert all(f.at.tzinfo == UTC for f in loaded.fills) and loaded.fills[0].at == T0
+    # And the item stores the numbers as strings (no float on the way)
+    raw = dynamodb.get_item(TableName=bind(OrderModel).Meta.table_name, Key={"id": {"S": order.id}})["Item"]
+    assert raw["fills"]["L"][0]["M"]["price"] == {"S": "27123.4500"}
+    assert raw["fee_usd"] == {"S": "45.0000060"}
 
 
 def test_order_round_trip_with_optional_fields_absent():

@@ -12,6 +12,7 @@ import pytest
 
 from engine.app.context import Stores, engine_context
 from engine.app.execution import process_order
+from engine.app.shared.marks import marked_all
 from engine.app.sync import run_sync
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import (
@@ -29,8 +30,8 @@ from engine.exchange.gateway import ExchangeGateway, OrderRequest
 from engine.exchange.markets import PAPER_MARKETS
 from engine.local.events import scheduled_event
 from tests.support.builders import make_group, make_order, make_pyramid, new_id
-from tests.support.scenario import engine_session
-from tests.support.streams import deliver, load_function
+from tests.support.scenario import engine_session, set_document
+from tests.support.streams import StreamTap, deliver, load_function
 
 PREFIX = "/ee-test/sync/"
 EXCHANGE = "binance"
@@ -200,11 +201,60 @@ def test_pending_order_left_behind_is_re_driven_after_two_minutes(engine: Stores
 def test_second_unforced_run_within_the_interval_does_nothing(engine: Stores):
     now = utcnow()
     assert run_sync(engine_context(), now).ran
-    assert not run_sync(engine_context(), now + timedelta(seconds=20)).ran
-    assert run_sync(engine_context(), now + timedelta(seconds=20), force=True).ran
+    assert not run_sync(engine_context(), now + timedelta(seconds=2)).ran
+    assert run_sync(engine_context(), now + timedelta(seconds=2), force=True).ran
     assert run_sync(engine_context(), now + timedelta(minutes=1)).ran
     points = engine.equity.list()
     assert len(points) == 3
+
+
+def test_fast_pass_every_sync_interval_and_minute_pass_once_a_minute(engine: Stores):
+    # Given the default sync interval of 5 s and a first run at `now` (both passes)
+    now = utcnow()
+    first = run_sync(engine_context(), now)
+    assert (first.fast, first.minute) == (True, True)
+    # When order_sync is asked every second for the next minute
+    runs = [run_sync(engine_context(), now + timedelta(seconds=s)) for s in range(1, 61)]
+    # Then the fast pass runs every 5 s and the minute pass once, at the minute
+    fast_at = [s for s, run in enumerate(runs, start=1) if run.fast]
+    minute_at = [s for s, run in enumerate(runs, start=1) if run.minute]
+    assert fast_at == list(range(5, 61, 5))
+    assert minute_at == [55]
+    # ... and only the minute passes wrote equity points
+    assert len(engine.equity.list()) == 2
+
+
+def test_sync_interval_is_read_live(engine: Stores):
+    # Given sync_interval_seconds edited to 20
+    set_document("engine", sync_interval_seconds=20)
+    now = utcnow()
+    assert run_sync(engine_context(), now).fast
+    # Then a run 10 s later skips the fast pass and one 20 s later runs it
+    assert not run_sync(engine_context(), now + timedelta(seconds=10)).fast
+    assert run_sync(engine_context(), now + timedelta(seconds=20)).fast
+
+
+def test_price_tick_that_only_moves_unrealised_pnl_writes_no_group(engine: Stores):
+    # Given an open group whose leg filled, refreshed once at 60000
+    (order,) = open_group(engine, lambda g: [leg(g, type=OrderType.MARKET, price=None)])
+    process_order(engine_context(), order.id, utcnow())
+    now = utcnow()
+    run_sync(engine_context(), now, force=True)
+    stored_before = engine.groups.get(order.group_id)
+    assert stored_before is not None and stored_before.figures.quantity > 0
+    groups_stream = StreamTap("groups")
+    groups_stream.read()  # everything up to here
+    # When the price ticks (far from any take-profit) and the fast pass runs again
+    engine.prices.set(EXCHANGE, SYMBOL, Decimal("60100"), now)
+    summary = run_sync(engine_context(), now + timedelta(seconds=5))
+    # Then the group was refreshed but not written: no group stream record, same stored version
+    assert summary.fast and summary.groups_refreshed == 1
+    assert groups_stream.read() == []
+    assert engine.groups.get(order.group_id) == stored_before
+    # ... while the readers see it marked at the new price
+    marked = marked_all(engine, [stored_before])[0]
+    assert marked.figures.last_price == Decimal("60100")
+    assert marked.figures.unrealized_pnl_usd == stored_before.figures.unrealized_pnl_usd + Decimal("0.1")
 
 
 def test_markets_of_every_configured_account_are_refreshed_hourly(engine: Stores):

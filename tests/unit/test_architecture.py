@@ -31,14 +31,22 @@ FORBIDDEN_IN_DOMAIN = ("boto3", "botocore", "pynamodb", "ccxt", "aws_lambda_powe
 TEST_LIBRARIES = ("pytest", "hypothesis", "moto", "_pytest")
 USE_CASES = ("intake", "execution", "positions", "pool", "sync", "risk", "operator")
 SHARED = ("engine.app.shared", "engine.app.context", "engine.app.gateways", "engine.app")
-ADAPTERS = ("engine.domain", "engine.store", "engine.exchange", "engine.config", "engine.metric_names")
+ADAPTERS = (
+    "engine.domain",
+    "engine.store",
+    "engine.exchange",
+    "engine.config",
+    "engine.metric_names",
+    "engine.botocore_data",
+)
 #: What each adapter package may import from the engine (besides itself).
 ADAPTER_ALLOWED = {
     "engine.domain": ("engine.domain",),
-    "engine.store": ("engine.domain", "engine.store"),
+    "engine.store": ("engine.domain", "engine.store", "engine.botocore_data"),
     "engine.exchange": ("engine.domain", "engine.exchange"),
     "engine.config": ("engine.domain", "engine.config", "engine.metric_names"),
     "engine.metric_names": (),
+    "engine.botocore_data": (),
 }
 
 

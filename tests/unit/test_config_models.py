@@ -54,6 +54,7 @@ def test_engine_defaults_match_design() -> None:
     assert engine.max_total_exposure_usd == Decimal(10000)
     assert engine.max_daily_loss_usd == Decimal(500)
     assert engine.max_signal_age_seconds == 300
+    assert engine.sync_interval_seconds == 5
     assert sorted(engine.accounts) == ["binance", "bybit", "okx"]
     assert all(a == AccountConfig(mode="paper", market_type="spot") for a in engine.accounts.values())
     assert engine.paper.fee_percent == Decimal("0.1")
@@ -193,6 +194,8 @@ def test_any_weights_are_valid_exactly_when_they_sum_to_100(weights: list[int]) 
         ("engine", {"max_daily_loss_usd": "-0.01"}, "max_daily_loss_usd", "greater than or equal to 0"),
         ("engine", {"max_open_per_symbol": -1}, "max_open_per_symbol", "greater than or equal to 0"),
         ("engine", {"max_signal_age_seconds": 0}, "max_signal_age_seconds", "greater than or equal to 1"),
+        ("engine", {"sync_interval_seconds": 0}, "sync_interval_seconds", "greater than or equal to 1"),
+        ("engine", {"sync_interval_seconds": 61}, "sync_interval_seconds", "less than or equal to 60"),
         ("engine", {"pausd": True}, "pausd", "unknown field"),
         ("engine", {"usd_quotes": []}, "usd_quotes", "at least one quote"),
         ("engine", {"accounts": {"kraken": {"mode": "demo"}}}, "accounts.kraken.mode", '"demo"'),

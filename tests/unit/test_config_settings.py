@@ -54,3 +54,38 @@ def test_secret_names_and_namespace_come_from_the_environment(monkeypatch):
     assert settings.webhook_secret_name() == "execution-engine/local/webhook"
     assert settings.exchange_secret_prefix() == "execution-engine/local/exchange/"
     assert settings.metrics_namespace() == "ExecutionEngine"
+
+
+@pytest.mark.parametrize(
+    ("env", "read"),
+    [
+        ("CONFIG_PREFIX", settings.config_prefix),
+        ("WEBHOOK_SECRET_NAME", settings.webhook_secret_name),
+        ("EXCHANGE_SECRET_PREFIX", settings.exchange_secret_prefix),
+    ],
+)
+def test_inside_lambda_an_unset_resource_name_raises_instead_of_the_local_default(monkeypatch, env, read):
+    # Given a Lambda function whose environment lacks the variable
+    monkeypatch.delenv(env, raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "execution-engine-prod-webhook")
+    # When the name is read / Then it raises naming the variable and the function
+    with pytest.raises(settings.MissingSetting, match=rf"{env} is not set in Lambda function"):
+        read()
+    # Given the variable set / Then its value is used
+    monkeypatch.setenv(env, "/execution-engine/prod/")
+    assert "prod" in read()
+
+
+def test_inside_lambda_an_unset_idempotency_table_raises(monkeypatch):
+    from engine.app.intake.webhook import idempotency_table
+    from engine.store.tables import MissingTableName
+
+    # Given a Lambda function without IDEMPOTENCY_TABLE
+    monkeypatch.delenv("IDEMPOTENCY_TABLE", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "execution-engine-prod-webhook")
+    # When the persistence layer asks for the table / Then it raises, no silent local name
+    with pytest.raises(MissingTableName, match="IDEMPOTENCY_TABLE is not set"):
+        idempotency_table()
+    # Given outside Lambda / Then the local name
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    assert idempotency_table() == "execution-engine-local-idempotency"

@@ -470,3 +470,40 @@ def test_partial_fill_ratio_must_be_a_share():
             markets={},
             partial_fill_ratio=D("1.5"),
         )
+
+
+class Tickers:
+    """A public-ticker PriceSource that counts its calls."""
+
+    def __init__(self, price: str) -> None:
+        self.price = D(price)
+        self.calls: list[tuple[str, str]] = []
+
+    def get(self, exchange, symbol):
+        self.calls.append((exchange, symbol))
+        return self.price
+
+
+def test_a_market_order_without_a_stored_price_fills_at_the_ticker_fallback(book, clock):
+    from engine.exchange.prices import FallbackPriceSource
+
+    # Given no stored price for ETH/USDT and a ticker at 2500
+    tickers = Tickers("2500")
+    gateway = PaperGateway(
+        "binance",
+        book=book,
+        prices=FallbackPriceSource(Prices(BTC_USDT="60000"), tickers),
+        fee_percent=D("0.1"),
+        balance_usd=D("10000"),
+        markets=paper_markets({}),
+        now=clock,
+    )
+    request = OrderRequest(
+        client_order_id="c" * 32, symbol="ETH/USDT", side=OrderSide.BUY, type=OrderType.MARKET, amount=D("1")
+    )
+    # When a market order is placed / Then it fills at the ticker instead of backing off
+    order = gateway.create_order(request)
+    assert (order.status, order.average) == ("closed", D("2500"))
+    # And a stored price wins over the ticker (no ticker call for BTC/USDT)
+    assert gateway.fetch_prices([BTC]) == {BTC: D("60000")}
+    assert tickers.calls == [("binance", "ETH/USDT")]

@@ -6,8 +6,10 @@
   cannot hold wherever it surfaces (``decimal.DecimalException`` -> 400 ``out_of_range``: resending the
   same alert would fail the same way, so it is never a 5xx);
 - 5xx ``{"outcome": "error", "error", "reason"}`` only when a resend by TradingView is wanted:
-  503 ``in_progress`` (the same alert is still being processed by another delivery; a resend then gets
-  the stored answer), 503 ``conflict`` (concurrent writers kept changing the key or the group),
+  503 ``config_unavailable`` (SSM could not be read: nothing was decided or stored, the resend is
+  processed afresh), 503 ``in_progress`` (the same alert is still being processed by another delivery;
+  a resend then gets the stored answer), 503 ``conflict`` (concurrent writers kept changing the key or
+  the group),
   500 ``secret_unavailable`` (the webhook secret cannot be read), 500 ``internal_error`` (anything else: a
   store failure; Powertools removes the idempotency record, so the resend processes the alert afresh and
   finds writes already made by their derived ids).
@@ -26,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from engine.app.context import EngineContext
 from engine.app.intake import RoutingConflict, receive_signal
-from engine.config import SecretError
+from engine.config import ConfigUnavailable, SecretError
 from engine.domain.signal import SignalError
 from engine.store import StaleWrite
 
@@ -56,6 +58,11 @@ IN_PROGRESS = (
     HTTPStatus.SERVICE_UNAVAILABLE,
     "in_progress",
     "the same alert is still being processed; resend later",
+)
+CONFIG_UNAVAILABLE = (
+    HTTPStatus.SERVICE_UNAVAILABLE,
+    "config_unavailable",
+    "the configuration cannot be read right now; resend the alert",
 )
 CONFLICT = (HTTPStatus.SERVICE_UNAVAILABLE, "conflict", "concurrent changes to this key; resend later")
 SECRET_UNAVAILABLE = (
@@ -100,6 +107,9 @@ def reply_for_error(exc: Exception) -> WebhookReply:
     if isinstance(exc, RoutingConflict | StaleWrite):
         logger.warning("routing conflict", error=str(exc))
         return _error(CONFLICT)
+    if isinstance(exc, ConfigUnavailable):
+        logger.warning("configuration unreadable: answering 503 so the alert is resent", error=str(exc))
+        return _error(CONFIG_UNAVAILABLE)
     if isinstance(exc, SecretError):
         logger.error("webhook secret unavailable", error=str(exc))
         return _error(SECRET_UNAVAILABLE)

@@ -20,7 +20,6 @@ from datetime import datetime
 from functools import cache
 from typing import Protocol
 
-from engine.app.gateways import gateway_for_exchange
 from engine.config import DcaSelection, load_config, load_dca
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import utcnow
@@ -128,7 +127,10 @@ class LiveGateways:
     stores: Stores
 
     def __call__(self, exchange: str, config: ConfigSnapshot) -> ExchangeGateway:
-        """See :class:`GatewayFactory`."""
+        """See :class:`GatewayFactory`. The gateways module (exchange factory, credentials) is imported on
+        first use: the webhook never talks to an exchange, so its cold start skips it."""
+        from engine.app.gateways import gateway_for_exchange
+
         return gateway_for_exchange(self.stores, exchange, config)
 
 

@@ -1,7 +1,9 @@
 """The exchange gateway of an account, built from the live configuration and cached in the process.
 
 - Paper accounts (the default): ``PaperGateway`` over ``stores.paper`` (the paper book) and
-  ``stores.prices`` (prices are read under the account name, e.g. ``binance`` / ``BTC/USDT``).
+  ``stores.prices`` (prices are read under the account name, e.g. ``binance`` / ``BTC/USDT``); with
+  ``PAPER_PRICE_SOURCE=tickers`` (AWS dry run) a symbol without a stored price is priced from the
+  exchange's public ticker, so a market order there fills instead of backing off into the DLQ.
 - Live accounts: ``CcxtGateway`` with the API keys from Secrets Manager
   (``engine.config.exchange_credentials``). ccxt is imported by the gateway on its first exchange call,
   never here, so building a paper gateway never loads ccxt.
@@ -11,8 +13,9 @@ digest). A config edit therefore yields a new gateway on the next invocation, an
 (re-read through the secrets cache, at most ``CONFIG_MAX_AGE_SECONDS`` old) does too; a warm live
 gateway keeps its ccxt client (markets, rate limiter) between invocations otherwise.
 
-Failures: an account missing from the configuration, or a live account whose keys are missing, raises
-``OrderRefused`` (final: nothing can be sent). A secret that cannot be read raises ``BackOff``: the
+Failures: an account missing from the configuration, a live account whose keys are missing, or one
+whose ``secret_name`` is outside the stack's namespace (a config problem: IAM would refuse every read)
+raises ``OrderRefused`` (final: nothing can be sent). A secret that cannot be read raises ``BackOff``: the
 order stays pending and is retried, since Secrets Manager may only be briefly unavailable.
 """
 
@@ -23,11 +26,12 @@ import json
 import threading
 from typing import Protocol
 
-from engine.config import SecretError, exchange_credentials
+from engine.config import SecretError, exchange_credentials, secret_namespace_problem
 from engine.domain.config import ConfigSnapshot
 from engine.exchange.errors import BackOff, OrderRefused
 from engine.exchange.factory import gateway_for
 from engine.exchange.gateway import ExchangeGateway
+from engine.exchange.prices import CcxtPriceSource, FallbackPriceSource, PriceSource, paper_price_source
 from engine.store import PaperOrderStore, PriceStore
 
 __all__ = ["PaperBooks", "clear_gateway_cache", "gateway_for_exchange"]
@@ -63,6 +67,9 @@ def gateway_for_exchange(stores: PaperBooks, exchange: str, config: ConfigSnapsh
         raise OrderRefused(f"account {exchange!r} is not configured (engine.accounts)", error="NotConfigured")
     credentials: dict[str, str] | None = None
     if account.mode == "live":
+        problem = config.account_problem(exchange) or secret_namespace_problem(exchange, account.secret_name)
+        if problem is not None:
+            raise OrderRefused(problem, error="ConfigInvalid")
         try:
             credentials = exchange_credentials(exchange, account.secret_name)
         except SecretError as exc:
@@ -76,16 +83,20 @@ def gateway_for_exchange(stores: PaperBooks, exchange: str, config: ConfigSnapsh
         _digest(credentials),
         id(stores.paper),
         id(stores.prices),
+        paper_price_source(),
     )
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
             return cached
+    prices: PriceSource = stores.prices
+    if account.mode == "paper" and paper_price_source() == "tickers":
+        prices = FallbackPriceSource(stores.prices, CcxtPriceSource(exchange))
     gateway = gateway_for(
         exchange,
         account,
         book=stores.paper,
-        prices=stores.prices,
+        prices=prices,
         paper=config.engine.paper,
         credentials=credentials,
     )

@@ -5,7 +5,13 @@ env CONFIG_PREFIX, default ``/execution-engine/local/``), validated with ``engin
 returned with the SSM version actually used. Bad configuration never raises: see ``documents``.
 """
 
-from engine.config.documents import DEFAULT_DCA_DOCUMENT, DcaSelection, load_config, load_dca
+from engine.config.documents import (
+    DEFAULT_DCA_DOCUMENT,
+    ConfigUnavailable,
+    DcaSelection,
+    load_config,
+    load_dca,
+)
 from engine.config.providers import clear_cache
 from engine.config.reporting import CONFIG_INVALID_METRIC
 from engine.config.secrets import (
@@ -14,6 +20,7 @@ from engine.config.secrets import (
     exchange_secret_name,
     get_json_secret,
     get_secret,
+    secret_namespace_problem,
     webhook_secret,
 )
 from engine.config.seed import seed_defaults, seed_webhook_secret
@@ -21,6 +28,7 @@ from engine.config.seed import seed_defaults, seed_webhook_secret
 __all__ = [
     "CONFIG_INVALID_METRIC",
     "DEFAULT_DCA_DOCUMENT",
+    "ConfigUnavailable",
     "DcaSelection",
     "SecretError",
     "clear_cache",
@@ -30,6 +38,7 @@ __all__ = [
     "get_secret",
     "load_config",
     "load_dca",
+    "secret_namespace_problem",
     "seed_defaults",
     "seed_webhook_secret",
     "webhook_secret",

@@ -8,6 +8,13 @@ Never raises for a bad or unreadable configuration (DESIGN §4):
   (``ConfigSnapshot.refusal_reason`` / ``DcaSelection.problem``): new entries are refused while the
   defaults stand in so open positions are still managed. When SSM is unreadable but an expired
   resolution is cached, that last resolution is used (a brief SSM outage must not stop trading).
+
+SSM unreadable with nothing cached is marked ``unreadable`` (``ConfigProblem.unreadable``,
+``DcaSelection.unreadable``): a transient state, unlike an invalid document. Callers that must not
+record a refusal for it (the webhook: TradingView resends on 5xx) raise :class:`ConfigUnavailable`.
+
+The shared documents (and ``dca/default``) are read with one ``GetParameters`` call
+(:meth:`DocumentProvider.documents`); per-market DCA documents are read on demand.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from pydantic import BaseModel
 
 from engine.config.documents_provider import ResolvedDocument
-from engine.config.providers import document_provider
-from engine.config.reporting import logger
+from engine.config.providers import document_provider, first_report
+from engine.config.reporting import emit_config_invalid, logger
+from engine.config.secrets import secret_namespace_problem
 from engine.config.settings import config_prefix, max_age_seconds
 from engine.domain.config import (
     ConfigProblem,
@@ -34,7 +42,13 @@ from engine.domain.config import (
 )
 
 DEFAULT_DCA_DOCUMENT = "dca/default"
+#: Read together in one GetParameters call by :func:`load_config` (dca/default is cached for load_dca).
+SHARED_DOCUMENTS = ("engine", "pool", "queue", "risk", DEFAULT_DCA_DOCUMENT)
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class ConfigUnavailable(Exception):
+    """The configuration cannot be read now (SSM throttled or unreachable, nothing cached): retry later."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class DcaSelection:
     document: str
     version: int
     problem: str | None = None
+    unreadable: bool = False
 
 
 def _model(resolved: ResolvedDocument, model: type[ModelT]) -> ModelT:
@@ -59,38 +74,70 @@ def _model(resolved: ResolvedDocument, model: type[ModelT]) -> ModelT:
     return resolved.model
 
 
+def _unreadable(parameter: str, document: str, exc: GetParameterError) -> ResolvedDocument:
+    """SSM failed: the last resolution of ``parameter`` if any (even expired), else unreadable defaults."""
+    stale = document_provider().stale(parameter)
+    if stale is not None:
+        logger.warning(
+            f"cannot read {parameter}, using the last resolution (version {stale.version}): {exc}",
+            parameter=parameter,
+        )
+        return stale
+    logger.error(f"cannot read {parameter}: {exc}", parameter=parameter)
+    return ResolvedDocument.defaults(document, problem=f"{document} (unreadable: {exc})", unreadable=True)
+
+
 def resolve_document(document: str) -> ResolvedDocument:
     """Document ``document`` under the configured prefix, through the cache; never raises for bad config."""
-    provider = document_provider()
     parameter = config_prefix() + document
     try:
-        return provider.document(parameter, document, max_age_seconds())
+        return document_provider().document(parameter, document, max_age_seconds())
     except GetParameterError as exc:
-        stale = provider.stale(parameter)
-        if stale is not None:
-            logger.warning(
-                f"cannot read {parameter}, using the last resolution (version {stale.version}): {exc}",
-                parameter=parameter,
-            )
-            return stale
-        logger.error(f"cannot read {parameter}: {exc}", parameter=parameter)
-        return ResolvedDocument.defaults(document, problem=f"{document} (unreadable: {exc})")
+        return _unreadable(parameter, document, exc)
+
+
+def resolve_documents(documents: tuple[str, ...]) -> dict[str, ResolvedDocument]:
+    """Several documents (name -> resolution) with one ``GetParameters`` call for those not cached."""
+    parameters = {config_prefix() + document: document for document in documents}
+    try:
+        resolved = document_provider().documents(parameters, max_age_seconds())
+    except GetParameterError as exc:
+        return {document: _unreadable(name, document, exc) for name, document in parameters.items()}
+    return {parameters[name]: value for name, value in resolved.items()}
+
+
+def _account_problems(engine: ResolvedDocument) -> list[ConfigProblem]:
+    """Accounts of ``engine`` that cannot be traded (secret outside the stack's namespace), reported once."""
+    problems: list[ConfigProblem] = []
+    for name, account in _model(engine, EngineConfig).accounts.items():
+        text = secret_namespace_problem(name, account.secret_name)
+        if text is None:
+            continue
+        problems.append(ConfigProblem("engine", text, account=name))
+        if first_report(("account", engine.version, name, text)):
+            parameter = config_prefix() + "engine"
+            logger.error(f"invalid configuration {parameter}: {text}", parameter=parameter, account=name)
+            emit_config_invalid(parameter)
+    return problems
 
 
 def load_config() -> ConfigSnapshot:
     """The shared documents (engine, pool, queue, risk) with the versions used and any problems."""
-    engine = resolve_document("engine")
-    pool = resolve_document("pool")
-    queue = resolve_document("queue")
-    risk = resolve_document("risk")
+    read = resolve_documents(SHARED_DOCUMENTS)
+    engine, pool, queue, risk = read["engine"], read["pool"], read["queue"], read["risk"]
     resolved = (engine, pool, queue, risk)
+    shared_problems = [
+        ConfigProblem(item.document, item.problem, unreadable=item.unreadable)
+        for item in resolved
+        if item.problem
+    ]
     return ConfigSnapshot(
         engine=_model(engine, EngineConfig),
         pool=_model(pool, PoolConfig),
         queue=_model(queue, QueueConfig),
         risk=_model(risk, RiskConfig),
         versions={item.document: item.version for item in resolved},
-        problems=[ConfigProblem(item.document, item.problem) for item in resolved if item.problem],
+        problems=shared_problems + _account_problems(engine),
     )
 
 
@@ -107,4 +154,5 @@ def load_dca(exchange: str, symbol: str, timeframe: int) -> DcaSelection:
         document=chosen.document,
         version=chosen.version,
         problem=chosen.problem,
+        unreadable=chosen.unreadable,
     )

@@ -14,19 +14,27 @@ Cached outcomes (each for ``max_age``):
 - newest invalid -> reported (log + ``ConfigInvalid``) and the newest valid older version is used;
 - no valid version at all -> defaults with ``problem`` set (the caller refuses new entries).
 
+Reads: :meth:`DocumentProvider.documents` resolves several documents with **one** SSM ``GetParameters``
+call (Powertools' ``get_parameters_by_name``, whose caching and chunking are kept: the overrides below only
+make it cache :class:`ResolvedDocument` values under the same key as :meth:`DocumentProvider.document`, and
+treat a name SSM does not know as "missing", not as an error). A cold container thus reads the shared
+documents in one request instead of one per document (SSM's default limit is 40 requests/s per account).
+
 The cache clock is injectable (``clock``), so tests can age the cache without sleeping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.base import ExpirableValue
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from engine.config.reporting import report_invalid
@@ -52,14 +60,21 @@ class ResolvedDocument:
     missing: bool = False
     invalid: ConfigError | None = None
     problem: str | None = None
+    #: SSM could not be read (throttled, unreachable) and nothing was cached: a transient problem.
+    unreadable: bool = False
 
     @classmethod
     def defaults(
-        cls, document: str, *, missing: bool = False, problem: str | None = None
+        cls, document: str, *, missing: bool = False, problem: str | None = None, unreadable: bool = False
     ) -> ResolvedDocument:
         """The document's defaults, version 0."""
         return cls(
-            document=document, model=model_for(document)(), version=0, missing=missing, problem=problem
+            document=document,
+            model=model_for(document)(),
+            version=0,
+            missing=missing,
+            problem=problem,
+            unreadable=unreadable,
         )
 
 
@@ -98,6 +113,27 @@ class DocumentProvider(SSMProvider):
             raise TypeError(f"unexpected cached value for {parameter}: {type(value).__name__}")
         return value
 
+    def documents(self, parameters: Mapping[str, str], max_age: int) -> dict[str, ResolvedDocument]:
+        """Documents by SSM name (``parameters``: SSM name -> document name), one ``GetParameters`` call
+        for those not cached (Powertools ``get_parameters_by_name``; up to 10 names per call).
+
+        Raises ``GetParameterError`` when SSM cannot be read (throttled, unreachable, partial failure);
+        the documents that were read are cached all the same (:meth:`stale` finds them).
+        """
+        request: dict[str, dict[str, Any]] = {name: {"document": doc} for name, doc in parameters.items()}
+        try:
+            values = self.get_parameters_by_name(request, max_age=max_age, raise_on_error=False)
+        except (BotoCoreError, ClientError) as exc:
+            raise GetParameterError(str(exc)) from exc
+        read: dict[str, ResolvedDocument] = {}
+        for name in parameters:
+            value = values.get(name)
+            if isinstance(value, ResolvedDocument):
+                read[name] = value
+        if len(read) < len(parameters):
+            raise GetParameterError(f"cannot read {', '.join(sorted(set(parameters) - set(read)))}")
+        return read
+
     def stale(self, parameter: str) -> ResolvedDocument | None:
         """The last resolution of ``parameter`` even when expired (used when SSM is unreachable)."""
         entry = self.store.get(self._build_cache_key(name=parameter))
@@ -112,9 +148,49 @@ class DocumentProvider(SSMProvider):
             parameter = self.client.get_parameter(Name=name, WithDecryption=decrypt, **sdk_options)
         except self.client.exceptions.ParameterNotFound:
             return ResolvedDocument.defaults(document, missing=True)
-        latest_version = int(parameter["Parameter"]["Version"])
+        return self._resolve(
+            name, document, parameter["Parameter"]["Value"], int(parameter["Parameter"]["Version"]), decrypt
+        )
+
+    # -- Powertools' get_parameters_by_name, caching ResolvedDocument under document()'s key -------------
+
+    def _get_parameters_by_name_from_cache(self, batch: dict[str, dict]) -> dict[str, Any]:
+        return {
+            name: self.store[key].value
+            for name in batch
+            if self.has_not_expired_in_cache(key := self._build_cache_key(name=name))
+        }
+
+    @staticmethod
+    def _handle_any_invalid_get_parameter_errors(  # type: ignore[override]
+        api_response: Any, raise_on_error: bool = True
+    ) -> list[str]:
+        return []  # a name SSM does not know is a missing document (its defaults), not a failure
+
+    def _transform_and_cache_get_parameters_response(  # type: ignore[override]
+        self, api_response: Any, parameters: dict[str, Any], raise_on_error: bool = True
+    ) -> dict[str, Any]:
+        resolved: dict[str, ResolvedDocument] = {}
+        for parameter in api_response["Parameters"]:
+            name = parameter["Name"]
+            document = parameters[name]["document"]
+            resolved[name] = self._resolve(
+                name, document, parameter["Value"], int(parameter["Version"]), decrypt=False
+            )
+        for name in api_response.get("InvalidParameters", []):
+            resolved[name] = ResolvedDocument.defaults(parameters[name]["document"], missing=True)
+        for name, value in resolved.items():
+            self.add_to_cache(self._build_cache_key(name=name), value, parameters[name]["max_age"])
+        return dict(resolved)
+
+    # -- validation ---------------------------------------------------------------------------------
+
+    def _resolve(
+        self, name: str, document: str, value: str, latest_version: int, decrypt: bool
+    ) -> ResolvedDocument:
+        """The newest version if valid, else the newest valid older one (reported), else defaults."""
         try:
-            model = parse_document(document, parameter["Parameter"]["Value"])
+            model = parse_document(document, value)
         except ConfigError as latest_error:
             return self._newest_valid(name, document, latest_version, latest_error, decrypt)
         return ResolvedDocument(

@@ -12,6 +12,15 @@ from engine.config.documents_provider import DocumentProvider, client_config
 
 _documents: DocumentProvider | None = None
 _secrets: SecretsProvider | None = None
+_reported: set[tuple[object, ...]] = set()
+
+
+def first_report(key: tuple[object, ...]) -> bool:
+    """True the first time ``key`` is seen since the last :func:`clear_cache` (report a problem once)."""
+    if key in _reported:
+        return False
+    _reported.add(key)
+    return True
 
 
 def document_provider() -> DocumentProvider:
@@ -31,7 +40,9 @@ def secrets_provider() -> SecretsProvider:
 
 
 def clear_cache() -> None:
-    """Forget every cached document and secret (and the clients): the next read goes to AWS."""
+    """Forget every cached document and secret (and the clients) and what was reported: the next read
+    goes to AWS."""
     global _documents, _secrets
     _documents = None
     _secrets = None
+    _reported.clear()

@@ -59,6 +59,21 @@ def webhook_secret() -> str:
     return get_secret(webhook_secret_name())
 
 
+def secret_namespace_problem(account_name: str, secret_name: str | None) -> str | None:
+    """Why ``engine.accounts.<account_name>.secret_name`` cannot be used, or None.
+
+    The functions may read only the stack's own exchange secrets (``<app>/<stage>/exchange/*``, env
+    EXCHANGE_SECRET_PREFIX): a name elsewhere would be refused by IAM on every read, forever.
+    """
+    prefix = exchange_secret_prefix()
+    if secret_name is None or secret_name.startswith(prefix):
+        return None
+    return (
+        f"engine.accounts.{account_name}.secret_name {secret_name!r} is outside {prefix}*: "
+        "the functions may only read the stack's exchange secrets; the account is not traded"
+    )
+
+
 def exchange_secret_name(account_name: str, secret_name: str | None = None) -> str:
     """The account's own ``secret_name`` if configured, else ``<EXCHANGE_SECRET_PREFIX><account_name>``."""
     return secret_name or f"{exchange_secret_prefix()}{account_name.strip().lower()}"

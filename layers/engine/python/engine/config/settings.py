@@ -2,6 +2,11 @@
 
 Every setting is read at call time (not at import), so a test or the local runtime can change the
 environment without re-importing anything.
+
+Resource names (the parameter prefix, the secrets' names) fall back to the local defaults only outside
+Lambda; inside Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) an unset variable raises :class:`MissingSetting`,
+as ``engine.store.table_name`` does for tables: the local name does not exist in AWS, and a silent
+fallback would hide a function the stack did not wire.
 """
 
 from __future__ import annotations
@@ -16,9 +21,27 @@ DEFAULT_EXCHANGE_SECRET_PREFIX = "execution-engine/local/exchange/"
 DEFAULT_METRICS_NAMESPACE = "ExecutionEngine"
 
 
+class MissingSetting(LookupError):
+    """Inside Lambda, a resource name's environment variable is unset: the stack did not wire it."""
+
+
+def resource_name(env: str, local_default: str) -> str:
+    """The value of ``env``; unset -> ``local_default`` outside Lambda, :class:`MissingSetting` inside."""
+    value = os.getenv(env)
+    if value:
+        return value
+    function = os.getenv("AWS_LAMBDA_FUNCTION_NAME")
+    if function:
+        raise MissingSetting(
+            f"{env} is not set in Lambda function {function!r}: the stack does not give this function "
+            "the resource it names (infra/functions.py function_environment)"
+        )
+    return local_default
+
+
 def config_prefix(prefix: str | None = None) -> str:
     """SSM prefix of the documents (env CONFIG_PREFIX), normalised to ``/a/b/`` (leading and trailing /)."""
-    raw = prefix if prefix is not None else os.getenv("CONFIG_PREFIX") or DEFAULT_CONFIG_PREFIX
+    raw = prefix if prefix is not None else resource_name("CONFIG_PREFIX", DEFAULT_CONFIG_PREFIX)
     return "/" + raw.strip().strip("/") + "/"
 
 
@@ -37,12 +60,12 @@ def max_age_seconds() -> int:
 
 def webhook_secret_name() -> str:
     """Secrets Manager name of the shared webhook secret (env WEBHOOK_SECRET_NAME)."""
-    return os.getenv("WEBHOOK_SECRET_NAME") or DEFAULT_WEBHOOK_SECRET_NAME
+    return resource_name("WEBHOOK_SECRET_NAME", DEFAULT_WEBHOOK_SECRET_NAME)
 
 
 def exchange_secret_prefix() -> str:
     """Prefix of the exchange API-key secrets (env EXCHANGE_SECRET_PREFIX), name appended as is."""
-    return os.getenv("EXCHANGE_SECRET_PREFIX") or DEFAULT_EXCHANGE_SECRET_PREFIX
+    return resource_name("EXCHANGE_SECRET_PREFIX", DEFAULT_EXCHANGE_SECRET_PREFIX)
 
 
 def metrics_namespace() -> str:

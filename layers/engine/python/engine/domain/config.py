@@ -122,6 +122,9 @@ class EngineConfig(_Document):
     max_total_exposure_usd: NonNegativeDecimal = Decimal(10000)
     max_daily_loss_usd: NonNegativeDecimal = Decimal(500)
     max_signal_age_seconds: PositiveInt = 300
+    #: Seconds between two fast passes of order_sync (fills, prices, triggers; DESIGN §1). At most 60:
+    #: the minute schedule runs one anyway. Whole seconds, as SQS ``DelaySeconds`` are.
+    sync_interval_seconds: Annotated[int, Field(ge=1, le=60)] = 5
     accounts: dict[str, AccountConfig] = Field(default_factory=_default_accounts)
     paper: PaperConfig = Field(default_factory=PaperConfig)
     #: Quote currencies counted 1:1 as USD; a signal for any other quote is 400 ``unsupported_quote``.
@@ -413,6 +416,11 @@ class ConfigProblem:
 
     document: str
     text: str
+    #: SSM could not be read (nothing cached): transient, unlike a document without a valid version.
+    unreadable: bool = False
+    #: Set when the problem concerns one account only (``engine.accounts.<account>``): that account is
+    #: not traded, the others are.
+    account: str | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -434,8 +442,23 @@ class ConfigSnapshot:
     problems: list[ConfigProblem] = field(default_factory=list)
 
     @property
+    def unreadable(self) -> list[ConfigProblem]:
+        """The problems that are SSM read failures (transient: a retry may succeed)."""
+        return [problem for problem in self.problems if problem.unreadable]
+
+    @property
     def refusal_reason(self) -> str | None:
-        """Why new entries are refused (a document without any valid version), or None."""
-        if not self.problems:
+        """Why new entries are refused (a document without any valid version), or None.
+
+        Problems of one account (``ConfigProblem.account``) refuse only that account: :meth:`account_problem`.
+        """
+        shared = [problem for problem in self.problems if problem.account is None]
+        if not shared:
             return None
-        return "configuration invalid, no valid version of: " + ", ".join(map(str, self.problems))
+        return "configuration invalid, no valid version of: " + ", ".join(map(str, shared))
+
+    def account_problem(self, account: str) -> str | None:
+        """Why account ``account`` (case-insensitive) must not be traded, or None."""
+        name = account.strip().lower()
+        found = [str(p) for p in self.problems if p.account is not None and p.account.lower() == name]
+        return "; ".join(found) or None

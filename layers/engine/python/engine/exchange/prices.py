@@ -1,11 +1,14 @@
 """Where the paper exchange reads current prices: the ``PriceSource`` port and a ccxt ticker source.
 
 Locally, prices come from the prices table (``engine.store`` implements ``PriceSource``); for a dry
-run in AWS, ``CcxtPriceSource`` reads the exchanges' public tickers (no API key needed).
+run in AWS (:func:`paper_price_source` = ``tickers``), ``CcxtPriceSource`` reads the exchanges' public
+tickers (no API key needed), and the paper gateway reads the table first and falls back to the ticker
+(:class:`FallbackPriceSource`) for a symbol order_sync has not priced yet.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -14,7 +17,12 @@ from typing import Any, Protocol, runtime_checkable
 from engine.exchange.ccxt_convert import decimal_or_none
 from engine.exchange.errors import OrderRefused, map_ccxt_error
 
-__all__ = ["CcxtPriceSource", "PriceSource"]
+__all__ = ["CcxtPriceSource", "FallbackPriceSource", "PriceSource", "paper_price_source"]
+
+
+def paper_price_source() -> str:
+    """Where paper prices come from: ``table`` (default, set locally) or ``tickers`` (dry run in AWS)."""
+    return (os.getenv("PAPER_PRICE_SOURCE") or "table").strip().lower()
 
 
 @runtime_checkable
@@ -82,3 +90,20 @@ class CcxtPriceSource:
             price = None
         self._cache[key] = (now, price)
         return price
+
+
+class FallbackPriceSource:
+    """``primary``'s price (the prices table), else ``fallback``'s (a public ticker).
+
+    A paper market order on a symbol without a stored price then fills at the ticker instead of backing
+    off until order_sync stores one (retries that end in the dead-letter queue).
+    """
+
+    def __init__(self, primary: PriceSource, fallback: PriceSource) -> None:
+        self._primary = primary
+        self._fallback = fallback
+
+    def get(self, exchange: str, symbol: str) -> Decimal | None:
+        """The stored price, else the fallback's (``None`` when neither knows one)."""
+        price = self._primary.get(exchange, symbol)
+        return price if price is not None else self._fallback.get(exchange, symbol)

@@ -1,10 +1,12 @@
 """The EventBridge schedules of the local runtime: scheduled functions on fixed local periods.
 
 In AWS both rules fire every minute and each handler decides from its config and last-run item
-whether its interval has passed. Locally they fire more often (``LOCAL_SYNC_SECONDS`` 5,
-``LOCAL_RISK_SECONDS`` 30) so a session moves at a human pace; the handlers still apply their own
-interval checks. :meth:`Scheduler.run_now` with ``force=True`` (``POST /_local/tick``) sends
-``"detail": {"force": true}``, which the handlers honour by ignoring their intervals.
+whether its interval has passed; order_sync's fast pass also runs from the fast loop's ticks. Locally
+there is no loop: order_sync is asked every second (``LOCAL_SYNC_SECONDS`` 1), so it runs its fast pass
+every ``engine.sync_interval_seconds`` and its minute pass once a minute, by the same last-run items;
+risk_engine every ``LOCAL_RISK_SECONDS`` (30). :meth:`Scheduler.run_now` with ``force=True``
+(``POST /_local/tick``) sends ``"detail": {"force": true}``, which the handlers honour by ignoring
+their intervals.
 
 One run of a function at a time: a tick and a due schedule never overlap for the same function.
 """

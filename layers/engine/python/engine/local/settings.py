@@ -35,6 +35,12 @@ TABLE_VARIABLES: dict[str, str] = {
 }
 
 
+#: How often the local scheduler asks order_sync for a pass: every second, so the handler's own
+#: intervals (the fast pass every ``engine.sync_interval_seconds``, the minute pass once a minute) decide,
+#: to within a second, as the minute schedule and the fast loop do in AWS.
+LOCAL_SYNC_SECONDS = 1.0
+
+
 def _positive_float(env: MutableMapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -64,7 +70,7 @@ class LocalSettings:
 
     @classmethod
     def from_env(cls, env: MutableMapping[str, str] | None = None) -> LocalSettings:
-        """Read ``HOST``/``PORT`` (127.0.0.1:8080), ``ENGINE_FUNCTIONS_ROOT``, ``LOCAL_SYNC_SECONDS`` (5),
+        """Read ``HOST``/``PORT`` (127.0.0.1:8080), ``ENGINE_FUNCTIONS_ROOT``, ``LOCAL_SYNC_SECONDS`` (1),
         ``LOCAL_RISK_SECONDS`` (30) and ``AWS_DEFAULT_REGION`` (us-east-1)."""
         env = os.environ if env is None else env
         root = env.get("ENGINE_FUNCTIONS_ROOT")
@@ -73,7 +79,7 @@ class LocalSettings:
             port=int(env.get("PORT", "8080")),
             region=env.get("AWS_DEFAULT_REGION") or "us-east-1",
             functions_root=Path(root).resolve() if root else default_functions_root(),
-            sync_seconds=_positive_float(env, "LOCAL_SYNC_SECONDS", 5.0),
+            sync_seconds=_positive_float(env, "LOCAL_SYNC_SECONDS", LOCAL_SYNC_SECONDS),
             risk_seconds=_positive_float(env, "LOCAL_RISK_SECONDS", 30.0),
         )
 

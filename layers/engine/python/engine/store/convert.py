@@ -14,6 +14,7 @@ from engine.domain.counters import Counted, counted_of
 from engine.domain.models import (
     ZERO,
     CloseReason,
+    Fill,
     Group,
     GroupFigures,
     Order,
@@ -232,6 +233,30 @@ def group_from_model(item: GroupModel) -> Group:
 # ---------------------------------------------------------------- orders
 
 
+def fill_to_doc(fill: Fill) -> dict[str, Any]:
+    """A ledger entry as a JSON-like map: Decimals as strings (exact), the time as UTC ISO 8601."""
+    return {
+        "quantity": str(fill.quantity),
+        "price": str(fill.price),
+        "at": format_utc(fill.at),
+        "fee": str(fill.fee),
+        "fee_currency": fill.fee_currency,
+        "fee_usd": _dec(fill.fee_usd),
+    }
+
+
+def fill_from_doc(doc: dict[str, Any]) -> Fill:
+    """Inverse of :func:`fill_to_doc`."""
+    return Fill(
+        quantity=Decimal(str(doc["quantity"])),
+        price=Decimal(str(doc["price"])),
+        at=parse_utc(str(doc["at"])),
+        fee=Decimal(str(doc.get("fee") or "0")),
+        fee_currency=doc.get("fee_currency"),
+        fee_usd=_undec(doc.get("fee_usd")),
+    )
+
+
 def order_to_model(order: Order) -> OrderModel:
     """The pynamodb item for ``order`` (bound to the current table)."""
     bind(OrderModel)
@@ -265,6 +290,8 @@ def order_to_model(order: Order) -> OrderModel:
         created_at=order.created_at,
         updated_at=order.updated_at,
         last_fill_at=order.last_fill_at,
+        fills=[fill_to_doc(fill) for fill in order.fills] or None,
+        fee_usd=order.fee_usd,
     )
     _with_version(item, order.version)
     return item
@@ -303,6 +330,8 @@ def order_from_model(item: OrderModel) -> Order:
         updated_at=item.updated_at,
         last_fill_at=item.last_fill_at,
         version=int(item.version or 0),
+        fills=[fill_from_doc(doc) for doc in item.fills or []],
+        fee_usd=item.fee_usd,
     )
 
 

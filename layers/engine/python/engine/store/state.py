@@ -1,4 +1,4 @@
-"""StateStore: schedule last-run items, once-markers and small JSON state documents."""
+"""StateStore: schedule last-run items, once-markers, small JSON state documents and leases."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from engine.store.tables import StateModel, bind
 
 SCHEDULE_PREFIX = "schedule#"
 MARKER_PREFIX = "marker#"
 STATE_PREFIX = "state#"
+LEASE_PREFIX = "lease#"
 
 
-def _condition_failed(error: PutError | UpdateError) -> bool:
+def _condition_failed(error: PutError | UpdateError | DeleteError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"
 
 
@@ -68,3 +69,60 @@ class StateStore:
         """Overwrite the state document ``name`` (JSON-like values; Decimals stay exact)."""
         bind(StateModel)
         StateModel(pk=STATE_PREFIX + name, data=dict(data)).save()
+
+    def acquire_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
+        """Take lease ``name`` for ``holder`` (sequence 0) unless another holder's lease is unexpired.
+
+        A conditional put: of concurrent takers only one gets True. The lease expires ``ttl`` after
+        ``now`` unless :meth:`advance_lease` extends it.
+        """
+        model = bind(StateModel)
+        item = model(pk=LEASE_PREFIX + name, holder=holder, seq=0, expires_at=now + ttl)
+        free = StateModel.pk.does_not_exist() | (StateModel.expires_at < now)
+        try:
+            item.save(condition=free)
+        except PutError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def advance_lease(self, name: str, holder: str, seq: int, ttl: timedelta, now: datetime) -> bool:
+        """Move ``holder``'s lease from step ``seq`` to ``seq + 1`` and extend it to ``now + ttl``.
+
+        False when the lease is gone, held by another holder or already past ``seq`` (a duplicate of
+        step ``seq``): exactly one caller per step gets True.
+        """
+        model = bind(StateModel)
+        item = model(pk=LEASE_PREFIX + name)
+        held = (StateModel.holder == holder) & (StateModel.seq == seq)
+        try:
+            item.update(
+                actions=[StateModel.seq.set(seq + 1), StateModel.expires_at.set(now + ttl)], condition=held
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        """Drop lease ``name`` if ``holder`` holds it; False when it does not (nothing changed)."""
+        model = bind(StateModel)
+        try:
+            model(pk=LEASE_PREFIX + name).delete(condition=StateModel.holder == holder)
+        except DeleteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def lease_holder(self, name: str, now: datetime) -> str | None:
+        """Who holds lease ``name`` unexpired at ``now`` (strongly consistent), else None."""
+        try:
+            item = bind(StateModel).get(LEASE_PREFIX + name, consistent_read=True)
+        except StateModel.DoesNotExist:
+            return None
+        if item.expires_at is None or item.expires_at < now:
+            return None
+        return item.holder

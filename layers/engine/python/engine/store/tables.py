@@ -43,11 +43,15 @@ from engine.store.attributes import (
     EnumAttribute,
     UTCDateTimeAttribute,
 )
+from engine.botocore_data import share_data_loader
 
 TABLE_PREFIX_DEFAULT = "execution-engine-local-"
 
 M = TypeVar("M", bound=Model)
 _lock = threading.RLock()
+# Every session (pynamodb's, boto3's in Powertools) parses botocore's data files once per process.
+share_data_loader()
+
 #: One botocore client per (endpoint, region), shared by every model: a client costs ~0.1 s to build.
 _shared_connections: dict[tuple[str | None, str | None], Connection] = {}
 
@@ -194,6 +198,9 @@ class OrderModel(StoreModel):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     last_fill_at = UTCDateTimeAttribute(null=True)
+    #: Fill ledger (DESIGN §3.5): maps with Decimals as strings and UTC ISO times, oldest first.
+    fills = DocumentListAttribute(null=True)
+    fee_usd = DecimalAttribute(null=True)
     version = VersionAttribute()
     by_group = OrdersByGroup()
     by_status = OrdersByStatus()
@@ -355,7 +362,8 @@ class PaperOrderModel(StoreModel):
 
 
 class StateModel(StoreModel):
-    """Schedule last-run items (``schedule#<name>``), once-markers (``marker#<id>``), JSON state."""
+    """Schedule last-run items (``schedule#<name>``), once-markers (``marker#<id>``), JSON state, leases
+    (``lease#<name>``: ``holder``, ``seq``, ``expires_at``)."""
 
     class Meta(_Meta):
         table_name = TABLE_PREFIX_DEFAULT + "state"
@@ -364,6 +372,8 @@ class StateModel(StoreModel):
     last_run_at = UTCDateTimeAttribute(null=True)
     data = DocumentAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    holder = UnicodeAttribute(null=True)
+    seq = NumberAttribute(null=True)
 
 
 class IdempotencyModel(StoreModel):

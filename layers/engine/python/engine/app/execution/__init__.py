@@ -6,14 +6,17 @@ from engine.app.execution.exchange_orders import (
     save_change,
     status_from_exchange,
 )
+from engine.app.execution.fees import FeePricing, fee_pricing
 from engine.app.execution.send import SEND_CLAIM_TTL, process_order, send_claim_id
 from engine.app.execution.unknown import ReconcileOutcome, reconcile_unknown
 
 __all__ = [
     "REDRIVE_REASON",
     "SEND_CLAIM_TTL",
+    "FeePricing",
     "ReconcileOutcome",
     "apply_exchange_order",
+    "fee_pricing",
     "process_order",
     "reconcile_unknown",
     "save_change",

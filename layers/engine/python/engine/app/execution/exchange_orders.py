@@ -9,6 +9,13 @@ fill figures alone), and an order that is final *on the exchange* (we hold its e
 back to a live state. An order we cancelled locally before it was ever sent (no exchange id) does take
 the exchange's word: if a create we had lost track of landed after all, the order becomes live again
 with ``cancel_requested`` still set, so the executor then cancels it on the exchange.
+
+Fill ledger (DESIGN §3.5): each observed increase of ``filled`` appends one
+:class:`~engine.domain.models.Fill` (:func:`engine.domain.accounting.derive_fill`: the increment's
+quantity, its price from the change of the cost, its fee and time) and ``fee_usd`` becomes the ledger's
+total. A fee in a third coin (BNB) is converted at that coin's ``<COIN>/USDT`` price, looked up by the
+caller's :class:`~engine.app.execution.fees.FeePricing` when the fill is recorded. The same exchange
+answer applied again (a replayed read) does not grow ``filled``, so it adds no second entry.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from engine.app.context import Stores
+from engine.app.execution.fees import FeePricing
 from engine.app.shared.retry import retry_on_stale
+from engine.domain.accounting import base_currency_of, derive_fill, with_fill
 from engine.domain.models import (
     FINAL_ORDER_STATUSES,
     ExchangeOrder,
@@ -71,8 +80,14 @@ def status_from_exchange(ex: ExchangeOrder) -> OrderStatus:
     return OrderStatus.OPEN
 
 
-def apply_exchange_order(order: Order, ex: ExchangeOrder, now: datetime) -> bool:
-    """Copy the exchange's view of ``ex`` onto ``order`` in place; True when anything changed."""
+def apply_exchange_order(
+    order: Order, ex: ExchangeOrder, now: datetime, *, fees: FeePricing | None = None
+) -> bool:
+    """Copy the exchange's view of ``ex`` onto ``order`` in place; True when anything changed.
+
+    A growth of ``filled`` is also appended to the order's fill ledger (module docstring); ``fees``
+    prices a third-coin fee (without it such a fee keeps ``fee_usd`` unknown).
+    """
     before = dataclasses.replace(order)
     status = status_from_exchange(ex)
     known_final = order.status in FINAL_ORDER_STATUSES and order.exchange_order_id is not None
@@ -86,6 +101,7 @@ def apply_exchange_order(order: Order, ex: ExchangeOrder, now: datetime) -> bool
         order.status = status
     if ex.filled >= order.filled:
         if ex.filled > order.filled:
+            _record_fill(order, ex, now, fees or FeePricing())
             order.last_fill_at = ex.last_trade_at or now
         elif ex.last_trade_at is not None and ex.filled > 0:
             order.last_fill_at = ex.last_trade_at
@@ -97,6 +113,25 @@ def apply_exchange_order(order: Order, ex: ExchangeOrder, now: datetime) -> bool
     order.exchange_order_id = ex.id or order.exchange_order_id
     order.exchange_status = ex.status
     return order != before
+
+
+def _record_fill(order: Order, ex: ExchangeOrder, now: datetime, fees: FeePricing) -> None:
+    """Append the ledger entry for the growth of ``filled`` that ``ex`` reports (before it is copied)."""
+    currency = ex.fee_currency or order.fee_currency
+    fill = derive_fill(
+        order,
+        filled=ex.filled,
+        average=ex.average,
+        fee_cost=ex.fee_cost,
+        fee_currency=currency,
+        at=ex.last_trade_at or now,
+        cost=ex.cost,
+        usd_quotes=fees.usd_quotes,
+        coin_price_usd=fees.coin_price_usd(currency, base_currency_of(order.symbol)) if ex.fee_cost else None,
+    )
+    if fill is not None:
+        recorded = with_fill(order, fill)
+        order.fills, order.fee_usd = recorded.fills, recorded.fee_usd
 
 
 def save_change(stores: Stores, order: Order, change: Callable[[Order], bool], now: datetime) -> Order:

@@ -48,6 +48,7 @@ from engine.app.execution.exchange_orders import (
     save_change,
     wait_reason,
 )
+from engine.app.execution.fees import FeePricing, fee_pricing
 from engine.app.shared.retry import retry_on_stale
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import ExchangeOrder, Order, OrderStatus, OrderWait
@@ -141,9 +142,11 @@ def _gateway(ctx: EngineContext, order: Order, config: ConfigSnapshot) -> Exchan
     return ctx.gateways(order.exchange, config)
 
 
-def _record(stores: Stores, order: Order, now: datetime, ex: ExchangeOrder) -> Order:
+def _record(
+    stores: Stores, order: Order, now: datetime, ex: ExchangeOrder, fees: FeePricing | None = None
+) -> Order:
     """Save what the exchange says about ``order`` (re-applied on a conflict: the exchange is the truth)."""
-    return save_change(stores, order, lambda o: apply_exchange_order(o, ex, now), now)
+    return save_change(stores, order, lambda o: apply_exchange_order(o, ex, now, fees=fees), now)
 
 
 def _set_outcome(stores: Stores, order: Order, status: OrderStatus, reason: str, now: datetime) -> Order:
@@ -193,7 +196,9 @@ def _send(
             existing = gateway.fetch_order(order.client_order_id, order.symbol)
             if existing is not None:
                 logger.info("re-driven order found on the exchange", order_id=order.id)
-                return _record(stores, order, now, existing)
+                return _record(
+                    stores, order, now, existing, fee_pricing(stores, gateway, order.exchange, config)
+                )
         ex = gateway.create_order(
             OrderRequest(
                 client_order_id=order.client_order_id,
@@ -215,7 +220,7 @@ def _send(
         _defer(stores, order, failure, now)
         raise
     logger.info("order sent", order_id=order.id, status=ex.status, filled=str(ex.filled))
-    return _record(stores, order, now, ex)
+    return _record(stores, order, now, ex, fee_pricing(stores, gateway, order.exchange, config))
 
 
 def _cancel_unsent(
@@ -226,9 +231,10 @@ def _cancel_unsent(
         logger.info("cancel of a pending order waits for its send claim", order_id=order.id)
         return order
     if lookup_first and order.trigger_price is None:
-        existing = _gateway(ctx, order, config).fetch_order(order.client_order_id, order.symbol)
+        gateway = _gateway(ctx, order, config)
+        existing = gateway.fetch_order(order.client_order_id, order.symbol)
         if existing is not None:  # it was sent after all: record it, the next pass cancels it
-            return _record(stores, order, now, existing)
+            return _record(stores, order, now, existing, fee_pricing(stores, gateway, order.exchange, config))
     reason = order.reason if order.reason and order.wait is None else None
     cancelled = dataclasses.replace(
         order, status=OrderStatus.CANCELLED, reason=reason or "cancelled before it was sent", wait=None
@@ -263,8 +269,10 @@ def _cancel_sent(ctx: EngineContext, order: Order, now: datetime, config: Config
         reason = "cancel: the exchange does not know the order"
         return _set_outcome(stores, order, OrderStatus.CANCELLED, reason, now)
 
+    fees = fee_pricing(stores, gateway, order.exchange, config)
+
     def change(o: Order) -> bool:
-        changed = apply_exchange_order(o, ex, now)
+        changed = apply_exchange_order(o, ex, now, fees=fees)
         if o.status is OrderStatus.CANCELLED and o.reason is None:
             o.reason = "cancelled on request"
             changed = True

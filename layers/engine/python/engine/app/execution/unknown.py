@@ -22,6 +22,7 @@ from aws_lambda_powertools import Logger
 
 from engine.app.context import EngineContext
 from engine.app.execution.exchange_orders import apply_exchange_order, save_change
+from engine.app.execution.fees import fee_pricing
 from engine.app.execution.send import process_order
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import Order, OrderStatus
@@ -61,9 +62,10 @@ def reconcile_unknown(
     found = gateway.fetch_order(order.client_order_id, order.symbol)
     if found is not None:
         exchange_order = found
+        fees = fee_pricing(stores, gateway, order.exchange, config)
 
         def record(o: Order) -> bool:
-            return o.status is OrderStatus.UNKNOWN and apply_exchange_order(o, exchange_order, now)
+            return o.status is OrderStatus.UNKNOWN and apply_exchange_order(o, exchange_order, now, fees=fees)
 
         save_change(stores, order, record, now)
         logger.info("unknown order found on the exchange", order_id=order.id, status=found.status)

@@ -8,8 +8,12 @@ Order of checks (the first failure raises; nothing is written before the idempot
    HMAC-SHA256 of the raw body keyed with the webhook secret (``sha256=`` prefix accepted; header name
    case-insensitive). Neither present -> ``missing_secret``; any one present and wrong -> ``bad_secret`` /
    ``bad_signature``;
-4. configuration; timestamp window -> ``stale_signal`` / ``future_signal``;
-5. account (``unknown_exchange``, ``unsupported_side``); quote in ``engine.usd_quotes`` else
+4. configuration (SSM unreadable with nothing cached -> :class:`~engine.config.ConfigUnavailable`, also
+   when the market's DCA document is read during routing: raised out of the idempotent step, so
+   Powertools deletes its in-progress record and the resend is processed afresh); timestamp window ->
+   ``stale_signal`` / ``future_signal``;
+5. account (``unknown_exchange``, ``unsupported_side``, ``account_config_invalid``: a config problem of
+   that account, e.g. its secret outside the stack's namespace); quote in ``engine.usd_quotes`` else
    ``unsupported_quote`` (before the market lookup); market known (markets table, or the paper market
    table for a paper account) else ``unknown_symbol``; numbers held at the market's tick/step else
    ``out_of_range``. The market comes from the path's ONE read (``read_entry_state``: market, the key's
@@ -32,6 +36,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,10 +49,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.config import Config
 
-from engine.app.context import EngineContext
+from engine.app.context import ConfigReader, EngineContext
 from engine.app.intake.entries import entry_precision, read_entry_state
 from engine.app.intake.routing import SignalContext, route_signal
-from engine.config import webhook_secret
+from engine.config import ConfigUnavailable, DcaSelection, webhook_secret
 from engine.domain.config import ConfigSnapshot
 from engine.domain.models import group_key
 from engine.domain.signal import (
@@ -60,7 +65,7 @@ from engine.domain.signal import (
     parse_signal,
 )
 from engine.store import EntryState
-from engine.store.tables import TABLE_PREFIX_DEFAULT
+from engine.store.tables import IdempotencyModel, table_name
 
 MAX_BODY_BYTES = 8192
 SIGNATURE_HEADER = "x-signature"
@@ -81,8 +86,9 @@ _persistence: tuple[tuple[str, str | None, str | None], DynamoDBPersistenceLayer
 
 
 def idempotency_table() -> str:
-    """Name of the idempotency table (env IDEMPOTENCY_TABLE, default the local name)."""
-    return os.environ.get("IDEMPOTENCY_TABLE") or TABLE_PREFIX_DEFAULT + "idempotency"
+    """Name of the idempotency table (env IDEMPOTENCY_TABLE): the local name outside Lambda, and
+    ``MissingTableName`` inside Lambda when unset (like every table, ``engine.store.table_name``)."""
+    return table_name(IdempotencyModel)
 
 
 def persistence_layer() -> DynamoDBPersistenceLayer:
@@ -158,6 +164,34 @@ def _route_idempotently(
             time.sleep(IN_PROGRESS_POLL_SECONDS)
 
 
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class ReadableConfig:
+    """A :class:`ConfigReader` that raises :class:`ConfigUnavailable` instead of returning a read failure.
+
+    An unreadable configuration would otherwise become a ``rejected`` answer, stored for an hour as the
+    alert's idempotent answer; raising lets the HTTP edge answer 503 so TradingView resends.
+    """
+
+    inner: ConfigReader
+
+    def snapshot(self) -> ConfigSnapshot:
+        """The shared documents; :class:`ConfigUnavailable` when SSM could not be read."""
+        snapshot = self.inner.snapshot()
+        if snapshot.unreadable:
+            raise ConfigUnavailable(", ".join(map(str, snapshot.unreadable)))
+        return snapshot
+
+    def dca(self, exchange: str, symbol: str, timeframe: int) -> DcaSelection:
+        """The market's DCA settings; :class:`ConfigUnavailable` when SSM could not be read."""
+        selection = self.inner.dca(exchange, symbol, timeframe)
+        if selection.unreadable:
+            raise ConfigUnavailable(selection.problem or selection.document)
+        return selection
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -201,6 +235,9 @@ def _validate(
     config = ctx.config.snapshot()
     check_timestamp(signal, now, config.engine.max_signal_age_seconds)
     check_account(signal, config.engine.accounts)
+    account_problem = config.account_problem(signal.exchange)
+    if account_problem is not None:
+        raise SignalError("account_config_invalid", account_problem, "tv.exchange")
     check_quote(signal, config.engine.usd_quotes)
     # The one read of the signal's path: the market, and (for routing) the key's state and counters.
     exchange = signal.exchange.lower()
@@ -229,10 +266,12 @@ def receive_signal(
     """Handle one alert (raw body and headers) received at ``now``; the routed answer (module doc).
 
     Raises :class:`SignalError` for unacceptable input and lets the others through (``RoutingConflict``,
-    ``StaleWrite``, ``IdempotencyAlreadyInProgressError``, ``SecretError``, store failures) for the HTTP
-    edge to answer. ``lambda_context`` (optional) lets Powertools expire an in-progress record when the
-    invocation times out, so a resend after a crash is not blocked until the record expires.
+    ``StaleWrite``, ``IdempotencyAlreadyInProgressError``, ``SecretError``, ``ConfigUnavailable``, store
+    failures) for the HTTP edge to answer. ``lambda_context`` (optional) lets Powertools expire an
+    in-progress record when the invocation times out, so a resend after a crash is not blocked until the
+    record expires.
     """
+    ctx = replace(ctx, config=ReadableConfig(ctx.config))
     signal, config, state = _validate(ctx, body, headers, now)
     answer = _route_idempotently(ctx, signal, config, now, lambda_context, state)
     logger.info("signal routed", outcome=answer["outcome"], reason=answer["reason"], answer=answer)

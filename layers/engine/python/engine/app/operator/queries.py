@@ -15,6 +15,7 @@ from typing import Any
 from engine.app.context import EngineContext
 from engine.app.pool import promote_entry
 from engine.app.shared.errors import NotFound
+from engine.app.shared.marks import marked, marked_all
 from engine.app.shared.views import equity_view, group_view, iso, order_view, pyramid_view, queue_view
 from engine.domain.models import GroupStatus
 from engine.domain.queue import promotion_order
@@ -34,7 +35,7 @@ QUEUE_MEMORY_PREFIX = "operator/queue/"
 
 def groups_in(ctx: EngineContext, statuses: Collection[GroupStatus]) -> dict[str, Any]:
     """``{"groups": [...]}``: the groups in ``statuses``, oldest first."""
-    groups = ctx.stores.groups.list_by_status(sorted(statuses))
+    groups = marked_all(ctx.stores, ctx.stores.groups.list_by_status(sorted(statuses)))
     groups.sort(key=lambda group: (group.created_at, group.id))
     return {"groups": [group_view(group) for group in groups]}
 
@@ -46,7 +47,7 @@ def group_detail(ctx: EngineContext, group_id: str) -> dict[str, Any]:
         raise NotFound(f"no group {group_id}")
     orders = ctx.stores.orders.list_for_group(group_id)
     return {
-        "group": group_view(group),
+        "group": group_view(marked(ctx.stores, group)),
         "pyramids": [pyramid_view(pyramid) for pyramid in group.pyramids],
         "orders": [order_view(order) for order in orders],
     }

@@ -12,11 +12,15 @@ missing, so a replayed or stale stream record changes nothing. In order:
      TPs included, gets ``cancel_requested``);
    - ``pyramid_aggregate``: each pyramid whose own average reached it is closed on its own
      (:func:`engine.app.positions.closing.close_pyramid_orders`);
-   - ``per_leg`` / ``hybrid``: every entry leg with a fill gets limit TPs for the part of its fill not
-     yet covered (``leg_tp_shortfall``) at ``tp_price`` of the leg's **own average fill**, id
-     ``"<leg id>-tp-<n>"``. A shortfall under the market minimums waits for more fill. New TPs never
-     sell more than the group holds beyond what its live closing orders already sell (after a risk
-     partial close the leg's nominal fill overstates what is left);
+   - ``per_leg`` / ``hybrid``: leg TPs sized by each leg's lot (:mod:`engine.app.positions.leg_tps`):
+     TPs offering more than their lot holds after a pro-rata sell are cancelled to be re-sized, and
+     every entry leg with a fill gets limit TPs for the part of its lot not yet offered, at
+     ``tp_price`` of the leg's **own average fill**, id ``"<leg id>-tp-<n>"``;
+   - ``close_when_flat`` (DCA document, default true): when a take-profit left the group holding
+     nothing and its newest pyramid has at least one fill
+     (:func:`~engine.domain.accounting.flat_after_take_profit`), the group starts closing with
+     ``close_reason`` ``take_profit``: its resting entry legs are cancelled and it then closes, freeing
+     its slot (DESIGN §3.5);
 3. ``closing``: every live order other than a close order gets ``cancel_requested``; once no order of
    the group is live, ONE market close order for the held quantity (rounded down to the step) is
    placed (:mod:`engine.app.positions.closing`). When nothing is live and what is held cannot be sold (under
@@ -29,7 +33,9 @@ missing, so a replayed or stale stream record changes nothing. In order:
 5. refusals: a leg whose TPs the exchange rejected :data:`~engine.app.positions.closing.MAX_REFUSALS`
    times gets no further TP, and a group whose close was rejected that often gets no further close
    (logged as errors; the rejected orders keep the exchange's reason) — a final refusal must not loop;
-6. the group is saved only when something changed, with optimistic locking: a lost race re-reads
+6. the group is saved only when something other than its mark (unrealised PnL, ``last_price``;
+   :func:`engine.domain.marks.materially_changed`) changed, so price ticks put nothing on the groups
+   stream; the save uses optimistic locking: a lost race re-reads
    everything and starts again (at most :data:`~engine.app.positions.closing.SAVE_ATTEMPTS` times).
 """
 
@@ -43,13 +49,13 @@ from decimal import Decimal
 from aws_lambda_powertools import Logger
 
 from engine.app.context import EngineContext, Stores
+from engine.app.positions.leg_tps import leg_tp_id, place_leg_tps, resize_leg_tps
 from engine.app.positions.pyramid_close import close_pyramid_orders
 from engine.app.shared.closing import (
     MAX_REFUSALS,
     SAVE_ATTEMPTS,
     CloseConflict,
     close_order_id,
-    closing_side,
     is_close_order,
     is_sellable,
     new_close_order,
@@ -59,14 +65,14 @@ from engine.app.shared.closing import (
 from engine.app.shared.markets import MarketUnknown, load_precision
 from engine.app.shared.retry import retry_on_stale
 from engine.domain.accounting import (
-    CLOSING_PURPOSES,
     base_currency_of,
     compute_figures,
     end_reason,
-    fill_price,
+    flat_after_take_profit,
     next_group_status,
 )
 from engine.domain.config import ConfigSnapshot
+from engine.domain.marks import materially_changed
 from engine.domain.models import (
     TERMINAL_GROUP_STATUSES,
     ZERO,
@@ -76,7 +82,6 @@ from engine.domain.models import (
     MarketPrecision,
     Order,
     OrderPurpose,
-    OrderType,
     close_purpose,
 )
 from engine.domain.money import round_down
@@ -84,25 +89,26 @@ from engine.domain.risk import RiskCandidate
 from engine.domain.risk_timer import dca_progress, observed_timer
 from engine.domain.takeprofit import (
     aggregate_triggered,
-    leg_tp_shortfall,
     pyramid_aggregate_triggered,
     tp_mode_uses_aggregate,
     tp_mode_uses_leg_tps,
     tp_mode_uses_pyramid_aggregate,
-    tp_price,
 )
-from engine.exchange.client_ids import client_order_id
 
 logger = Logger(child=True)
 
-__all__ = ["AGGREGATE_TP_REASON", "MarketUnknown", "leg_tp_id", "load_precision", "refresh_group"]
+__all__ = [
+    "AGGREGATE_TP_REASON",
+    "FLAT_CLOSE_NOTE",
+    "MarketUnknown",
+    "leg_tp_id",
+    "load_precision",
+    "refresh_group",
+]
 
 AGGREGATE_TP_REASON = "aggregate take-profit"
-
-
-def leg_tp_id(leg: Order, existing_tps: Sequence[Order]) -> str:
-    """Id of the next TP of an entry leg: ``"<leg id>-tp-<n>"``, n from 1."""
-    return f"{leg.id}-tp-{len(existing_tps) + 1}"
+#: ``close_note`` of a group closed by ``close_when_flat`` (its take-profits left nothing held).
+FLAT_CLOSE_NOTE = "take-profits sold everything held; resting entry legs cancelled (close_when_flat)"
 
 
 def refresh_group(
@@ -119,7 +125,7 @@ def refresh_group(
         group = stores.groups.get(group_id)
         if group is None:
             return None
-        return _refresh(stores, group, cfg, now)
+        return _refresh(ctx, group, cfg, now)
 
     return retry_on_stale(
         attempt,
@@ -128,7 +134,8 @@ def refresh_group(
     )
 
 
-def _refresh(stores: Stores, group: Group, cfg: ConfigSnapshot, now: datetime) -> Group:
+def _refresh(ctx: EngineContext, group: Group, cfg: ConfigSnapshot, now: datetime) -> Group:
+    stores = ctx.stores
     before = copy.deepcopy(group)
     orders = stores.orders.list_for_group(group.id)
     if group.status in TERMINAL_GROUP_STATUSES:
@@ -146,6 +153,13 @@ def _refresh(stores: Stores, group: Group, cfg: ConfigSnapshot, now: datetime) -
     )
     first_pyramid = group.pyramids[0].index if group.pyramids else 1
     group.status = next_group_status(group.status, orders, group.figures, precision, first_pyramid)
+    if (
+        group.is_open
+        and group.status != GroupStatus.CLOSING
+        and _closes_when_flat(ctx, group, orders, precision)
+    ):
+        group.status = GroupStatus.CLOSING
+        group.close_reason, group.close_note = CloseReason.TAKE_PROFIT, FLAT_CLOSE_NOTE
     if group.is_open and group.status != GroupStatus.CLOSING:
         _take_profits(stores, group, orders, precision, price, now)
     if group.status == GroupStatus.CLOSING:
@@ -159,7 +173,7 @@ def _refresh(stores: Stores, group: Group, cfg: ConfigSnapshot, now: datetime) -
         request_cancels(stores, [order for order in orders if order.is_live], now)
     elif stored_price is not None:
         group.risk_timer_started_at = _observed_timer(stores, group, orders, precision, cfg, now)
-    if group != before:
+    if materially_changed(before, group):
         stores.groups.save(group, now=now)
     return group
 
@@ -192,64 +206,20 @@ def _take_profits(
             if placed is not None:
                 orders.append(placed)
     if tp_mode_uses_leg_tps(group.tp_mode):
-        orders.extend(_place_leg_tps(stores, group, orders, precision, now))
+        resize_leg_tps(stores, group, orders, precision, now)
+        orders.extend(place_leg_tps(stores, group, orders, precision, now))
 
 
-def _place_leg_tps(
-    stores: Stores, group: Group, orders: Sequence[Order], precision: MarketPrecision, now: datetime
-) -> list[Order]:
-    tps_by_leg: dict[str, list[Order]] = {}
-    for order in orders:
-        if order.purpose == OrderPurpose.TP and order.parent_order_id is not None:
-            tps_by_leg.setdefault(order.parent_order_id, []).append(order)
-    selling = sum((o.remaining for o in orders if o.purpose in CLOSING_PURPOSES and o.is_live), ZERO)
-    available = round_down(max(group.figures.quantity - selling, ZERO), precision.step)
-    legs = sorted(
-        (
-            o
-            for o in orders
-            if o.purpose == OrderPurpose.ENTRY and o.filled > ZERO and o.tp_percent is not None
-        ),
-        key=lambda o: (o.pyramid or 0, o.leg or 0, o.id),
-    )
-    placed: list[Order] = []
-    for leg in legs:
-        if leg.tp_percent is None:
-            continue
-        existing = tps_by_leg.get(leg.id, [])
-        if refusals(existing) >= MAX_REFUSALS:
-            logger.error(
-                f"leg {leg.id}: take-profit refused {MAX_REFUSALS} times, not resent", group_id=group.id
-            )
-            continue
-        quantity = min(leg_tp_shortfall(leg, existing, precision.step), available)
-        if quantity <= ZERO:
-            continue
-        limit = tp_price(group.side, fill_price(leg), leg.tp_percent, precision.tick)
-        if not is_sellable(quantity, limit, precision):
-            continue  # wait for more of the leg to fill
-        order_id = leg_tp_id(leg, existing)
-        tp = Order(
-            id=order_id,
-            group_id=group.id,
-            exchange=group.exchange,
-            symbol=group.symbol,
-            purpose=OrderPurpose.TP,
-            side=closing_side(group.side),
-            type=OrderType.LIMIT,
-            amount=quantity,
-            price=limit,
-            client_order_id=client_order_id(order_id),
-            pyramid=leg.pyramid,
-            leg=leg.leg,
-            parent_order_id=leg.id,
-            created_at=now,
-            updated_at=now,
-        )
-        if stores.orders.put_new(tp):
-            placed.append(tp)
-            available -= quantity
-    return placed
+def _closes_when_flat(
+    ctx: EngineContext, group: Group, orders: Sequence[Order], precision: MarketPrecision
+) -> bool:
+    """True when ``close_when_flat`` applies: a TP left nothing held, the newest pyramid has a fill, an
+    entry leg still rests, and the market's DCA document has ``close_when_flat`` on."""
+    if not group.pyramids or not any(o.purpose == OrderPurpose.ENTRY and o.is_live for o in orders):
+        return False
+    if not flat_after_take_profit(orders, group.figures, precision, group.pyramids[-1].index):
+        return False
+    return ctx.config.dca(group.exchange, group.symbol, group.timeframe).config.close_when_flat
 
 
 def _converge_close(

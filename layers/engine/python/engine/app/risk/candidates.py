@@ -1,9 +1,10 @@
 """The risk engine's view of the open groups: one :class:`RiskCandidate` per group, and its timer.
 
-Figures come from the stored group (``positions.refresh_group`` keeps them current on every fill and
-every order-sync tick); the DCA progress (pyramids filled, every leg submitted / filled) from the
-group's entry orders; precision from ``entries.market_precision``. A group without a known precision
-cannot be sized and is left out (logged).
+Figures come from the stored group (``positions.refresh_group`` keeps them current on every real
+change), marked at the stored price (:mod:`engine.app.shared.marks`: price ticks are not saved); the
+DCA progress (pyramids filled, every leg submitted / filled) from the group's entry orders; precision
+from ``entries.market_precision``. A group without a known precision cannot be sized and is left out
+(logged).
 
 Timer observations (DESIGN §3.8) made here, on top of ``engine.domain.risk.next_timer``:
 
@@ -22,7 +23,9 @@ from aws_lambda_powertools import Logger
 
 from engine.app.context import Stores
 from engine.app.shared.markets import market_precision
+from engine.app.shared.marks import marked
 from engine.app.shared.retry import retry_on_stale
+from engine.domain.accounting import base_currency_of, compute_figures
 from engine.domain.config import ConfigSnapshot, RiskConfig
 from engine.domain.models import Group, Order, QueueEntry
 from engine.domain.risk import RiskCandidate
@@ -53,7 +56,8 @@ def build_snapshots(stores: Stores, config: ConfigSnapshot) -> list[GroupSnapsho
 
 
 def snapshot_of(stores: Stores, group: Group, config: ConfigSnapshot) -> GroupSnapshot:
-    """One group's snapshot (orders read from the store)."""
+    """One group's snapshot (orders read from the store, the group marked at the stored price)."""
+    group = marked(stores, group)
     orders = stores.orders.list_for_group(group.id)
     precision = market_precision(stores, group.exchange, group.symbol, config)
     if precision is None:
@@ -73,6 +77,25 @@ def snapshot_of(stores: Stores, group: Group, config: ConfigSnapshot) -> GroupSn
         all_dca_filled=all_filled,
     )
     return GroupSnapshot(group, orders, candidate)
+
+
+def fresh_snapshot(stores: Stores, group_id: str, config: ConfigSnapshot) -> GroupSnapshot | None:
+    """The group as it is now, its figures recomputed from its orders at the latest stored price (the
+    re-check at the moment of acting, DESIGN §3.8); None when the group is gone."""
+    group = stores.groups.get(group_id)
+    if group is None:
+        return None
+    orders = stores.orders.list_for_group(group_id)
+    price = stores.prices.get(group.exchange, group.symbol)
+    group.figures = compute_figures(
+        orders,
+        side=group.side,
+        base_currency=base_currency_of(group.symbol),
+        price=price if price is not None else group.figures.last_price,
+        total_legs=sum(pyramid.leg_count for pyramid in group.pyramids),
+    )
+    snapshot = snapshot_of(stores, group, config)
+    return GroupSnapshot(group, orders, snapshot.candidate)
 
 
 def update_timers(

@@ -73,6 +73,8 @@ def _replacement_tp(tp: Order, keep: Decimal, action_id: str, now: datetime) -> 
         cost=ZERO,
         fee_cost=ZERO,
         fee_currency=None,
+        fills=[],
+        fee_usd=None,
         exchange_order_id=None,
         exchange_status=None,
         reason=None,

@@ -35,7 +35,7 @@ from aws_lambda_powertools import Logger
 
 from engine.app.context import EngineContext
 from engine.app.positions import request_close
-from engine.app.risk.candidates import GroupSnapshot, build_snapshots, update_timers
+from engine.app.risk.candidates import GroupSnapshot, build_snapshots, fresh_snapshot, update_timers
 from engine.app.risk.controls import clear_skip_once
 from engine.app.risk.orders import place_winner_close, winner_close_in_flight
 from engine.app.shared.views import (
@@ -55,6 +55,7 @@ from engine.domain.risk import (
     plan_offset,
     select_loser,
     select_winners,
+    still_losing,
     timer_expired,
 )
 from engine.store import RiskActionRecord
@@ -68,6 +69,8 @@ SCHEDULE_SLACK = timedelta(seconds=5)
 #: closing, a winner's figures change with its close fill), so a marker only matters until then; a run
 #: that aborted after taking markers is retried once they expire.
 GUARD_TTL = timedelta(minutes=15)
+#: ``action`` of the record written when the loser recovered before the action (nothing closed).
+RECOVERED_ACTION = "risk_skipped"
 #: ``close_note`` of the loser the risk engine closes (its ``close_reason`` is ``risk``).
 LOSER_CLOSE_NOTE = "risk engine: worst loser"
 RECENT_ACTIONS = 20
@@ -159,6 +162,8 @@ def run_risk(ctx: EngineContext, now: datetime, *, force: bool = False) -> RiskR
         summary.reason = "no eligible loser"
     elif not plan.actionable:
         summary.reason = f"not acting: {plan.reason}"
+    elif (recovered := _recovered(ctx, plan, config, now)) is not None:
+        summary.reason = f"not acting: {recovered}"
     else:
         summary.action = _execute(ctx, plan, snapshots, config, now)
         summary.reason = (
@@ -169,6 +174,44 @@ def run_risk(ctx: EngineContext, now: datetime, *, force: bool = False) -> RiskR
     summary.skip_once_cleared = [gid for gid in honoured if clear_skip_once(stores, gid, now)]
     logger.info("risk run done", reason=summary.reason, summary=summary.as_dict())
     return summary
+
+
+def _recovered(ctx: EngineContext, plan: RiskPlan, config: ConfigSnapshot, now: datetime) -> str | None:
+    """Re-check the loser at the moment of acting (DESIGN §3.8, issue 12 finding 6): its figures
+    recomputed from its orders at the latest price must still be at or below the loss threshold.
+
+    Returns why it is left alone (also recorded as a ``risk_skipped`` action, one per loser version),
+    or None when it is still losing.
+    """
+    fresh = fresh_snapshot(ctx.stores, plan.loser.group_id, config)
+    if fresh is None or fresh.candidate is None or still_losing(fresh.candidate, config.risk):
+        return None
+    group = fresh.group
+    figures = group.figures
+    reason = (
+        f"loser {group.symbol} recovered to {figures.unrealized_pnl_percent:.2f}% "
+        f"({figures.unrealized_pnl_usd:.2f} USD), above the loss threshold "
+        f"{config.risk.loss_threshold_percent}%: left open"
+    )
+    logger.info("risk: loser recovered before the action", group_id=group.id, reason=reason)
+    ctx.stores.risk_actions.record(
+        RiskActionRecord(
+            id=f"{action_id_for(group.id, group.version)}-skipped",
+            at=now,
+            action=RECOVERED_ACTION,
+            reason=reason,
+            group_id=group.id,
+            details={
+                "unrealized_pnl_percent": figures.unrealized_pnl_percent,
+                "unrealized_pnl_usd": figures.unrealized_pnl_usd,
+                "price": figures.last_price,
+                "loss_threshold_percent": config.risk.loss_threshold_percent,
+                "timer_started_at": iso(group.risk_timer_started_at),
+                "config_version": config.versions.get("risk", 0),
+            },
+        )
+    )
+    return reason
 
 
 def _execute(

@@ -1,7 +1,8 @@
 """The engine's gauges, computed by order_sync once per run: an equity point and CloudWatch metrics.
 
 - Realised PnL: Σ ``figures.realized_pnl_usd`` over every group (open, closed, failed).
-- Unrealised PnL: Σ ``figures.unrealized_pnl_usd`` over the open groups (as their last refresh saw it).
+- Unrealised PnL: Σ ``figures.unrealized_pnl_usd`` over the open groups, marked at the stored prices
+  (:mod:`engine.app.shared.marks`: groups are not saved on price ticks).
 - Equity: the paper starting balance (``engine.paper.balance_usd``) + realised + unrealised.
 - Metrics (EMF, namespace env POWERTOOLS_METRICS_NAMESPACE): PoolOpen, PoolMax, QueueDepth, OpenGroups,
   RealizedPnlUsd, UnrealizedPnlUsd, EquityUsd, UnknownOrders, and OrdersByState with dimension
@@ -22,6 +23,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from engine.app.context import Stores
+from engine.app.shared.marks import marked_all
 from engine.config.reporting import emit_dimensioned_metric
 from engine.config.settings import metrics_namespace
 from engine.domain.config import ConfigSnapshot
@@ -54,7 +56,7 @@ class EngineFigures:
 def measure(stores: Stores, config: ConfigSnapshot) -> EngineFigures:
     """Read the current gauges from the stores (see the module docstring)."""
     groups = stores.groups.list_by_status(list(GroupStatus))
-    open_groups = [g for g in groups if g.is_open]
+    open_groups = marked_all(stores, [g for g in groups if g.is_open])
     realized = sum((g.figures.realized_pnl_usd for g in groups), ZERO)
     unrealized = sum((g.figures.unrealized_pnl_usd for g in open_groups), ZERO)
     states = Counter(o.status.value for o in stores.orders.list_by_status(LIVE_ORDER_STATUSES))

@@ -1,6 +1,15 @@
-"""order_sync: the every-minute poll of the exchanges and the engine's safety nets (DESIGN §1, §5, §3.6).
+"""order_sync: polling the exchanges, in two passes (DESIGN §1 "Sync has two passes").
 
-One run (unless ``force``, only when the ``order_sync`` interval of :data:`SYNC_INTERVAL` has passed):
+:func:`run_sync` runs, each when due (``force`` runs both at once, the local ``/_local/tick``):
+
+- the **fast pass** (:func:`run_fast_pass`) every ``engine.sync_interval_seconds`` (claimed through the
+  ``order_sync_fast`` last-run item with :func:`fast_claim_interval`); in AWS the minute schedule and the
+  sync loop (:mod:`engine.app.sync.loop`) both ask for it, locally the scheduler does;
+- the **minute pass** (:func:`engine.app.sync.minute.run_minute_pass`) once a minute (the ``order_sync``
+  last-run item, :data:`SYNC_INTERVAL`): markets, queue sweep and expiry, counter reconciliation,
+  equity point and metrics — after the fast pass when both are due.
+
+The fast pass:
 
 1. For every account with open groups or live orders (one failing account is logged and skipped):
    a. prices of the symbols in play -> the prices table: live accounts from the exchange's tickers;
@@ -15,60 +24,59 @@ One run (unless ``force``, only when the ``order_sync`` interval of :data:`SYNC_
    e. re-drive pending orders untouched for :data:`STALE_PENDING` (a send deferred or lost): a save
       with ``wait`` ``redriven`` (reason ``REDRIVE_REASON``; a fresh send claim), then the executor's
       :func:`process_order` with ``lookup_first`` (an earlier attempt may have reached the exchange).
-2. Market precision of every configured account, refreshed when older than :data:`MARKETS_MAX_AGE`
-   (one attempt per :data:`MARKETS_RETRY` through ``claim_interval("markets:<account>")``, so a failing
-   exchange is retried soon while a refreshed one waits an hour).
-3. ``refresh_group`` of every open group (aggregate TP triggers and unrealised PnL follow the price).
-4. ``sweep_queue`` (expiry, promotion into free slots, breaker reset).
-5. Equity point and metrics (:mod:`engine.app.sync.figures`).
+2. ``refresh_group`` of every open group (take-profits for new fills, aggregate TP triggers). A group
+   is saved only when something other than its unrealised PnL changed (:mod:`engine.domain.marks`).
 """
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from engine.app.context import EngineContext, Stores
 from engine.app.execution import (
     REDRIVE_REASON,
+    FeePricing,
     ReconcileOutcome,
     apply_exchange_order,
+    fee_pricing,
     process_order,
     reconcile_unknown,
     save_change,
 )
-from engine.app.pool import reconcile_counters, sweep_queue
 from engine.app.positions import refresh_group
-from engine.app.sync.figures import EngineFigures, emit_metrics, measure, record_equity
+from engine.app.sync.minute import run_minute_pass
+from engine.app.sync.summary import SyncSummary
 from engine.domain.config import ConfigSnapshot
 from engine.domain.grid import trigger_reached
 from engine.domain.models import ExchangeOrder, Group, Order, OrderStatus, OrderWait
 from engine.exchange.errors import ExchangeFailure
 from engine.exchange.gateway import ExchangeGateway
-from engine.exchange.prices import CcxtPriceSource
+from engine.exchange.prices import CcxtPriceSource, paper_price_source
 
 __all__ = [
-    "MARKETS_MAX_AGE",
+    "FAST_SYNC_NAME",
     "STALE_PENDING",
     "SYNC_INTERVAL",
     "SyncSummary",
+    "fast_claim_interval",
+    "live_work",
+    "run_fast_pass",
     "run_sync",
 ]
 
 logger = Logger()
 
-#: order_sync's own interval (the schedule fires every minute, with some jitter).
+#: The minute pass's interval (the schedule fires every minute, with some jitter).
 SYNC_INTERVAL = timedelta(seconds=55)
-#: Market precision older than this is refreshed.
-MARKETS_MAX_AGE = timedelta(hours=1)
-#: At most one market refresh attempt per account in this time.
-MARKETS_RETRY = timedelta(minutes=5)
+#: Last-run item of the fast pass (the minute pass keeps ``order_sync``).
+FAST_SYNC_NAME = "order_sync_fast"
+#: How much earlier than ``sync_interval_seconds`` after the last fast pass a new one may start: a tick
+#: that comes a little early (scheduler jitter) still runs, a duplicate right after one does not.
+FAST_CLAIM_SLACK = timedelta(milliseconds=500)
 #: A pending order not updated for this long is re-driven.
 STALE_PENDING = timedelta(minutes=2)
 
@@ -76,52 +84,40 @@ _POLLED = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 _LIVE = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNKNOWN)
 
 
-@dataclass
-class SyncSummary:
-    """What one run did (``ran`` False: the interval had not passed, nothing was done)."""
-
-    ran: bool = False
-    accounts: list[str] = field(default_factory=list)
-    prices_updated: int = 0
-    orders_polled: int = 0
-    orders_updated: int = 0
-    cancels_driven: int = 0
-    triggers_fired: int = 0
-    unknown_found: int = 0
-    unknown_waiting: int = 0
-    unknown_resent: int = 0
-    redriven: int = 0
-    markets_refreshed: list[str] = field(default_factory=list)
-    groups_refreshed: int = 0
-    promoted: list[str] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    figures: EngineFigures | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly view (Decimals as strings)."""
-        data: dict[str, Any] = {key: value for key, value in vars(self).items() if key != "figures"}
-        if self.figures is not None:
-            data["figures"] = {
-                key: str(value) if not isinstance(value, int | dict) else value
-                for key, value in vars(self.figures).items()
-            }
-        return data
+def fast_claim_interval(cfg: ConfigSnapshot) -> timedelta:
+    """Least time between two fast passes: ``engine.sync_interval_seconds`` less :data:`FAST_CLAIM_SLACK`."""
+    return timedelta(seconds=cfg.engine.sync_interval_seconds) - FAST_CLAIM_SLACK
 
 
-def paper_price_source() -> str:
-    """Where paper prices come from: ``table`` (default, set locally) or ``tickers`` (dry run)."""
-    return (os.getenv("PAPER_PRICE_SOURCE") or "table").strip().lower()
+def live_work(stores: Stores) -> tuple[list[Order], list[Group]]:
+    """(live orders, open groups): what the fast pass works on; both empty = nothing is live."""
+    return stores.orders.list_by_status(_LIVE), stores.groups.list_open()
 
 
 def run_sync(ctx: EngineContext, now: datetime, *, force: bool = False) -> SyncSummary:
-    """One order_sync run (module docstring); ``force`` ignores the interval (local tick)."""
+    """One order_sync run: the fast pass and the minute pass, each when due (module docstring).
+
+    ``force`` runs both, ignoring (and not advancing) their intervals.
+    """
     stores = ctx.stores
-    if not force and not stores.state.claim_interval("order_sync", SYNC_INTERVAL, now):
-        return SyncSummary(ran=False)
     cfg = ctx.config.snapshot()
-    summary = SyncSummary(ran=True)
-    live_orders = stores.orders.list_by_status(_LIVE)
-    open_groups = stores.groups.list_open()
+    summary = SyncSummary()
+    if force or stores.state.claim_interval(FAST_SYNC_NAME, fast_claim_interval(cfg), now):
+        run_fast_pass(ctx, now, cfg, summary)
+    if force or stores.state.claim_interval("order_sync", SYNC_INTERVAL, now):
+        run_minute_pass(ctx, now, cfg, summary)
+    summary.ran = summary.fast or summary.minute
+    if summary.ran:
+        logger.info("order sync done", summary=summary.as_dict())
+    return summary
+
+
+def run_fast_pass(ctx: EngineContext, now: datetime, cfg: ConfigSnapshot, summary: SyncSummary) -> None:
+    """The fast pass (module docstring) into ``summary``; ``summary.live`` says whether anything was live."""
+    stores = ctx.stores
+    summary.fast = True
+    live_orders, open_groups = live_work(stores)
+    summary.live = bool(live_orders or open_groups)
     orders_by_account: dict[str, list[Order]] = defaultdict(list)
     for order in live_orders:
         orders_by_account[order.exchange].append(order)
@@ -137,8 +133,6 @@ def run_sync(ctx: EngineContext, now: datetime, *, force: bool = False) -> SyncS
         except Exception as exc:
             logger.exception("account sync failed", exchange=exchange)
             summary.failures[exchange] = f"{type(exc).__name__}: {exc}"
-    for exchange in cfg.engine.accounts:
-        _refresh_markets(ctx, exchange, now, cfg, summary)
     for group in open_groups:
         try:
             refresh_group(ctx, group.id, now, config=cfg)
@@ -146,22 +140,6 @@ def run_sync(ctx: EngineContext, now: datetime, *, force: bool = False) -> SyncS
         except Exception as exc:
             logger.exception("group refresh failed", group_id=group.id)
             summary.failures[f"group:{group.id}"] = f"{type(exc).__name__}: {exc}"
-    try:
-        summary.promoted = list(sweep_queue(ctx, cfg, now))
-    except Exception as exc:
-        logger.exception("queue sweep failed")
-        summary.failures["queue"] = f"{type(exc).__name__}: {exc}"
-    try:
-        reconcile_counters(ctx)
-    except Exception as exc:
-        logger.exception("counter reconciliation failed")
-        summary.failures["counters"] = f"{type(exc).__name__}: {exc}"
-    figures = measure(stores, cfg)
-    record_equity(stores, figures, now)
-    emit_metrics(figures)
-    summary.figures = figures
-    logger.info("order sync done", summary=summary.as_dict())
-    return summary
 
 
 def _sync_account(
@@ -235,6 +213,7 @@ def _poll_open_orders(
     by_symbol: dict[str, list[Order]] = defaultdict(list)
     for order in orders:
         by_symbol[order.symbol].append(order)
+    fees = fee_pricing(ctx.stores, gateway, orders[0].exchange if orders else gateway.name, cfg)
     for symbol, symbol_orders in sorted(by_symbol.items()):
         listed: dict[str, ExchangeOrder] | None = None
         for order in symbol_orders:
@@ -253,13 +232,13 @@ def _poll_open_orders(
             if ex is None:
                 logger.warning("open order not found on the exchange", order_id=order.id)
                 continue
-            if save_change(ctx.stores, order, _recorder(ex, now), now) is not order:
+            if save_change(ctx.stores, order, _recorder(ex, now, fees), now) is not order:
                 summary.orders_updated += 1
 
 
-def _recorder(ex: ExchangeOrder, now: datetime) -> Callable[[Order], bool]:
+def _recorder(ex: ExchangeOrder, now: datetime, fees: FeePricing) -> Callable[[Order], bool]:
     def record(order: Order) -> bool:
-        return apply_exchange_order(order, ex, now)
+        return apply_exchange_order(order, ex, now, fees=fees)
 
     return record
 
@@ -323,22 +302,3 @@ def _redrive_mark(order: Order) -> bool:
         order.reason = f"{REDRIVE_REASON} (was: {previous})"
     order.wait = OrderWait.REDRIVEN
     return True
-
-
-def _refresh_markets(
-    ctx: EngineContext, exchange: str, now: datetime, cfg: ConfigSnapshot, summary: SyncSummary
-) -> None:
-    stores = ctx.stores
-    refreshed_at = stores.markets.refreshed_at(exchange)
-    if refreshed_at is not None and now - refreshed_at < MARKETS_MAX_AGE:
-        return
-    if not stores.state.claim_interval(f"markets:{exchange}", MARKETS_RETRY, now):
-        return
-    try:
-        markets = ctx.gateways(exchange, cfg).load_markets()
-        stores.markets.put_many(exchange, markets, now)
-    except Exception as exc:
-        logger.exception("market refresh failed", exchange=exchange)
-        summary.failures[f"markets:{exchange}"] = f"{type(exc).__name__}: {exc}"
-        return
-    summary.markets_refreshed.append(exchange)

@@ -1,1 +1,18 @@
-"""The local AWS: a serialised moto server and the housekeeping that keeps its costs flat."""
+"""The local AWS: a serialised moto server and the patches that keep its costs those of real AWS.
+
+:func:`install_cost_fixes` is called by every test tier (``tests/conftest.py``), the moto server of
+``make run`` and the e2e stack, and the benchmarks: transactions with an undo log
+(:mod:`.transactions`), DynamoDB read answers without the model-driven serializer (:mod:`.reads`) and
+exact number arithmetic in update expressions (:mod:`.numbers`).
+"""
+
+from __future__ import annotations
+
+
+def install_cost_fixes() -> None:
+    """Install the moto patches (idempotent)."""
+    from engine.local.aws import numbers, reads, transactions
+
+    transactions.install()
+    reads.install()
+    numbers.install()

@@ -18,7 +18,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from engine.local.aws import transactions
+from engine.local.aws import install_cost_fixes
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -50,8 +50,8 @@ class SerialisedMotoServer:
         return serialised
 
     def start(self) -> str:
-        """Start serving in a daemon thread; returns the endpoint URL (transactions use the undo log)."""
-        transactions.install()
+        """Start serving in a daemon thread; returns the endpoint URL (moto's cost fixes installed)."""
+        install_cost_fixes()
         self._server = make_server(
             self._host, self._port, self._app(), threaded=True, request_handler=_QuietHandler
         )
