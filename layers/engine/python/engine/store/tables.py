@@ -25,6 +25,7 @@ from pynamodb.exceptions import TableError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from engine.botocore_data import share_data_loader
 from engine.domain.models import (
     GroupStatus,
     OrderPurpose,
@@ -43,7 +44,6 @@ from engine.store.attributes import (
     EnumAttribute,
     UTCDateTimeAttribute,
 )
-from engine.botocore_data import share_data_loader
 
 TABLE_PREFIX_DEFAULT = "execution-engine-local-"
 
