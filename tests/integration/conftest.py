@@ -3,6 +3,7 @@
 - ``aws_credentials``: fake credentials, region us-east-1, ``AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled``,
   no endpoint override; pynamodb connections reset before and after.
 - ``dynamodb``: in-process ``mock_aws`` with every table created; yields a boto3 DynamoDB client.
+- ``client`` / ``st``: the webhook handler behind a signing client (config seeded), and the stores.
 - ``moto_server``: a :class:`SerialisedMotoServer` on a free port with ``AWS_ENDPOINT_URL`` pointing at
   it and every table created (for threaded tests); yields the endpoint URL; moto state is reset after.
 """
@@ -17,8 +18,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from engine.app.context import Stores, stores
 from engine.local.aws.server import SerialisedMotoServer
 from engine.store import create_all_tables, reset_connections
+from tests.support.webhook import WebhookClient, prepare_webhook
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -77,3 +80,15 @@ def _release_engine_context() -> Iterator[None]:
     from tests.support.scenario import release
 
     release()
+
+
+@pytest.fixture
+def client(dynamodb: object, monkeypatch: pytest.MonkeyPatch) -> WebhookClient:
+    """The webhook handler behind a signing client, config seeded (``tests.support.webhook``)."""
+    return prepare_webhook(monkeypatch)
+
+
+@pytest.fixture
+def st(client: WebhookClient) -> Stores:
+    """The engine's stores, once the webhook is prepared."""
+    return stores()

@@ -32,7 +32,6 @@ from tests.support.webhook import (
     capture_powertools_logs,
     emf_metrics,
     json_lines,
-    prepare_webhook,
 )
 
 PER_SYMBOL = "dca/binance/BTCUSDT/60"
@@ -246,11 +245,6 @@ EDITS: list[Edit] = [
         keeps_dca(PER_SYMBOL),
     ),
 ]
-
-
-@pytest.fixture
-def client(dynamodb: object, monkeypatch: pytest.MonkeyPatch) -> WebhookClient:
-    return prepare_webhook(monkeypatch)
 
 
 def save_good(edit: Edit) -> int:

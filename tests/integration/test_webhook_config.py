@@ -5,23 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
-from engine.app.context import Stores, stores
+from engine.app.context import Stores
 from tests.support.scenario import set_document
-from tests.support.webhook import WebhookClient, alert, minute_times, prepare_webhook
+from tests.support.webhook import WebhookClient, alert, minute_times
 
 D = Decimal
-
-
-@pytest.fixture
-def client(dynamodb: object, monkeypatch: pytest.MonkeyPatch) -> WebhookClient:
-    return prepare_webhook(monkeypatch)
-
-
-@pytest.fixture
-def st(client: WebhookClient) -> Stores:
-    return stores()
 
 
 def test_pool_size_edit_applies_to_the_next_signal(client: WebhookClient, st: Stores) -> None:

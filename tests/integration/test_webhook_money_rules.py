@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation, Overflow
 import pytest
 
 from engine.api.webhook import reply_for_error
-from engine.app.context import Stores, stores
+from engine.app.context import Stores
 from engine.domain.models import GroupFigures, GroupStatus, utcnow
 from tests.support.builders import make_group
 from tests.support.scenario import set_document
@@ -18,22 +18,11 @@ from tests.support.webhook import (
     WebhookClient,
     alert,
     minute_times,
-    prepare_webhook,
     same_candle_times,
     table_counts,
 )
 
 D = Decimal
-
-
-@pytest.fixture
-def client(dynamodb: object, monkeypatch: pytest.MonkeyPatch) -> WebhookClient:
-    return prepare_webhook(monkeypatch)
-
-
-@pytest.fixture
-def st(client: WebhookClient) -> Stores:
-    return stores()
 
 
 def _audit(st: Stores) -> list[tuple[str, str | None]]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
-
-from engine.app.context import Stores, stores
+from engine.app.context import Stores
 from engine.domain.models import (
     CloseReason,
     GroupFigures,
@@ -28,21 +26,10 @@ from tests.support.webhook import (
     alert,
     exit_alert,
     minute_times,
-    prepare_webhook,
     same_candle_times,
 )
 
 D = Decimal
-
-
-@pytest.fixture
-def client(dynamodb: object, monkeypatch: pytest.MonkeyPatch) -> WebhookClient:
-    return prepare_webhook(monkeypatch)
-
-
-@pytest.fixture
-def st(client: WebhookClient) -> Stores:
-    return stores()
 
 
 def _signals(st: Stores) -> list[tuple[str, str | None]]:

@@ -27,15 +27,9 @@ from tests.support.webhook import (
     ROOT,
     WebhookClient,
     alert,
-    prepare_webhook,
     sign,
     table_counts,
 )
-
-
-@pytest.fixture
-def client(dynamodb: object, monkeypatch: pytest.MonkeyPatch) -> WebhookClient:
-    return prepare_webhook(monkeypatch)
 
 
 def _with(**fields: Any) -> Callable[[], dict[str, Any]]:
