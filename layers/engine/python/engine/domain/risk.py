@@ -33,6 +33,7 @@ Decisions written down here:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,6 +67,12 @@ class RiskCandidate:
         """Held quantity rounded down to the market step (what a close order may sell)."""
         quantity = self.group.figures.quantity
         return round_down(quantity, self.precision.step) if quantity > ZERO else ZERO
+
+    @property
+    def holds_a_step(self) -> bool:
+        """True when at least one market step is held (``closable_quantity > 0``, without rounding)."""
+        step = self.precision.step
+        return step > ZERO and self.group.figures.quantity >= step
 
 
 @dataclass(frozen=True)
@@ -182,15 +189,15 @@ def eligible(candidate: RiskCandidate, cfg: RiskConfig, now: datetime) -> bool:
     """
     group = candidate.group
     figures = group.figures
+    if figures.unrealized_pnl_usd >= ZERO:  # most groups: the cheapest test first
+        return False
     if group.status not in RISK_STATUSES or group.risk_blocked or group.risk_skip_once:
         return False
     if not timer_expired(group, cfg, now):
         return False
     if cfg.min_age_minutes > 0 and now - group.created_at < timedelta(minutes=cfg.min_age_minutes):
         return False
-    if figures.last_price is None or candidate.closable_quantity <= ZERO:
-        return False
-    return figures.unrealized_pnl_usd < ZERO
+    return figures.last_price is not None and candidate.holds_a_step
 
 
 def select_loser(candidates: Iterable[RiskCandidate], cfg: RiskConfig, now: datetime) -> RiskCandidate | None:
@@ -216,18 +223,19 @@ def select_winners(
     """Groups that can pay for the loser: open (not closing), not blocked, priced, holding at least one
     step, positive unrealised USD, not the loser; largest USD profit first (then group id), at most
     ``cfg.max_winners_to_combine``. Skip-once applies to losers only."""
-    winners = [
+    winners = (
         c
         for c in candidates
-        if c.group.id != loser.group.id
+        if c.group.figures.unrealized_pnl_usd > ZERO
         and c.group.status in RISK_STATUSES
         and not c.group.risk_blocked
         and c.group.figures.last_price is not None
-        and c.closable_quantity > ZERO
-        and c.group.figures.unrealized_pnl_usd > ZERO
-    ]
-    winners.sort(key=lambda c: (-c.group.figures.unrealized_pnl_usd, c.group.id))
-    return winners[: cfg.max_winners_to_combine]
+        and c.group.id != loser.group.id
+        and c.holds_a_step
+    )
+    return heapq.nsmallest(
+        cfg.max_winners_to_combine, winners, key=lambda c: (-c.group.figures.unrealized_pnl_usd, c.group.id)
+    )
 
 
 def _loser_close(loser: RiskCandidate, fee_rate: Decimal) -> LoserClose:
