@@ -8,22 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine.app.context import engine_context
 from engine.app.risk import run_risk
 from engine.config.settings import metrics_namespace
+from engine.config.tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace=metrics_namespace())
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run the risk engine once (if due) and return its summary."""
     detail = event.get("detail") or {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from engine.app.context import EngineContext, engine_context
 from engine.app.pool import on_group_change
 from engine.config.settings import metrics_namespace
+from engine.config.tracing import traced
 from engine.store import group_from_image
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace=metrics_namespace())
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -36,7 +36,7 @@ def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Partial batch response: failed records are retried by Lambda."""
     ctx = engine_context()
