@@ -75,7 +75,7 @@ class ConfigError(Exception):
 class _Document(BaseModel):
     """Base of all configuration models: unknown keys refused, values immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- engine

@@ -123,7 +123,7 @@ Text = Annotated[str | None, BeforeValidator(_optional_text)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class TvFields(_Section):
