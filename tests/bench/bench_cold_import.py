@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.local.settings import TABLE_VARIABLES
-from tests.bench.common import median, print_report, table, write_results
+from tests.bench.common import median, print_report, table, update_results, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_ROOT = ROOT / "functions"
@@ -47,14 +47,15 @@ APP, STAGE = "execution-engine", "bench"
 #: Runs in the child: import handler.py by path, print JSON with the figures.
 PROBE = """
 import importlib.util, json, sys, time
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 spec = importlib.util.spec_from_file_location("handler", "handler.py")
 module = importlib.util.module_from_spec(spec)
 sys.modules["handler"] = module
 spec.loader.exec_module(module)
-elapsed = time.perf_counter() - start
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 print(json.dumps({
     "import_s": elapsed,
+    "import_cpu_s": cpu,
     "ccxt": "ccxt" in sys.modules,
     "modules": len(sys.modules),
     "has_handler": callable(getattr(module, "lambda_handler", None)),
@@ -129,6 +130,53 @@ def lambda_environment(function: str) -> dict[str, str]:
     for variable, suffix in TABLE_VARIABLES.items():
         env[variable] = f"{APP}-{STAGE}-{suffix}"
     return env
+
+
+def compile_like_the_layer() -> None:
+    """Bytecode for the engine layer and the functions, as ``infra/build_layers.py`` ships it.
+
+    Lambda cannot write ``.pyc`` (the probes run with ``PYTHONDONTWRITEBYTECODE`` like Lambda), so without
+    this step a fresh clone would measure compiling the engine on every probe, which no deployment does.
+    """
+    for folder in (LAYER, FUNCTIONS_ROOT):
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(folder)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+        )
+
+
+#: The libraries the webhook's path needs whatever the engine does (DESIGN's fixed dependencies).
+FLOOR_PROBE = """
+import json, time
+start, cpu_start = time.perf_counter(), time.process_time()
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.utilities import idempotency, parameters
+import boto3, botocore.session, pydantic, pynamodb.models
+print(json.dumps({"import_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start}))
+"""
+
+
+def library_floor_ms(runs: int = RUNS) -> tuple[float, float]:
+    """Median (wall, CPU) ms to import only the libraries of the webhook's path (Powertools, boto3,
+    pynamodb, pydantic) in a fresh interpreter: the part of the cold import the engine cannot remove."""
+    samples: list[float] = []
+    cpu: list[float] = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-c", FLOOR_PROBE],
+            env=lambda_environment("webhook"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        samples.append(float(figures["import_s"]) * 1000)
+        cpu.append(float(figures["cpu_s"]) * 1000)
+    return median(samples), median(cpu)
 
 
 def _probe(function: str, *, importtime: bool = False) -> tuple[dict[str, object], float, str]:
@@ -297,18 +345,22 @@ def run() -> None:
     rows: list[list[object]] = []
     errors: list[str] = []
     breakdown: list[list[object]] = []
+    import_cpu_ms: dict[str, float] = {}
+    compile_like_the_layer()
     for function in FUNCTIONS:
         if not (FUNCTIONS_ROOT / function / "handler.py").is_file():
-            rows.append([function, "missing", "", "", "", "", ""])
+            rows.append([function, "missing", "", "", "", "", "", ""])
             continue
         try:
             samples = [_probe(function) for _ in range(RUNS)]
             _, _, stderr = _probe(function, importtime=True)
         except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-            rows.append([function, "error (below)", "", "", "", "", ""])
+            rows.append([function, "error (below)", "", "", "", "", "", ""])
             errors.append(str(exc))
             continue
         imports = [float(str(child["import_s"])) for child, _, _ in samples]
+        cpu = [float(str(child["import_cpu_s"])) * 1000 for child, _, _ in samples]
+        import_cpu_ms[function] = median(cpu)
         walls = [wall for _, wall, _ in samples]
         ccxt = {bool(child["ccxt"]) for child, _, _ in samples}
         handler_ok = all(bool(child["has_handler"]) for child, _, _ in samples)
@@ -317,6 +369,7 @@ def run() -> None:
                 function,
                 f"{median(imports) * 1000:.0f}",
                 f"{min(imports) * 1000:.0f}-{max(imports) * 1000:.0f}",
+                f"{import_cpu_ms[function]:.0f}",
                 f"{median(walls) * 1000:.0f}",
                 "yes" if True in ccxt else "no",
                 samples[0][0]["modules"],
@@ -333,6 +386,7 @@ def run() -> None:
             "function",
             "import ms (median)",
             "range ms",
+            "import CPU ms",
             "process wall ms",
             "ccxt imported",
             "sys.modules",
@@ -341,6 +395,7 @@ def run() -> None:
         rows,
         notes=[
             "import ms: perf_counter around importing handler.py (interpreter start-up excluded); "
+            "import CPU ms: the child's process time for the same import (less sensitive to load); "
             "process wall ms: the whole child process including start-up",
             "environment as deployed (infra/functions.py), cwd = function folder, layer on PYTHONPATH; "
             "local Python, not the Lambda arm64 3.12 runtime",
@@ -354,14 +409,24 @@ def run() -> None:
         )
         print(table(["function", *WATCHED_PACKAGES], breakdown))
     cold_import, cold_first = first_signal_report(first_signal_samples())
-    write_results(
-        "cold_start",
-        {
-            "cold_import_ms": {"webhook": round(cold_import, 1)},
-            "cold_first_signal_ms": {"webhook": round(cold_first, 1)},
-            "runs": RUNS,
-        },
+    floor, floor_cpu = library_floor_ms()
+    webhook_cpu = import_cpu_ms.get("webhook", 0.0)
+    print(
+        f"- library floor: importing only Powertools (logger, metrics, event handler, idempotency, "
+        f"parameters), boto3, pynamodb and pydantic takes {floor:.0f} ms ({floor_cpu:.0f} ms CPU) here "
+        f"(median of {RUNS}); the webhook's handler import takes {webhook_cpu:.0f} ms CPU, so its own "
+        f"code adds {webhook_cpu - floor_cpu:.0f} ms CPU"
     )
+    figures = {
+        "cold_import_ms": {"webhook": round(cold_import, 1), "library_floor": round(floor, 1)},
+        "cold_import_cpu_ms": {
+            **{name: round(value, 1) for name, value in import_cpu_ms.items()},
+            "library_floor": round(floor_cpu, 1),
+        },
+        "cold_first_signal_ms": {"webhook": round(cold_first, 1)},
+    }
+    write_results("cold_start", {**figures, "runs": RUNS})
+    update_results("webhook", figures)
     sys.stdout.flush()
 
 

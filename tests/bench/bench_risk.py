@@ -15,7 +15,7 @@ from decimal import Decimal
 from engine.domain.config import RiskConfig
 from engine.domain.models import Group, GroupFigures, GroupStatus, MarketPrecision, Pyramid, Side
 from engine.domain.risk import RiskCandidate, evaluate
-from tests.bench.common import median, ms, percentile, print_report
+from tests.bench.common import median, ms, percentile, print_report, update_results
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 #: (open groups, timed evaluations)
@@ -93,6 +93,7 @@ def run() -> None:
     """Time ``evaluate`` for each book size and print the table."""
     cfg = RiskConfig()
     rows: list[list[object]] = []
+    p99_ms: dict[str, float] = {}
     for size, runs in SIZES:
         candidates = book(size)
         plan = evaluate(candidates, cfg, NOW)  # warm-up, and the result we describe
@@ -106,6 +107,7 @@ def run() -> None:
             if plan is None
             else (f"{'actionable' if plan.actionable else 'not actionable'}, {len(plan.winners)} winner(s)")
         )
+        p99_ms[str(size)] = round(percentile(samples, 99) * 1000, 3)
         rows.append(
             [
                 f"{size:,}",
@@ -125,6 +127,8 @@ def run() -> None:
             "default RiskConfig (max 3 winners)"
         ],
     )
+    update_results("webhook", {"risk_p99_ms": p99_ms})
+    update_results("risk", {"p99_ms": p99_ms})
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import ms, percentile, print_report, table, write_results
+from tests.bench.common import ms, percentile, print_report, table, update_results
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL_SIZE = 20
@@ -403,7 +403,7 @@ def run() -> None:
     )
     print("\nAWS calls per signal by operation (mean):\n")
     print(table(["outcome", "calls"], operations))
-    write_results(
+    update_results(
         "webhook", {"outcomes": outcomes, "signals": len(results), "surprises": sorted(set(surprises))}
     )
     sys.stdout.flush()

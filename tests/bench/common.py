@@ -103,3 +103,19 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
     path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     print(f"- figures written to {path.relative_to(RESULTS_DIR.parent)}")
     return path
+
+
+def update_results(name: str, figures: dict[str, Any]) -> Path:
+    """Merge ``figures`` into ``bench-results/<name>.json`` (keys replaced, the others kept).
+
+    Several benchmarks contribute to one file (``webhook.json`` gathers the webhook's outcomes, its
+    scaling, its cold start and the risk evaluation's p99, as the constant-cost issue asks).
+    """
+    path = RESULTS_DIR / f"{name}.json"
+    current: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            current = json.loads(path.read_text())
+        except ValueError:
+            current = {}
+    return write_results(name, {**current, **figures})

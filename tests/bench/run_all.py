@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.bench.common import machine_lines, table
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("risk", "cold_import", "transactions", "webhook", "local")
+BENCHMARKS = ("risk", "cold_import", "transactions", "webhook", "scaling", "local")
 
 
 def run(names: list[str]) -> int:
