@@ -50,6 +50,7 @@ from aws_lambda_powertools import Logger
 
 from engine.app.context import EngineContext, Stores
 from engine.app.positions.leg_tps import leg_tp_id, place_leg_tps, resize_leg_tps
+from engine.app.positions.protection import evaluate_protections, record_trigger
 from engine.app.positions.pyramid_close import close_pyramid_orders
 from engine.app.shared.closing import (
     MAX_REFUSALS,
@@ -160,7 +161,25 @@ def _refresh(ctx: EngineContext, group: Group, cfg: ConfigSnapshot, now: datetim
     ):
         group.status = GroupStatus.CLOSING
         group.close_reason, group.close_note = CloseReason.TAKE_PROFIT, FLAT_CLOSE_NOTE
+    trailing = False
     if group.is_open and group.status != GroupStatus.CLOSING:
+        dca = ctx.config.dca(group.exchange, group.symbol, group.timeframe)
+        protection = dca.config.protection
+        trailing = protection.trailing_take_profit is not None
+        trigger = evaluate_protections(protection, group, orders, precision, price, cfg, now)
+        if trigger is not None:
+            # Saved before any order is written: of two passes (or a risk close) racing on this group,
+            # one wins the version check and the other re-reads (DESIGN §3.9: never a double close).
+            group.status = GroupStatus.CLOSING
+            group.close_reason, group.close_note = trigger.reason, trigger.note
+            stores.groups.save(group, now=now)
+            before = copy.deepcopy(group)
+            record_trigger(stores, group, trigger, price, (dca.document, dca.version), now)
+            logger.info(
+                "protection triggered", group_id=group.id, rule=trigger.reason.value, note=trigger.note
+            )
+            orders = stores.orders.list_for_group(group.id)
+    if group.is_open and group.status != GroupStatus.CLOSING and not trailing:
         _take_profits(stores, group, orders, precision, price, now)
     if group.status == GroupStatus.CLOSING:
         _converge_close(stores, group, orders, precision, price, now)
