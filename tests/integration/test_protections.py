@@ -349,3 +349,42 @@ def test_the_alerts_stop_is_recorded_on_the_group_and_a_pyramid_alert_replaces_i
     stored = st.groups.get(group.id)
     assert (stored.protection.alert_stop, stored.protection.alert_take_profit) == (D(44000), D(60000))
     assert stored.protection.alert_pyramid == 3
+
+
+def _slipping_group(world: TradingWorld, price: str) -> Group:
+    from tests.support.trading import entry_order, new_group
+
+    base = utcnow().replace(microsecond=0)
+    group = new_group("AAA/USDT", now=base)
+    group.pyramids[0].max_slippage_percent = D(1)
+    world.set_price("AAA/USDT", price)
+    order = entry_order(group, 1, 1, amount=D(10), price=None, now=base)
+    world.stores.pool.open_group(group, [order], max_open=100)
+    world.drain()
+    return world.group(group.id)
+
+
+def test_a_market_entry_beyond_the_alerts_slippage_is_rejected_with_both_prices(world: TradingWorld) -> None:
+    configure()
+    group = _slipping_group(world, "101.50")
+    (leg,) = of(world, group.id, OrderPurpose.ENTRY)
+    assert leg.status is OrderStatus.REJECTED and leg.filled == 0
+    assert (
+        "101.5" in (leg.reason or "")
+        and "100" in (leg.reason or "")
+        and "max_slippage_percent 1" in (leg.reason or "")
+    )
+    assert world.group(group.id).status is GroupStatus.FAILED
+
+
+def test_within_the_slippage_the_entry_fills_and_closes_are_never_blocked(world: TradingWorld) -> None:
+    from engine.app.positions import request_close
+
+    configure()
+    group = _slipping_group(world, "100.90")
+    (leg,) = of(world, group.id, OrderPurpose.ENTRY)
+    assert leg.status is OrderStatus.FILLED
+    world.set_price("AAA/USDT", "80")
+    request_close(engine_context(), group.id, reason=CloseReason.EXIT, note="exit signal", now=utcnow())
+    world.drain()
+    assert world.group(group.id).status is GroupStatus.CLOSED and sold(world, group.id) == D(10)

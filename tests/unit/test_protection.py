@@ -388,3 +388,26 @@ def test_state_equality_is_what_decides_a_save():
     first = evaluate(rule, ProtectionState(), inputs(price="100")).state
     again = evaluate(rule, replace(first), inputs(price="99.5")).state
     assert again == first
+
+
+# --------------------------------------------------------------------------- slippage
+
+
+@pytest.mark.parametrize(
+    ("buying", "current", "refused"),
+    [
+        (True, "101", False),
+        (True, "101.01", True),
+        (True, "90", False),
+        (False, "99", False),
+        (False, "98.99", True),
+        (False, "110", False),
+    ],
+)
+def test_slippage_refuses_only_a_worse_price_beyond_the_limit(buying, current, refused):
+    from engine.domain.protection import slippage_refusal
+
+    reason = slippage_refusal(buying, D(100), D(current), D(1))
+    assert (reason is not None) == refused
+    if reason is not None:
+        assert current in reason and "100" in reason and "max_slippage_percent 1" in reason

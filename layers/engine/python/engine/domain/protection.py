@@ -53,6 +53,7 @@ __all__ = [
     "Trigger",
     "breakeven_price",
     "evaluate",
+    "slippage_refusal",
 ]
 
 _HUNDRED = Decimal(100)
@@ -317,3 +318,25 @@ def evaluate(cfg: ProtectionConfig, state: ProtectionState, inp: ProtectionInput
             f"time limit: open {minutes} minutes since {inp.created_at.isoformat()}",
         )
     return ProtectionResult(next_state, trigger)
+
+
+def slippage_refusal(
+    buying: bool, signal_price: Decimal, current: Decimal, max_slippage_percent: Decimal
+) -> str | None:
+    """Why a market entry must not be sent (DESIGN §3.9 ``risk.max_slippage_percent``), or None.
+
+    ``buying`` (a long entry): the current price is worse when above the signal's ``entry_price``;
+    selling (a short entry): when below. Refused when worse by more than the limit; the reason names both
+    prices and the limit.
+    """
+    if signal_price <= 0:
+        return None
+    moved = (current - signal_price) if buying else (signal_price - current)
+    worse = moved / signal_price * _HUNDRED
+    if worse <= max_slippage_percent:
+        return None
+    direction = "above" if buying else "below"
+    return (
+        f"slippage: price {plain(current)} is {worse:.2f}% {direction} the signal's entry_price "
+        f"{plain(signal_price)} (risk.max_slippage_percent {plain(max_slippage_percent)})"
+    )
