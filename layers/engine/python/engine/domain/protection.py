@@ -257,8 +257,8 @@ def _price_trigger(
             cfg.trailing_take_profit.deviation_percent if cfg.trailing_take_profit is not None else "?"
         )
         note = (
-            f"trailing take-profit: price {plain(price)} moved {deviation}% back from the best price "
-            f"{plain(state.high or price)} (trail {plain(state.trail_price)})"
+            f"trailing take-profit: price {plain(price)} reached the trail {plain(state.trail_price)} "
+            f"({deviation}% back from the best price {plain(state.high or price)})"
         )
         downs.append(Trigger(CloseReason.TRAILING_TAKE_PROFIT, note, state.trail_price))
     if ruling is not None and _reached_down(side, price, ruling[0]):
