@@ -388,3 +388,44 @@ def test_within_the_slippage_the_entry_fills_and_closes_are_never_blocked(world:
     request_close(engine_context(), group.id, reason=CloseReason.EXIT, note="exit signal", now=utcnow())
     world.drain()
     assert world.group(group.id).status is GroupStatus.CLOSED and sold(world, group.id) == D(10)
+
+
+def test_an_invalid_protection_edit_keeps_the_last_valid_version(world: TradingWorld) -> None:
+    versions = protect(stop_loss_percent=5)
+    # When an edit sets a deviation that is not below the activation
+    protect(stop_loss_percent=5, trailing_take_profit={"activation_percent": 1, "deviation_percent": 1})
+    # Then the engine keeps using the last valid version (and its stop)
+    selection = engine_context().config.dca("binance", "AAA/USDT", 60)
+    assert selection.version == versions["dca/default"] and selection.problem is None
+    assert selection.config.protection.stop_loss_percent == D(5)
+    assert selection.config.protection.trailing_take_profit is None
+
+
+def test_a_queued_entry_keeps_its_alerts_stop_when_promoted(world: TradingWorld) -> None:
+    from engine.app.intake import EntryRequest, evaluate_new_group
+    from engine.domain.models import QueueEntry, Side
+
+    configure()
+    entry = QueueEntry(
+        id="q-stop",
+        exchange="binance",
+        symbol="AAA/USDT",
+        timeframe=60,
+        side=Side.LONG,
+        entry_price=D(100),
+        candle=1,
+        payload={
+            "signal": {"stop_loss": "90", "take_profit": "130"},
+            "signal_id": "s1",
+            "signal_capital": "500",
+        },
+    )
+    ctx = engine_context()
+    decision = evaluate_new_group(ctx, EntryRequest.from_queue(entry), ctx.config.snapshot(), utcnow())
+    assert decision.plan is not None, decision.reason
+    protection = decision.plan.group.protection
+    assert (protection.alert_stop, protection.alert_take_profit, protection.alert_pyramid) == (
+        D(90),
+        D(130),
+        1,
+    )
