@@ -118,6 +118,24 @@ ROWS: list[tuple[str, Side, dict[str, Any], list[str], int | None, CloseReason |
     ("sl-avg-long-basis-avg97", LONG, STOP5, ["97", "95", "92.16", "92.15"], 3, SL, {"avg_entry": D(97)}),
     # stop-loss armed only after all legs: nothing fires while a leg rests
     (
+        "sl-all-legs-unarmed-short",
+        SHORT,
+        {**STOP5, "stop_loss_after": "all_legs_filled"},
+        ["106", "110"],
+        None,
+        None,
+        {"all_legs_filled": False},
+    ),
+    (
+        "sl-all-legs-armed-short",
+        SHORT,
+        {**STOP5, "stop_loss_after": "all_legs_filled"},
+        ["104.99", "105"],
+        1,
+        SL,
+        {},
+    ),
+    (
         "sl-all-legs-unarmed",
         LONG,
         {**STOP5, "stop_loss_after": "all_legs_filled"},
@@ -279,11 +297,13 @@ def test_with_trail_and_stop_both_crossed_the_higher_level_wins():
     assert (outcome.fired_at, outcome.reason) == (2, TTP)
 
 
+@pytest.mark.parametrize("side", [LONG, SHORT])
 @pytest.mark.parametrize("held", [True, False])
-def test_the_time_limit_fires_at_created_at_plus_minutes(held):
+def test_the_time_limit_fires_at_created_at_plus_minutes(held, side):
     rule = cfg(time_limit_minutes=60)
-    before = evaluate(rule, ProtectionState(), inputs(now=T0 + timedelta(minutes=59, seconds=59), holds=held))
-    at = evaluate(rule, before.state, inputs(now=T0 + timedelta(minutes=60), holds=held))
+    early = T0 + timedelta(minutes=59, seconds=59)
+    before = evaluate(rule, ProtectionState(), inputs(side, now=early, holds=held))
+    at = evaluate(rule, before.state, inputs(side, now=T0 + timedelta(minutes=60), holds=held))
     assert before.trigger is None and before.state.expires_at == T0 + timedelta(minutes=60)
     assert at.trigger is not None and at.trigger.reason is TL
 
