@@ -19,7 +19,15 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal, overload
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.domain.models import OrderType, TpMode
 
@@ -265,6 +273,60 @@ class DcaPyramid(_Document):
     capital_usd: PositiveDecimal | None = None
 
 
+class TrailingTakeProfit(_Document):
+    """``protection.trailing_take_profit`` (DESIGN §3.9): arms at avg * (1 + activation %), then closes when
+    the price falls ``deviation_percent`` from the highest price seen since (short mirrored)."""
+
+    activation_percent: PositiveDecimal
+    deviation_percent: PositiveDecimal
+
+    @model_validator(mode="after")
+    def _deviation_below_activation(self) -> TrailingTakeProfit:
+        if self.deviation_percent >= self.activation_percent:
+            raise ValueError(
+                f"deviation_percent {_format_decimal(self.deviation_percent)} must be below "
+                f"activation_percent {_format_decimal(self.activation_percent)}"
+            )
+        return self
+
+
+class TrailingStop(_Document):
+    """``protection.trailing_stop``: a stop ``distance_percent`` under the highest price seen, never lower;
+    armed at the first fill (``activation_percent`` 0) or once the price reaches avg * (1 + activation %)."""
+
+    distance_percent: Annotated[Decimal, Field(gt=0, lt=100)]
+    activation_percent: NonNegativeDecimal = Decimal(0)
+
+
+class ProtectionConfig(_Document):
+    """The ``protection`` object of a DCA document (DESIGN §3.9); every rule is off by default."""
+
+    #: Stop-loss at basis * (1 - pct/100) for long (* (1 + pct/100) short); None = no percent stop.
+    stop_loss_percent: Annotated[Decimal, Field(gt=0, lt=100)] | None = None
+    stop_loss_basis: Literal["average", "first_entry"] = "average"
+    stop_loss_after: Literal["first_fill", "all_legs_filled"] = "first_fill"
+    trailing_take_profit: TrailingTakeProfit | None = None
+    trailing_stop: TrailingStop | None = None
+    #: After this many leg take-profits filled, the stop rises to break-even (net of fees).
+    breakeven_after_tp_legs: PositiveInt | None = None
+    #: Close at market this long after the group was created.
+    time_limit_minutes: PositiveInt | None = None
+
+    @property
+    def any_rule(self) -> bool:
+        """True when at least one rule is configured."""
+        return any(
+            value is not None
+            for value in (
+                self.stop_loss_percent,
+                self.trailing_take_profit,
+                self.trailing_stop,
+                self.breakeven_after_tp_legs,
+                self.time_limit_minutes,
+            )
+        )
+
+
 class DcaConfig(_Document):
     """A ``dca/...`` document (DESIGN §3.3)."""
 
@@ -279,6 +341,19 @@ class DcaConfig(_Document):
     #: A take-profit that leaves the group holding nothing (its newest pyramid filled at least once)
     #: cancels the resting entry legs and closes the group, freeing its slot (DESIGN §3.5).
     close_when_flat: bool = True
+    #: Stop-loss, trailing take-profit / stop, break-even, time limit (DESIGN §3.9); all off by default.
+    protection: ProtectionConfig = Field(default_factory=ProtectionConfig)
+
+    @model_validator(mode="after")
+    def _protection_fits_tp_mode(self) -> DcaConfig:
+        if self.protection.breakeven_after_tp_legs is None:
+            return self
+        if self.tp_mode not in (TpMode.PER_LEG, TpMode.HYBRID):
+            raise ValueError(
+                f"protection.breakeven_after_tp_legs needs leg take-profits (tp_mode per_leg or hybrid), "
+                f"not tp_mode {TpMode(self.tp_mode).value}"
+            )
+        return self
 
     def _override(self, pyramid: int) -> DcaPyramid | None:
         return self.pyramids[pyramid - 1] if 1 <= pyramid <= len(self.pyramids) else None

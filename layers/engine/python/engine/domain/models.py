@@ -267,6 +267,44 @@ class Pyramid:
     leg_count: int
     created_at: datetime = field(default_factory=utcnow)
     signal_id: str | None = None
+    #: The alert's ``risk.max_slippage_percent``: the executor refuses a market entry leg whose current
+    #: price is that much worse than ``entry_price`` (DESIGN §3.9). None = no limit.
+    max_slippage_percent: Decimal | None = None
+
+
+@dataclass
+class ProtectionState:
+    """What the protections (DESIGN §3.9) keep on a group between sync passes, and what they show.
+
+    Set by the alert: ``alert_stop`` / ``alert_take_profit`` (absolute prices, ``risk.stop_loss`` /
+    ``risk.take_profit``), recorded with the pyramid whose alert set them and the DCA document version
+    in force then (``alert_pyramid``, ``alert_config_version``); a later pyramid alert carrying a stop
+    replaces it.
+
+    Kept by the evaluation (``engine.domain.protection``), changed only in whole ticks so price noise is
+    never saved: ``stop_armed`` (the stop-loss stays armed once armed), ``trailing_armed`` and ``high``
+    (the trailing take-profit's best price since it armed: highest for long, lowest for short; with
+    ``trailing_pyramids`` the pyramid count it armed with), ``trailing_stop`` (the trailing stop's price,
+    never moved against the position).
+
+    Derived on each evaluation for the views (they change only with fills, marks or config):
+    ``stop_price`` / ``stop_rule`` (the ruling stop and which rule set it), ``trail_price`` (where the
+    trailing take-profit closes) and ``expires_at`` (the time limit).
+    """
+
+    alert_stop: Decimal | None = None
+    alert_take_profit: Decimal | None = None
+    alert_pyramid: int | None = None
+    alert_config_version: int | None = None
+    stop_armed: bool = False
+    trailing_armed: bool = False
+    trailing_pyramids: int | None = None
+    high: Decimal | None = None
+    trailing_stop: Decimal | None = None
+    stop_price: Decimal | None = None
+    stop_rule: str | None = None
+    trail_price: Decimal | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass
@@ -323,6 +361,8 @@ class Group:
     #: Why the group closed (a code, DESIGN §3.5); ``close_note`` holds the human text.
     close_reason: CloseReason | None = None
     close_note: str | None = None
+    #: Stop-loss / trailing / time-limit state (DESIGN §3.9).
+    protection: ProtectionState = field(default_factory=ProtectionState)
     version: int = 0
     #: What the stored version adds to the per-account counters (set by the store when read; None for
     #: a group not stored yet). A write adds ``counted_of(new) - counted`` (``engine.domain.counters``).

@@ -90,7 +90,9 @@ class DemoClient:
         current.update(changes)
         ssm.put_parameter(Name=name, Value=json.dumps(current), Type="String", Overwrite=True)
 
-    def signal(self, tv: dict[str, Any], intent: dict[str, Any]) -> tuple[int, Any]:
+    def signal(
+        self, tv: dict[str, Any], intent: dict[str, Any], risk: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         """POST /webhook with the next scripted timestamp (one candle later than the previous signal)."""
         self.clock += timedelta(minutes=1)
         self.trade_ids += 1
@@ -102,6 +104,8 @@ class DemoClient:
             "strategy_info": {"trade_id": f"demo-{self.trade_ids}", "alert_name": "demo"},
             "execution_intent": intent,
         }
+        if risk:
+            payload["risk"] = risk
         return self.request("POST", "/webhook", payload)
 
     def groups(self) -> list[dict[str, Any]]:
@@ -116,7 +120,8 @@ def _describe(step: Step) -> tuple[str, str]:
     if isinstance(step, SetPrices):
         return "prices", ", ".join(f"{symbol} {price}" for symbol, price in step.prices.items())
     if isinstance(step, Entry):
-        return "signal", f"entry {step.symbol} @ {step.price}, {step.size_usd} USD"
+        stop = f", stop {step.stop_loss}" if step.stop_loss else ""
+        return "signal", f"entry {step.symbol} @ {step.price}, {step.size_usd} USD{stop}"
     if isinstance(step, Exit):
         return "signal", f"exit {step.symbol} @ {step.price}"
     return "tick", f"tick x{step.times}"
@@ -161,7 +166,8 @@ def _send_signal(client: DemoClient, step: Entry | Exit) -> tuple[str, str]:
     else:
         tv = {"symbol": step.symbol, "action": "sell", "market_position": "flat", "close_price": step.price}
         intent = {"type": "exit", "side": "sell"}
-    status, answer = client.signal(tv, intent)
+    risk = {"stop_loss": step.stop_loss} if isinstance(step, Entry) and step.stop_loss else None
+    status, answer = client.signal(tv, intent, risk)
     if status >= 500 or not isinstance(answer, dict):
         raise DemoError(f"webhook -> {status}: {answer}")
     said = str(answer.get("reason") or answer.get("error") or "")

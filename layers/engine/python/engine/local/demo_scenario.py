@@ -8,7 +8,9 @@ adds a second pyramid and both its grids fill while the price keeps falling; BTC
 grid: one leg, a far take-profit) rise. The risk engine then closes ETH as the worst loser and pays for
 it with part of BTC's profit; ETH's slot goes to the best queued signal. SOL exits, the next queued
 signal takes its slot; DOGE's legs fill on a dip and its take-profits close it on the bounce; XRP
-adds a pyramid.
+adds a pyramid. Then the protections (DESIGN §3.9): AVAX's alert carries a stop-loss under its grid and
+is closed by it when the price falls through; LINK's document trails its take-profit, which follows the
+price up and closes LINK on the pullback.
 
 The ``small`` scenario (pool of 2, used by the tests) keeps one of each: a queued signal, a risk
 offset with its promotion, and an exit.
@@ -23,6 +25,11 @@ from typing import Any
 _RISK_FAST = {"timer_start": "after_pyramids", "post_full_wait_minutes": 0, "loss_threshold_percent": -1.5}
 #: A grid that holds on for a big move: one leg at the signal price, take-profit 30 % away.
 RUNNER_GRID = {"levels": [{"gap_percent": 0, "weight_percent": 100, "tp_percent": 30}]}
+#: One leg whose fixed take-profit is replaced by a trailing one (arms at +2 %, closes 0.5 % off the high).
+TRAILING_GRID = {
+    "levels": [{"gap_percent": 0, "weight_percent": 100, "tp_percent": 1}],
+    "protection": {"trailing_take_profit": {"activation_percent": 2, "deviation_percent": 0.5}},
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class Entry:
     size_usd: str
     expect: str
     note: str = ""
+    #: The alert's ``risk.stop_loss`` (absolute price, DESIGN §3.9), or None.
+    stop_loss: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,25 @@ FULL = Scenario(
         Tick(times=3, note="DOGE closed by its take-profits"),
         Entry("XRPUSDT", "0.6", "500", "pyramided", "a second XRP pyramid"),
         Tick(),
+        SetPrices({"AVAX/USDT": "30"}),
+        Entry("AVAXUSDT", "30", "500", "opened", "the alert carries risk.stop_loss 28.2", stop_loss="28.2"),
+        Tick(note="AVAX's first leg fills"),
+        SetPrices({"AVAX/USDT": "28.5"}, "AVAX falls through its whole grid, above the stop"),
+        Tick(),
+        SetPrices({"AVAX/USDT": "28.1"}, "AVAX falls through the stop"),
+        Tick(times=3, note="AVAX closed by its stop-loss"),
+        ConfigEdit(
+            "dca/binance/LINKUSDT/1", TRAILING_GRID, "LINK: one leg, trailing take-profit 2 % / 0.5 %"
+        ),
+        SetPrices({"LINK/USDT": "15"}),
+        Entry("LINKUSDT", "15", "1000", "opened"),
+        Tick(note="LINK fills; no take-profit order is placed"),
+        SetPrices({"LINK/USDT": "15.4"}, "LINK rises past the activation (15.30)"),
+        Tick(),
+        SetPrices({"LINK/USDT": "16"}, "the trail follows the high"),
+        Tick(),
+        SetPrices({"LINK/USDT": "15.9"}, "LINK falls back from its high 16 through the trail (15.92)"),
+        Tick(times=3, note="LINK closed by its trailing take-profit"),
     ),
 )
 

@@ -18,6 +18,7 @@ from engine.domain.models import (
     Group,
     GroupFigures,
     Order,
+    ProtectionState,
     Pyramid,
     QueueEntry,
 )
@@ -88,6 +89,7 @@ def pyramid_to_doc(pyramid: Pyramid) -> dict[str, Any]:
         "leg_count": pyramid.leg_count,
         "created_at": format_utc(pyramid.created_at),
         "signal_id": pyramid.signal_id,
+        "max_slippage_percent": _dec(pyramid.max_slippage_percent),
     }
 
 
@@ -101,6 +103,49 @@ def pyramid_from_doc(doc: dict[str, Any]) -> Pyramid:
         leg_count=int(doc["leg_count"]),
         created_at=parse_utc(str(doc["created_at"])),
         signal_id=doc.get("signal_id"),
+        max_slippage_percent=_undec(doc.get("max_slippage_percent")),
+    )
+
+
+_PROTECTION_PRICES = ("alert_stop", "alert_take_profit", "high", "trailing_stop", "stop_price", "trail_price")
+
+
+def protection_to_doc(state: ProtectionState) -> dict[str, Any] | None:
+    """A group's protection state as a JSON-like map (Decimals as strings); None when it is all default."""
+    if state == ProtectionState():
+        return None
+    doc: dict[str, Any] = {name: _dec(getattr(state, name)) for name in _PROTECTION_PRICES}
+    doc.update(
+        alert_pyramid=state.alert_pyramid,
+        alert_config_version=state.alert_config_version,
+        stop_armed=state.stop_armed,
+        trailing_armed=state.trailing_armed,
+        trailing_pyramids=state.trailing_pyramids,
+        stop_rule=state.stop_rule,
+        expires_at=None if state.expires_at is None else format_utc(state.expires_at),
+    )
+    return doc
+
+
+def protection_from_doc(doc: dict[str, Any] | None) -> ProtectionState:
+    """Inverse of :func:`protection_to_doc` (an item without the attribute has the default state)."""
+    if not doc:
+        return ProtectionState()
+
+    def integer(name: str) -> int | None:
+        value = doc.get(name)
+        return None if value is None else int(value)
+
+    expires = doc.get("expires_at")
+    return ProtectionState(
+        **{name: _undec(doc.get(name)) for name in _PROTECTION_PRICES},
+        alert_pyramid=integer("alert_pyramid"),
+        alert_config_version=integer("alert_config_version"),
+        stop_armed=bool(doc.get("stop_armed")),
+        trailing_armed=bool(doc.get("trailing_armed")),
+        trailing_pyramids=integer("trailing_pyramids"),
+        stop_rule=doc.get("stop_rule"),
+        expires_at=None if expires is None else parse_utc(str(expires)),
     )
 
 
@@ -171,6 +216,7 @@ def group_to_model(group: Group) -> GroupModel:
         close_note=group.close_note,
         closed_day=None if group.closed_at is None else group.closed_at.astimezone(UTC).date().isoformat(),
         counted=counted_to_doc(counted_of(group)),
+        protection=protection_to_doc(group.protection),
     )
     _with_version(item, group.version)
     return item
@@ -223,6 +269,7 @@ def group_from_model(item: GroupModel) -> Group:
         risk_skip_once=bool(item.risk_skip_once),
         close_reason=close_reason,
         close_note=close_note,
+        protection=protection_from_doc(item.protection),
         version=int(item.version or 0),
     )
     # Items written before the counters count as what they hold now (the reconciliation backfills).

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
-from engine.domain.models import Order, OrderStatus
+from engine.domain.models import OPEN_GROUP_STATUSES, GroupStatus, Order, OrderStatus
 from engine.store.convert import order_from_model, order_to_model
 from engine.store.errors import StaleWrite
-from engine.store.tables import OrderModel, bind
+from engine.store.tables import GroupModel, OrderModel, bind
 from engine.store.tx import Transaction
 
 #: DynamoDB's per-transaction item limit.
@@ -57,6 +57,28 @@ class OrderStore:
             if _is_condition_failure(error):
                 return False
             raise
+        order.version = int(item.version)
+        return True
+
+    def put_new_unless_closing(self, order: Order) -> bool | None:
+        """Create ``order`` only while its group is open and not ``closing`` (one transaction).
+
+        True = created; False = an order with its id exists; None = the group is closing or gone, nothing
+        written. A partial close (the risk engine's winner close) uses it so that it never joins a full
+        close another writer started (a protection trigger saves the group ``closing`` before it lists
+        the group's orders and places its close, DESIGN §3.9).
+        """
+        item = order_to_model(dataclasses.replace(order, version=0))
+        bind(GroupModel)
+        tx = Transaction(f"order-new:{order.id}")
+        tx.put("order", item, OrderModel.id.does_not_exist())
+        trading = [status for status in OPEN_GROUP_STATUSES if status is not GroupStatus.CLOSING]
+        tx.check("group", GroupModel, order.group_id, GroupModel.status.is_in(*trading))
+        failed = tx.commit()
+        if "group" in failed:
+            return None
+        if failed:
+            return False
         order.version = int(item.version)
         return True
 

@@ -139,6 +139,8 @@ class GroupModel(StoreModel):
     closed_day = UnicodeAttribute(null=True)
     #: What this version of the group adds to the per-account counters (``engine.domain.counters``).
     counted = DocumentAttribute(null=True)
+    #: Stop-loss / trailing / time-limit state (DESIGN §3.9; ``convert.protection_to_doc``).
+    protection = DocumentAttribute(null=True)
     version = VersionAttribute()
     by_status = GroupsByStatus()
     by_closed_day = GroupsByClosedDay()

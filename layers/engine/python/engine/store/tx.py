@@ -59,6 +59,11 @@ class Transaction:
         kwargs = model.get_save_kwargs_from_instance(condition=condition)
         self._items.append(_Item(label, "put", kwargs, model))
 
+    def check(self, label: str, model_cls: type[Model], hash_key: Any, condition: Condition) -> None:
+        """Require ``condition`` on the item ``hash_key`` of ``model_cls`` (nothing is written to it)."""
+        kwargs = model_cls.get_operation_kwargs_from_class(hash_key, condition=condition)
+        self._items.append(_Item(label, "check", kwargs, None))
+
     def delete(self, label: str, model: Model, condition: Condition | None = None) -> None:
         """Delete the item with ``model``'s key."""
         kwargs = model.get_delete_kwargs_from_instance(condition=condition, add_version_condition=False)

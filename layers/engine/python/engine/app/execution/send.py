@@ -51,7 +51,16 @@ from engine.app.execution.exchange_orders import (
 from engine.app.execution.fees import FeePricing, fee_pricing
 from engine.app.shared.retry import retry_on_stale
 from engine.domain.config import ConfigSnapshot
-from engine.domain.models import ExchangeOrder, Order, OrderStatus, OrderWait
+from engine.domain.models import (
+    ExchangeOrder,
+    Order,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    OrderWait,
+)
+from engine.domain.protection import slippage_refusal
 from engine.exchange.errors import BackOff, ExchangeFailure, OrderRefused, OutcomeUnknown, TemporaryFailure
 from engine.exchange.gateway import ExchangeGateway, OrderRequest
 from engine.store import StaleWrite
@@ -199,6 +208,10 @@ def _send(
                 return _record(
                     stores, order, now, existing, fee_pricing(stores, gateway, order.exchange, config)
                 )
+        refusal = _slippage(stores, gateway, order)
+        if refusal is not None:
+            logger.info("market entry refused for slippage", order_id=order.id, reason=refusal)
+            return _set_outcome(stores, order, OrderStatus.REJECTED, refusal, now)
         ex = gateway.create_order(
             OrderRequest(
                 client_order_id=order.client_order_id,
@@ -221,6 +234,27 @@ def _send(
         raise
     logger.info("order sent", order_id=order.id, status=ex.status, filled=str(ex.filled))
     return _record(stores, order, now, ex, fee_pricing(stores, gateway, order.exchange, config))
+
+
+def _slippage(stores: Stores, gateway: ExchangeGateway, order: Order) -> str | None:
+    """Why a market entry leg must not be sent (its pyramid's ``risk.max_slippage_percent``), or None.
+
+    Only market entries are checked (a limit bounds its own price; closes are never blocked): the current
+    price is the gateway's (the ticker live, the paper price on paper) against the pyramid's
+    ``entry_price`` (the signal's). A price that cannot be read lets the order go.
+    """
+    if order.purpose is not OrderPurpose.ENTRY or order.type is not OrderType.MARKET or order.pyramid is None:
+        return None
+    group = stores.groups.get(order.group_id)
+    pyramid = next((p for p in group.pyramids if p.index == order.pyramid), None) if group else None
+    if pyramid is None or pyramid.max_slippage_percent is None:
+        return None
+    current = gateway.fetch_prices([order.symbol]).get(order.symbol)
+    if current is None:
+        return None
+    return slippage_refusal(
+        order.side is OrderSide.BUY, pyramid.entry_price, current, pyramid.max_slippage_percent
+    )
 
 
 def _cancel_unsent(

@@ -29,6 +29,7 @@ Decisions written down here:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ from engine.domain.models import (
     OrderPurpose,
     OrderSide,
     OrderStatus,
+    ProtectionState,
     Pyramid,
     QueueEntry,
     Side,
@@ -92,6 +94,27 @@ class EntryRequest:
     signal_id: str | None = None
     #: Id of the group to create (None = a fresh uuid4 hex).
     group_id: str | None = None
+
+    def _alert_price(self, name: str) -> Decimal | None:
+        """The signal's ``risk.<name>`` kept in ``payload["signal"]`` (also for a queued entry), or None."""
+        signal = self.payload.get("signal")
+        value = signal.get(name) if isinstance(signal, dict) else None
+        return None if value is None or value == "" else Decimal(str(value))
+
+    @property
+    def stop_loss(self) -> Decimal | None:
+        """The alert's absolute ``risk.stop_loss`` (DESIGN §3.9), or None."""
+        return self._alert_price("stop_loss")
+
+    @property
+    def take_profit(self) -> Decimal | None:
+        """The alert's absolute ``risk.take_profit``, or None."""
+        return self._alert_price("take_profit")
+
+    @property
+    def max_slippage_percent(self) -> Decimal | None:
+        """The alert's ``risk.max_slippage_percent`` for its market entry legs, or None."""
+        return self._alert_price("max_slippage_percent")
 
     @property
     def key(self) -> str:
@@ -217,6 +240,25 @@ def _pyramid_record(req: EntryRequest, grid: GridPlan, now: datetime) -> Pyramid
         leg_count=len(grid.legs),
         created_at=now,
         signal_id=req.signal_id,
+        max_slippage_percent=req.max_slippage_percent,
+    )
+
+
+def alert_protection(
+    state: ProtectionState, req: EntryRequest, pyramid: int, version: int
+) -> ProtectionState:
+    """``state`` with the alert's absolute stop / take-profit (DESIGN §3.9), recorded with the pyramid whose
+    alert set them and the DCA document version in force; unchanged when the alert carries neither (a
+    later pyramid alert's stop replaces the earlier one, one without a stop keeps it)."""
+    stop, target = req.stop_loss, req.take_profit
+    if stop is None and target is None:
+        return state
+    return dataclasses.replace(
+        state,
+        alert_stop=stop if stop is not None else state.alert_stop,
+        alert_take_profit=target if target is not None else state.alert_take_profit,
+        alert_pyramid=pyramid,
+        alert_config_version=version,
     )
 
 
@@ -324,6 +366,7 @@ def evaluate_new_group(
         config_versions={**config.versions, dca.document: dca.version},
         created_at=now,
         updated_at=now,
+        protection=alert_protection(ProtectionState(), req, 1, dca.version),
     )
     return EntryDecision("accept", decision.reason, PlannedGroup(group, _leg_orders(group, grid, now)))
 
@@ -343,7 +386,8 @@ def plan_pyramid(
     wins for capital), shrunk to the exposure headroom. Raises :class:`EntryRefused` for a configuration
     problem, engine paused, the ``max_pyramids`` cap, no headroom, an unknown market or a leg under the
     minimums, or the daily loss breaker. The pool is not checked here (see the module doc). ``state``:
-    the entry's batch read when the caller already made it.
+    the entry's batch read when the caller already made it. The alert's ``risk.stop_loss`` /
+    ``risk.take_profit`` are recorded on ``group.protection`` (the caller saves it with the pyramid).
     """
     stores = ctx.stores
     dca = ctx.config.dca(group.exchange, group.symbol, group.timeframe)
@@ -387,4 +431,5 @@ def plan_pyramid(
         )
     except GridRejected as rejected:
         raise EntryRefused(f"pyramid {index}: {rejected.reason}") from rejected
+    group.protection = alert_protection(group.protection, req, index, dca.version)
     return _pyramid_record(req, grid, now), _leg_orders(group, grid, now)

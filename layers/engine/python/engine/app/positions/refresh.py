@@ -7,6 +7,10 @@ missing, so a replayed or stale stream record changes nothing. In order:
 1. figures (:func:`engine.domain.accounting.compute_figures`) at the stored price (the last known
    price when none is stored) and the next state (:func:`~engine.domain.accounting.next_group_status`);
 2. open, not closing:
+   - protections (DESIGN §3.9, :mod:`engine.app.positions.protection`): the DCA document's ``protection``
+     rules and the alert's stop / take-profit at the price; a trigger saves the group ``closing`` with the
+     rule's ``close_reason`` at once (version-checked) and the close converges as below. With a trailing
+     take-profit set no take-profit order is placed (the steps below are skipped);
    - ``aggregate`` / ``hybrid``: price at or beyond average entry * (1 +- agg %) → the group starts
      closing with ``close_reason`` ``take_profit`` (close order purpose ``tp``; every live order, leg
      TPs included, gets ``cancel_requested``);
@@ -50,6 +54,7 @@ from aws_lambda_powertools import Logger
 
 from engine.app.context import EngineContext, Stores
 from engine.app.positions.leg_tps import leg_tp_id, place_leg_tps, resize_leg_tps
+from engine.app.positions.protection import evaluate_protections, record_trigger
 from engine.app.positions.pyramid_close import close_pyramid_orders
 from engine.app.shared.closing import (
     MAX_REFUSALS,
@@ -160,7 +165,13 @@ def _refresh(ctx: EngineContext, group: Group, cfg: ConfigSnapshot, now: datetim
     ):
         group.status = GroupStatus.CLOSING
         group.close_reason, group.close_note = CloseReason.TAKE_PROFIT, FLAT_CLOSE_NOTE
+    hold_tps = False
     if group.is_open and group.status != GroupStatus.CLOSING:
+        hold_tps, saved = _protect(ctx, group, orders, precision, price, cfg, now)
+        if saved:
+            before = copy.deepcopy(group)
+            orders = stores.orders.list_for_group(group.id)
+    if group.is_open and group.status != GroupStatus.CLOSING and not hold_tps:
         _take_profits(stores, group, orders, precision, price, now)
     if group.status == GroupStatus.CLOSING:
         _converge_close(stores, group, orders, precision, price, now)
@@ -176,6 +187,42 @@ def _refresh(ctx: EngineContext, group: Group, cfg: ConfigSnapshot, now: datetim
     if materially_changed(before, group):
         stores.groups.save(group, now=now)
     return group
+
+
+def _protect(
+    ctx: EngineContext,
+    group: Group,
+    orders: list[Order],
+    precision: MarketPrecision,
+    price: Decimal | None,
+    cfg: ConfigSnapshot,
+    now: datetime,
+) -> tuple[bool, bool]:
+    """Evaluate the protections (:mod:`engine.app.positions.protection`); ``(hold_tps, saved)``.
+
+    ``hold_tps``: place no take-profit now — a trailing take-profit replaces them, or the DCA document
+    could not be read (SSM unreachable: its defaults must not stand in for a trailing take-profit, so
+    nothing is decided this pass). ``saved``: a rule fired and the group was saved ``closing`` before any
+    order is written: of two passes (or a pass and a risk close) racing on this group, one wins the
+    version check and the other re-reads (DESIGN §3.9: never a double close).
+    """
+    dca = ctx.config.dca(group.exchange, group.symbol, group.timeframe)
+    if dca.unreadable:
+        return True, False
+    protection = dca.config.protection
+    trigger = evaluate_protections(protection, group, orders, precision, price, cfg, now)
+    hold_tps = protection.trailing_take_profit is not None
+    if trigger is None:
+        return hold_tps, False
+    group.status = GroupStatus.CLOSING
+    group.close_reason, group.close_note = trigger.reason, trigger.note
+    ctx.stores.groups.save(group, now=now)
+    logger.info("protection triggered", group_id=group.id, rule=trigger.reason.value, note=trigger.note)
+    try:
+        record_trigger(ctx.stores, group, trigger, price, (dca.document, dca.version), now)
+    except Exception:  # the audit record must not hold up the close
+        logger.exception("protection event not recorded", group_id=group.id)
+    return hold_tps, True
 
 
 def _take_profits(

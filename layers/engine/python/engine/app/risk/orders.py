@@ -129,9 +129,12 @@ def place_winner_close(
     order = new_close_order(
         group, order_id=order_id, purpose=OrderPurpose.RISK_CLOSE, quantity=close.qty, now=now
     )
-    placed = stores.orders.put_new(order)
-    for replacement in replacements:
-        stores.orders.put_new(replacement)
+    # Not while the group is closing (a protection or exit took it over: one close, nothing sold twice).
+    outcome = stores.orders.put_new_unless_closing(order)
+    placed = outcome is True
+    if outcome is not None:
+        for replacement in replacements:
+            stores.orders.put_new(replacement)
     return {
         "group_id": group.id,
         "symbol": group.symbol,
@@ -142,5 +145,6 @@ def place_winner_close(
         "fee_usd": close.fee_usd,
         "order_id": order_id,
         "placed": placed,
+        "refused": "the group is closing" if outcome is None else None,
         "tps_resized": resized,
     }

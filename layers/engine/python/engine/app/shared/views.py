@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from engine.domain.models import Group, Order, Pyramid, QueueEntry
+from engine.domain.models import Group, Order, ProtectionState, Pyramid, QueueEntry
 from engine.domain.risk import LoserClose, RiskPlan, WinnerClose
 from engine.store import EquityPoint, RiskActionRecord
 
@@ -88,6 +88,27 @@ def group_view(group: Group) -> dict[str, Any]:
         "close_reason": None if group.close_reason is None else group.close_reason.value,
         "close_note": group.close_note,
         "config_versions": dict(group.config_versions),
+        "protection": protection_view(group.protection),
+    }
+
+
+def protection_view(state: ProtectionState) -> dict[str, Any]:
+    """A group's protections (DESIGN §3.9): ``stop_price`` (the ruling stop, ``stop_rule`` says which),
+    ``trailing_armed``, ``high`` (the trailing take-profit's best price), ``trail_price`` (where it closes),
+    ``expires_at`` (time limit), plus the alert's levels and the trailing stop."""
+    return {
+        "stop_price": number(state.stop_price),
+        "stop_rule": state.stop_rule,
+        "stop_armed": state.stop_armed,
+        "trailing_armed": state.trailing_armed,
+        "high": number(state.high),
+        "trail_price": number(state.trail_price),
+        "trailing_stop": number(state.trailing_stop),
+        "expires_at": iso(state.expires_at),
+        "alert_stop": number(state.alert_stop),
+        "alert_take_profit": number(state.alert_take_profit),
+        "alert_pyramid": state.alert_pyramid,
+        "alert_config_version": state.alert_config_version,
     }
 
 
@@ -101,6 +122,7 @@ def pyramid_view(pyramid: Pyramid) -> dict[str, Any]:
         "leg_count": pyramid.leg_count,
         "created_at": iso(pyramid.created_at),
         "signal_id": pyramid.signal_id,
+        "max_slippage_percent": number(pyramid.max_slippage_percent),
     }
 
 
