@@ -13,6 +13,7 @@ from engine.store.audit import (
     SignalAudit,
     SignalRecord,
 )
+from engine.store.control import ControlStore, EngineControl
 from engine.store.counters import CounterConflict, CounterStore, CounterValue, EntryState
 from engine.store.errors import AlreadyExists, ConcurrentUpdate, StaleWrite, StoreError, TransactionFailed
 from engine.store.groups import GroupStore
@@ -29,9 +30,11 @@ from engine.store.tables import reset_connections, table_name
 __all__ = [
     "AlreadyExists",
     "ConcurrentUpdate",
+    "ControlStore",
     "CounterConflict",
     "CounterStore",
     "CounterValue",
+    "EngineControl",
     "EntryState",
     "EquityPoint",
     "EquityStore",

@@ -7,8 +7,8 @@ change what they count (:func:`add_counter_updates`); :meth:`CounterStore.correc
 reconciliation's write, conditioned on the counter version it read.
 
 :meth:`CounterStore.entry_state` is the pre-trade checks' single strongly consistent read: one
-``BatchGetItem`` of the key's lock, the key's queue lock, the pool counter, the account's counters and
-the market's precision.
+``BatchGetItem`` of the key's lock, the key's queue lock, the pool counter, the account's counters, the
+operator control (``control#engine``) and the market's precision.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pynamodb.expressions.condition import Condition
 
 from engine.domain.counters import CounterDelta, account_pk, day_pk, symbol_pk
 from engine.domain.models import ZERO, MarketPrecision
+from engine.store.control import CONTROL_PK, control_from_item
 from engine.store.errors import StaleWrite
 from engine.store.markets import REFRESH_MARKER, _precision
 from engine.store.tables import (
@@ -41,6 +42,8 @@ from engine.store.tx import Transaction
 #: Transaction label prefix of counter updates (a failed one means the exposure cap held).
 COUNTER_LABEL = "counters:"
 _MAX_BATCH_ROUNDS = 5
+#: DynamoDB's BatchGetItem limit.
+_BATCH_KEYS = 100
 
 
 class CounterConflict(StaleWrite):
@@ -133,6 +136,8 @@ class EntryState:
     realized_today_usd: Decimal
     #: The stored market precision (None: not in the markets table).
     market: MarketPrecision | None
+    #: The operator's pause (``POST /engine/pause``), read in the same batch.
+    operator_paused: bool = False
 
 
 class CounterStore:
@@ -165,8 +170,8 @@ class CounterStore:
         raise StaleWrite("batch read kept returning unprocessed keys")
 
     def entry_state(self, *, key: str, account: str, symbol: str, day: str, exchange: str) -> EntryState:
-        """The key's locks, the pool counter, ``account``'s counters (``day`` = today, UTC) and the
-        market of ``symbol`` on ``exchange``, in one strongly consistent read."""
+        """The key's locks, the pool counter, ``account``'s counters (``day`` = today, UTC), the operator
+        control and the market of ``symbol`` on ``exchange``, in one strongly consistent read."""
         pks = [
             key_lock_pk(key),
             queue_lock_pk(key),
@@ -174,11 +179,12 @@ class CounterStore:
             account_pk(account),
             symbol_pk(account, symbol),
             day_pk(account, day),
+            CONTROL_PK,
         ]
         raw = self._batch_get(pks, None if symbol == REFRESH_MARKER else (exchange, symbol))
         items = {pk: PoolModel.from_raw_data(raw[pk]) for pk in pks if pk in raw}
         key_lock, queue_lock, counter = items.get(pks[0]), items.get(pks[1]), items.get(pks[2])
-        acct, sym, today = (_value(pk, items.get(pk)) for pk in pks[3:])
+        acct, sym, today = (_value(pk, items.get(pk)) for pk in pks[3:6])
         market = None
         if "#market" in raw:
             try:
@@ -194,6 +200,7 @@ class CounterStore:
             symbol_open=sym.open_groups,
             realized_today_usd=today.realized_usd,
             market=market,
+            operator_paused=control_from_item(items.get(CONTROL_PK)).paused,
         )
 
     def get(self, pk: str) -> CounterValue:
@@ -206,6 +213,21 @@ class CounterStore:
     def realized_on(self, account: str, day: str) -> Decimal:
         """``account``'s realised PnL booked on UTC ``day`` (the day counter)."""
         return self.get(day_pk(account, day)).realized_usd
+
+    def realized_by_day(self, accounts: Sequence[str], days: Sequence[str]) -> dict[str, Decimal]:
+        """Σ over ``accounts`` of each UTC day's realised PnL (the ``day#`` counters; absent = 0).
+
+        Batch reads of at most 100 keys each (analytics: one call for a month of one account).
+        """
+        pks = {day_pk(account, day): day for account in accounts for day in days}
+        totals = dict.fromkeys(days, ZERO)
+        keys = list(pks)
+        for start in range(0, len(keys), _BATCH_KEYS):
+            raw = self._batch_get(keys[start : start + _BATCH_KEYS], None)
+            for pk, item in raw.items():
+                if pk in pks:
+                    totals[pks[pk]] += _value(pk, PoolModel.from_raw_data(item)).realized_usd
+        return totals
 
     def list_open_counters(self) -> list[CounterValue]:
         """Every ``acct#`` and ``sym#`` counter item (a strongly consistent scan; minute pass only)."""

@@ -1,5 +1,8 @@
-"""Operator: the reads and queue actions behind the operator API (risk controls live in ``risk``)."""
+"""Operator: the reads and queue actions behind the operator API (risk controls live in ``risk``), the
+engine's pause control and the performance analytics."""
 
+from engine.app.operator.analytics import PERIODS, analytics_report, closed_groups_csv
+from engine.app.operator.engine import engine_status, set_paused
 from engine.app.operator.queries import (
     equity_points,
     group_detail,
@@ -11,6 +14,10 @@ from engine.app.operator.queries import (
 )
 
 __all__ = [
+    "PERIODS",
+    "analytics_report",
+    "closed_groups_csv",
+    "engine_status",
     "equity_points",
     "group_detail",
     "groups_in",
@@ -18,4 +25,5 @@ __all__ = [
     "promote_queued",
     "ranked_queue",
     "remove_queued",
+    "set_paused",
 ]
