@@ -6,8 +6,9 @@ Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups)
 (``?since=<ISO time>``), ``GET /engine``, ``POST /engine/{pause|resume}``, ``GET /analytics``
 (``?period=&account=``), ``GET /groups?status=closed&format=csv``; and the console page (``GET /``,
 ``GET /console/<file>``, :mod:`engine.api.console`), the one part API Gateway serves without sign-in.
-Authorisation is API Gateway's job. Route functions parse the request and make one call into ``engine.app`` (``operator``, ``risk``) with the engine context. The resolver matches
-on the event's ``path``, which never carries the stage prefix.
+Authorisation is API Gateway's job. Route functions parse the request and make one call into
+``engine.app`` (``operator``, ``risk``) with the engine context. The resolver matches on the event's
+``path``, which never carries the stage prefix.
 
 Errors map to HTTP here and only here (:func:`_service_error` and friends), always as
 ``{"error": code, "reason": text}``: :class:`NotFound` → 404 ``not_found``, :class:`InvalidState` →
