@@ -41,6 +41,7 @@ from engine.app.operator import (
     PERIODS,
     analytics_report,
     closed_groups_csv,
+    config_documents,
     engine_status,
     equity_points,
     group_detail,
@@ -48,6 +49,7 @@ from engine.app.operator import (
     pool_status,
     promote_queued,
     ranked_queue,
+    recent_signals,
     remove_queued,
     set_paused,
 )
@@ -232,10 +234,18 @@ def _note() -> str | None:
     return None if note is None else str(note)[:200]
 
 
+def available_routes() -> list[str]:
+    """``"METHOD /path"`` of every route this API serves (the console asks before it calls an optional
+    one, so a route another version lacks is never a 404 in the browser)."""
+    routes = [*getattr(app, "_static_routes", []), *getattr(app, "_dynamic_routes", [])]
+    return sorted({f"{route.method} {route.openapi_path}" for route in routes})
+
+
 @engine_router.get("/engine")
 def get_engine() -> dict[str, Any]:
-    """Whether new entries are paused, and by whom (the ``engine`` document or the operator)."""
-    return engine_status(_ctx())
+    """Whether new entries are paused, and by whom (the ``engine`` document or the operator); and the
+    routes this API serves (``routes``)."""
+    return {**engine_status(_ctx()), "routes": available_routes()}
 
 
 @engine_router.post("/engine/pause")
@@ -262,6 +272,27 @@ def get_analytics() -> dict[str, Any]:
     account = event.get_query_string_value("account", "") or None
     ctx = _ctx()
     return analytics_report(ctx, period, account, ctx.now())
+
+
+@engine_router.get("/config")
+def get_config() -> dict[str, Any]:
+    """The live configuration documents (read-only) with their versions and any problem."""
+    return config_documents(_ctx())
+
+
+@engine_router.get("/signals")
+def get_signals() -> dict[str, Any]:
+    """Recent signal outcomes, newest first (``?limit=`` 1-200, ``&outcome=``, ``&group_id=``)."""
+    event = engine_router.current_event
+    text = event.get_query_string_value("limit", "50") or "50"
+    if not text.isdigit() or not 1 <= int(text) <= 200:
+        raise BadRequestError(f"limit: {text!r} is not a number from 1 to 200")
+    return recent_signals(
+        _ctx(),
+        int(text),
+        outcome=event.get_query_string_value("outcome", "") or None,
+        group_id=event.get_query_string_value("group_id", "") or None,
+    )
 
 
 # -- the resolver and its error mapping (the one place errors become HTTP) -------------------------

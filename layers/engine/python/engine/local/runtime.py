@@ -229,7 +229,7 @@ class LocalRuntime:
         routes = {
             "prices": ("POST", lambda: self._prices(query, body)),
             "tick": ("POST", self.tick),
-            "info": ("GET", lambda: (200, self.info())),
+            "info": ("GET", lambda: (200, {**self.info(), "controls": sorted(routes)})),
             "status": ("GET", self.status),
         }
         if name not in routes:
