@@ -156,7 +156,10 @@ def test_a_group_is_seen_closed_from_the_page_and_its_slot_freed(
     wait_for(lambda: text_of(browser, "#analytics-figures"), lambda t: "trades" in t, what="analytics shown")
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.set_window_size(1440, 2100)
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(SCREENSHOT))
+    browser.set_window_size(1440, 1100)
     assert console_errors(browser) == []
 
 
