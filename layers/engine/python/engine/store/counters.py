@@ -9,6 +9,10 @@ reconciliation's write, conditioned on the counter version it read.
 :meth:`CounterStore.entry_state` is the pre-trade checks' single strongly consistent read: one
 ``BatchGetItem`` of the key's lock, the key's queue lock, the pool counter, the account's counters, the
 operator control (``control#engine``) and the market's precision.
+
+The operator control item ``control#engine`` (:class:`ControlStore`): ``paused``, ``note`` (who/why) and
+``changed_at``. The engine is paused when the ``engine`` document **or** this item says so; code never
+rewrites the document. It lives in the pool table so the webhook's one batch read carries it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from pynamodb.expressions.condition import Condition
 
 from engine.domain.counters import CounterDelta, account_pk, day_pk, symbol_pk
 from engine.domain.models import ZERO, MarketPrecision
-from engine.store.control import CONTROL_PK, control_from_item
 from engine.store.errors import StaleWrite
 from engine.store.markets import REFRESH_MARKER, _precision
 from engine.store.tables import (
@@ -38,6 +41,10 @@ from engine.store.tables import (
     transaction_connection,
 )
 from engine.store.tx import Transaction
+
+#: The operator's engine control item (DESIGN §6 ``POST /engine/pause|resume``, :class:`ControlStore`).
+CONTROL_PK = "control#engine"
+
 
 #: Transaction label prefix of counter updates (a failed one means the exposure cap held).
 COUNTER_LABEL = "counters:"
@@ -264,3 +271,36 @@ class CounterStore:
                 return False
             raise
         return True
+
+
+@dataclass(frozen=True)
+class EngineControl:
+    """The operator control as stored (absent: not paused, never changed)."""
+
+    paused: bool = False
+    note: str | None = None
+    changed_at: datetime | None = None
+
+
+def control_from_item(item: PoolModel | None) -> EngineControl:
+    """The control of a raw pool item (None: the default)."""
+    if item is None:
+        return EngineControl()
+    return EngineControl(paused=bool(item.paused), note=item.note, changed_at=item.changed_at)
+
+
+class ControlStore:
+    """Reads and writes the operator control item."""
+
+    def get(self) -> EngineControl:
+        """The control now (strongly consistent)."""
+        try:
+            return control_from_item(bind(PoolModel).get(CONTROL_PK, consistent_read=True))
+        except PoolModel.DoesNotExist:
+            return EngineControl()
+
+    def set_paused(self, paused: bool, now: datetime, note: str | None = None) -> EngineControl:
+        """Store ``paused`` (a plain overwrite: the last operator wins)."""
+        bind(PoolModel)
+        PoolModel(pk=CONTROL_PK, paused=paused, note=note, changed_at=now).save()
+        return EngineControl(paused=paused, note=note, changed_at=now)
