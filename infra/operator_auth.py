@@ -54,6 +54,7 @@ class OperatorAuth(Construct):
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self.domain_prefix = settings.console_domain_prefix
         self.domain = self.user_pool.add_domain(
             "HostedUi",
             cognito_domain=cognito.CognitoDomainOptions(domain_prefix=settings.console_domain_prefix),
@@ -82,8 +83,10 @@ class OperatorAuth(Construct):
 
     @property
     def hosted_ui_url(self) -> str:
-        """`https://<prefix>.auth.<region>.amazoncognito.com`: the page's sign-in and token endpoint."""
-        return self.domain.base_url()
+        """`https://<prefix>.auth.<region>.amazoncognito.com`: the page's sign-in and token endpoint
+        (a literal when the stack's region is: the prefix is known at synth)."""
+        region = Stack.of(self).region
+        return f"https://{self.domain_prefix}.auth.{region}.amazoncognito.com"
 
     def add_console_client(self, console_url: str) -> cognito.UserPoolClient:
         """The console's public client (code flow + PKCE, no secret) redirecting to ``console_url``."""

@@ -111,9 +111,9 @@ def _scope_accounts(ctx: EngineContext, account: str | None) -> list[str]:
 
 def _settled_rollup(reader: _Reader, scope: str, settled: date) -> tuple[Rollup, date | None, list[Decimal]]:
     """The stored roll-up of every day up to ``settled`` (brought up to date and saved when behind)."""
-    state = reader.ctx.stores.state
+    stores = reader.ctx.stores
     name = ROLLUP_PREFIX + scope
-    doc = state.get(name)
+    doc = stores.state.get(name)
     if doc is not None:
         rollup = Rollup.from_document(doc.get("rollup") or {})
         through = date.fromisoformat(str(doc["through"]))
@@ -135,7 +135,7 @@ def _settled_rollup(reader: _Reader, scope: str, settled: date) -> tuple[Rollup,
     rollup.fold(trades)
     if first is not None:
         daily.extend(reader.daily([d for d in new_days if d >= first]))
-    state.put(
+    stores.state.put(
         name,
         {
             "through": settled.isoformat(),
