@@ -14,7 +14,8 @@ const state = {
   groups: [],
   risk: null,
   accounts: new Set(),
-  stats: { firstRenderMs: null, lastRenderMs: null, renders: 0 },
+  // firstGroupsMs: navigation start -> pool, queue and open groups drawn; firstRenderMs: -> every panel.
+  stats: { firstGroupsMs: null, firstRenderMs: null, lastRenderMs: null, renders: 0 },
   lastSlow: 0,
 };
 window.consoleStats = state.stats;
@@ -398,7 +399,8 @@ async function refreshDetail() {
       figure("avg entry", fmt(g.avg_entry, 8)), figure("invested $", money(g.invested_usd)),
       figure("unrealised $", money(g.unrealized_pnl_usd), signClass(g.unrealized_pnl_usd)),
       figure("realised $", money(g.realized_pnl_usd), signClass(g.realized_pnl_usd)),
-      figure("TP mode", g.tp_mode), figure("close", g.close_reason ? `${g.close_reason} ${g.close_note || ""}` : "—")),
+      figure("TP mode", g.tp_mode),
+      figure("close", g.close_reason ? [g.close_reason, g.close_note].filter((v, i, all) => v && all.indexOf(v) === i).join(": ") : "—")),
     el("h3", { text: "protections" }), el("p", { class: "muted", text: protectionText(g.protection || detail.protection) }),
     el("h3", { text: "pyramids" }),
     table([{ label: "#", num: true }, { label: "entry", num: true }, { label: "capital $", num: true },
@@ -431,6 +433,7 @@ async function refreshFast() {
   renderGroups(state.groups);
   renderPool(pool, state.groups);
   renderQueue(queue.queue || []);
+  if (state.stats.firstGroupsMs === null) state.stats.firstGroupsMs = Math.round(performance.now());
   if (state.selected) await refreshDetail();
   return started;
 }
