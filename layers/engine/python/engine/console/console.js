@@ -511,6 +511,12 @@ async function exportCsv() {
 }
 
 async function start() {
+  // Under an API Gateway stage the page must be `/<stage>/` (not `/<stage>`): relative API paths and the
+  // sign-in's registered redirect URL both assume the trailing slash.
+  if (!location.pathname.endsWith("/")) {
+    location.replace(`${location.pathname}/${location.search}`);
+    return;
+  }
   $("pause").addEventListener("click", () =>
     confirmThen("Pause new entries and pyramids? Exits, take-profits and the risk engine keep working.",
       () => control("pause", "POST", "engine/pause", { note: "console" })));
