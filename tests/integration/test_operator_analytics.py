@@ -157,3 +157,21 @@ def test_the_console_page_and_its_assets_are_served(the_stores: Stores) -> None:
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert call("GET", "/console/console.js")[0] == 200
     assert call("GET", "/console/secrets.txt")[0] == 404
+
+
+def test_in_aws_the_page_carries_the_public_sign_in_settings_only(
+    the_stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the stack's environment (hosted UI and public client id), when the page is served,
+    # then it signs in there and may call only this origin and the token endpoint.
+    monkeypatch.setenv("CONSOLE_AUTH_URL", "https://desk-console.auth.ap-northeast-1.amazoncognito.com/")
+    monkeypatch.setenv("CONSOLE_CLIENT_ID", "abc123client")
+    status, page, headers = call("GET", "/")
+    assert status == 200
+    assert 'data-auth="cognito"' in page and 'data-client-id="abc123client"' in page
+    assert 'data-auth-url="https://desk-console.auth.ap-northeast-1.amazoncognito.com"' in page
+    assert (
+        "connect-src 'self' https://desk-console.auth.ap-northeast-1.amazoncognito.com;"
+        in (headers["content-security-policy"])
+    )
+    assert "secret" not in page.lower()
