@@ -12,7 +12,7 @@ export POWERTOOLS_TRACE_DISABLED := true
 export POWERTOOLS_METRICS_NAMESPACE ?= ExecutionEngine
 export POWERTOOLS_SERVICE_NAME ?= execution-engine
 
-.PHONY: install run test lint unit integration conformance infra e2e bench demo synth layers clean lock
+.PHONY: install run test lint unit integration conformance infra e2e bench demo synth layers clean lock browser
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,16 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/engine/python/engine functions infra
 
+# The console's browser test drives Debian's chromium through chromium-driver: installed through apt when
+# missing (CI runs as root; elsewhere through sudo). Nothing downloads a browser of its own.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
 # Coverage of what ships (engine layer + functions, [tool.coverage] in pyproject): the files not fully
 # covered, worst first, then the total.
-test: install lint
+test: install lint browser
 	$(VENV)/bin/pytest -n 2 --dist worksteal --cov --cov-report=term:skip-covered tests
 
 unit: install
@@ -66,7 +73,7 @@ integration: install
 conformance: install
 	$(VENV)/bin/pytest -n 2 tests/conformance
 
-e2e: install
+e2e: install browser
 	$(VENV)/bin/pytest tests/e2e
 
 bench: install

@@ -1,5 +1,6 @@
-"""REST API: `POST /webhook` (open, throttled, size-capped, optionally TradingView-only) and the
-operator routes (AWS_IAM auth).
+"""REST API: `POST /webhook` (open, throttled, size-capped, optionally TradingView-only), the operator
+routes (a Cognito user-pool ID token each, `infra/operator_auth.py`) and the console page (`GET /`,
+`GET /console/{name}`: served without sign-in; it holds no data and no secret).
 
 - Throttling: stage default for the operator routes, a higher own limit for the webhook (alerts arrive
   in bursts at candle close).
@@ -8,9 +9,9 @@ operator routes (AWS_IAM auth).
 - Rate per address: a WAF rate-based rule blocks an address sending more than WEBHOOK_RATE_PER_IP
   requests to `/webhook` in 5 minutes (429).
 - Allowlist (on by default outside the `dev` stage; `-c tradingview_allowlist=true|false` overrides):
-  the resource policy allows `POST /webhook` only from TradingView's four addresses. It has no
-  statement for the operator routes on purpose: a same-account caller is then authorised by its own
-  IAM policy, and no other account can get in.
+  the resource policy allows `POST /webhook` only from TradingView's four addresses, and the console and
+  operator routes from anywhere (a resource policy denies what it does not allow, whatever the
+  authorizer says); the operator routes still need a Cognito token.
 - Execution logs at ERROR without data tracing (request bodies carry the webhook secret); JSON access
   logs for every request.
 """
@@ -18,6 +19,7 @@ operator routes (AWS_IAM auth).
 from __future__ import annotations
 
 import json
+import re
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -55,7 +57,15 @@ OPERATOR_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/risk"),
     ("POST", "/risk/run"),
     ("GET", "/equity"),
+    ("GET", "/engine"),
+    ("POST", "/engine/pause"),
+    ("POST", "/engine/resume"),
+    ("GET", "/analytics"),
+    ("GET", "/config"),
+    ("GET", "/signals"),
 )
+# The console page and its assets: the operator_api function serves them, without sign-in.
+CONSOLE_ROUTES: tuple[tuple[str, str], ...] = (("GET", "/"), ("GET", "/console/{name}"))
 
 BODY_TOO_LARGE = {
     "outcome": "rejected",
@@ -74,8 +84,14 @@ RATE_LIMITED = {
 }
 
 
+def _invoke_arn(method: str, path: str) -> str:
+    """`execute-api:/*/<METHOD>/<path>` with every `{parameter}` as `*` (any stage)."""
+    return f"execute-api:/*/{method}{re.sub(r'{[^}]+}', '*', path)}"
+
+
 def webhook_resource_policy() -> iam.PolicyDocument:
-    """Allow `POST /webhook` from TradingView's addresses only; nothing else is opened to anyone."""
+    """Allow `POST /webhook` from TradingView's addresses only; the console and the operator routes
+    (Cognito-authorised) from anywhere; nothing else."""
     return iam.PolicyDocument(
         statements=[
             iam.PolicyStatement(
@@ -85,7 +101,14 @@ def webhook_resource_policy() -> iam.PolicyDocument:
                 actions=["execute-api:Invoke"],
                 resources=["execute-api:/*/POST/webhook"],
                 conditions={"IpAddress": {"aws:SourceIp": list(TRADINGVIEW_IPS)}},
-            )
+            ),
+            iam.PolicyStatement(
+                sid="ConsoleAndOperatorRoutes",
+                effect=iam.Effect.ALLOW,
+                principals=[iam.AnyPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=[_invoke_arn(method, path) for method, path in (*CONSOLE_ROUTES, *OPERATOR_ROUTES)],
+            ),
         ]
     )
 
@@ -107,11 +130,13 @@ class Ingress(Construct):
         settings: StackSettings,
         webhook: lambda_.IFunction,
         operator_api: lambda_.IFunction,
+        authorizer: apigw.IAuthorizer,
     ) -> None:
         super().__init__(scope, construct_id)
         self.api = self._build_api(settings, self._build_access_logs())
         self.webhook_method = self._build_webhook_route(webhook)
-        self._build_operator_routes(operator_api)
+        self._build_operator_routes(operator_api, authorizer)
+        self._build_console_routes(operator_api)
         self.web_acl = self._build_waf(settings)
         self._acknowledge_api_findings()
 
@@ -176,6 +201,12 @@ class Ingress(Construct):
         )
         acknowledge(
             method,
+            "COG4",
+            "TradingView cannot sign in: the webhook Lambda authenticates every alert by its shared secret "
+            "or an HMAC signature.",
+        )
+        acknowledge(
+            method,
             "APIG4",
             "TradingView cannot sign requests or send headers; the webhook Lambda authenticates every "
             "alert by its shared secret (constant-time compare) or an HMAC signature, and the optional "
@@ -183,8 +214,8 @@ class Ingress(Construct):
         )
         return method
 
-    def _build_operator_routes(self, operator_api: lambda_.IFunction) -> None:
-        """Every OPERATOR_ROUTES entry: AWS_IAM auth, validated path parameters, one integration."""
+    def _build_operator_routes(self, operator_api: lambda_.IFunction, authorizer: apigw.IAuthorizer) -> None:
+        """Every OPERATOR_ROUTES entry: a Cognito ID token, validated path parameters, one integration."""
         validator = apigw.RequestValidator(
             self,
             "OperatorValidator",
@@ -199,10 +230,25 @@ class Ingress(Construct):
             resource.add_method(
                 method,
                 operator_integration,
-                authorization_type=apigw.AuthorizationType.IAM,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+                authorizer=authorizer,
                 request_validator=validator,
                 request_parameters={f"method.request.path.{name}": True for name in path_parameters},
             )
+
+    def _build_console_routes(self, operator_api: lambda_.IFunction) -> None:
+        """`GET /` and `GET /console/{name}`: the page, without sign-in (it signs in itself)."""
+        integration = apigw.LambdaIntegration(operator_api)
+        for method, path in CONSOLE_ROUTES:
+            resource = self.api.root if path == "/" else self.api.root.resource_for_path(path)
+            route = resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
+            for rule, reason in (
+                ("APIG4", "The console page and its assets are public static files with no data or secret; "
+                 "the page signs in with Cognito and every operator route it calls needs the token."),
+                ("COG4", "Public static page: signing in happens in the page (code flow + PKCE); the "
+                 "operator routes carry the Cognito authorizer."),
+            ):  # fmt: skip
+                acknowledge(route, rule, reason)
 
     def _build_waf(self, settings: StackSettings) -> wafv2.CfnWebACL:
         """The body-size web ACL, associated with the API's stage."""
@@ -219,13 +265,6 @@ class Ingress(Construct):
         """cdk-nag findings on the API that are decisions, each with its reason."""
         acknowledge(
             self.api,
-            "COG4",
-            "Operator routes use AWS_IAM (SigV4) authorisation, the operator's own AWS identity; the "
-            "webhook is authenticated by shared secret/HMAC. No user pool is needed.",
-            children=True,
-        )
-        acknowledge(
-            self.api,
             "IAM4",
             "The account-level API Gateway logging role uses the AWS-managed "
             "AmazonAPIGatewayPushToCloudWatchLogs policy, which grants only CloudWatch Logs writes.",
@@ -238,6 +277,11 @@ class Ingress(Construct):
     @property
     def webhook_url(self) -> str:
         return self.api.url_for_path("/webhook")
+
+    @property
+    def console_url(self) -> str:
+        """The console page (the stage's root)."""
+        return self.api.url_for_path("/")
 
     def _body_size_web_acl(self, settings: StackSettings) -> wafv2.CfnWebACL:
         prefix = settings.resource_prefix
@@ -304,7 +348,7 @@ class Ingress(Construct):
                     aggregate_key_type="IP",
                     limit=WEBHOOK_RATE_PER_IP,
                     evaluation_window_sec=WEBHOOK_RATE_WINDOW_SECONDS,
-                    # Only the webhook: the operator routes are IAM-authorised and throttled per stage.
+                    # Only the webhook: the operator routes need a Cognito token and are throttled per stage.
                     scope_down_statement=wafv2.CfnWebACL.StatementProperty(
                         byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
                             field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),

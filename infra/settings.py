@@ -98,6 +98,9 @@ class StackSettings:
     tradingview_allowlist: bool = False
     alarm_email: str | None = None
     region: str = DEFAULT_REGION
+    #: Cognito hosted-UI domain prefix of the console's sign-in (context `console_domain_prefix`; unique
+    #: per region across AWS; default `<app>-<stage>-console`).
+    console_domain_prefix_override: str | None = None
 
     def __post_init__(self) -> None:
         for label, value in (("app", self.app), ("stage", self.stage)):
@@ -182,7 +185,22 @@ class StackSettings:
             ),
             alarm_email=str(email) if email else None,
             region=str(get("region") or DEFAULT_REGION),
+            console_domain_prefix_override=str(get("console_domain_prefix") or "") or None,
         )
+
+    @property
+    def console_domain_prefix(self) -> str:
+        """The hosted UI's domain prefix: lowercase letters, digits and '-', without the words Cognito
+        reserves (`aws`, `amazon`, `cognito`)."""
+        prefix = self.console_domain_prefix_override or f"{self.resource_prefix}-console"
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", prefix) or any(
+            word in prefix for word in ("aws", "amazon", "cognito")
+        ):
+            raise ValueError(
+                f"context console_domain_prefix={prefix!r}: use 1-63 lowercase letters, digits and '-', "
+                "without aws, amazon or cognito"
+            )
+        return prefix
 
     @property
     def resource_prefix(self) -> str:

@@ -13,6 +13,7 @@ from infra.functions import Functions
 from infra.ingress import Ingress
 from infra.layers import Layers
 from infra.monitoring import Monitoring
+from infra.operator_auth import OperatorAuth, console_url
 from infra.schedules import Schedules
 from infra.settings import StackSettings
 from infra.storage import Storage
@@ -43,13 +44,20 @@ class ExecutionEngineStack(Stack):
         self.sync_loop = SyncLoop(
             self, "SyncLoop", settings=settings, order_sync=self.functions.functions["order_sync"]
         )
+        self.operator_auth = OperatorAuth(self, "OperatorAuth", settings=settings)
+        operator_api = self.functions.functions["operator_api"]
         self.ingress = Ingress(
             self,
             "Ingress",
             settings=settings,
             webhook=self.functions.functions["webhook"],
-            operator_api=self.functions.functions["operator_api"],
+            operator_api=operator_api,
+            authorizer=self.operator_auth.authorizer,
         )
+        # The page learns where to sign in from these (public values; the client has no secret).
+        client = self.operator_auth.add_console_client(console_url(self.ingress.api, settings.stage))
+        operator_api.add_environment("CONSOLE_AUTH_URL", self.operator_auth.hosted_ui_url)
+        operator_api.add_environment("CONSOLE_CLIENT_ID", client.user_pool_client_id)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -67,7 +75,20 @@ class ExecutionEngineStack(Stack):
             self,
             "OperatorApiUrl",
             value=self.ingress.api.url,
-            description="Operator API base URL (AWS_IAM / SigV4)",
+            description="Operator API base URL (Authorization: a Cognito ID token) and the console page",
+        )
+        CfnOutput(self, "ConsoleUrl", value=self.ingress.console_url, description="The operator console")
+        CfnOutput(
+            self,
+            "OperatorUserPoolId",
+            value=self.operator_auth.user_pool.user_pool_id,
+            description="Cognito user pool of the operators (aws cognito-idp admin-create-user)",
+        )
+        CfnOutput(
+            self,
+            "OperatorClientId",
+            value=client.user_pool_client_id,
+            description="Public app client of the console and of scripts (initiate-auth)",
         )
         CfnOutput(self, "DashboardUrl", value=self.monitoring.dashboard_url)
         CfnOutput(

@@ -1,4 +1,5 @@
-"""operator_api: API Gateway (IAM auth) -> the operator routes of DESIGN §6.
+"""operator_api: API Gateway (a Cognito user-pool token; the console page without) -> the operator routes
+and the console page of DESIGN §6.
 
 Routing, shapes and error mapping live in :mod:`engine.api.operator`; the resolver matches on the
 event's ``path`` (the stage prefix is not part of it), so the ``/{proxy+}`` resource of the REST API

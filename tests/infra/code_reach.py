@@ -38,6 +38,7 @@ STORE_FIELDS = {
     "paper": "PaperOrderStore",
     "state": "StateStore",
     "counters": "CounterStore",
+    "control": "ControlStore",
 }
 MODEL_TABLES = {
     "GroupModel": "groups",
@@ -71,6 +72,9 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("CounterStore", "realized_on"): {"pool": R},
     ("CounterStore", "list_open_counters"): {"pool": R},
     ("CounterStore", "correct"): {"pool": W},
+    ("CounterStore", "realized_by_day"): {"pool": R, "markets": R},
+    ("ControlStore", "get"): {"pool": R},
+    ("ControlStore", "set_paused"): {"pool": W},
     ("OrderStore", "get"): {"orders": R},
     ("OrderStore", "list_for_group"): {"orders": R},
     ("OrderStore", "list_by_status"): {"orders": R},

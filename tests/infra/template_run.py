@@ -37,6 +37,7 @@ KEPT_PROCESS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "V
 WEBHOOK_SECRET_VALUE = "template-faithful-webhook-secret"
 EXCHANGE_SECRET_VALUE = json.dumps({"apiKey": "key", "secret": "secret"})
 _NAME_PROPERTIES = ("TableName", "Name", "TopicName", "QueueName")
+_GENERATED_ID_TYPES = ("AWS::Cognito::UserPoolClient",)
 
 
 def _resolve(value: Any, resources: Mapping[str, dict[str, Any]]) -> str:
@@ -49,6 +50,9 @@ def _resolve(value: Any, resources: Mapping[str, dict[str, Any]]) -> str:
         for key in _NAME_PROPERTIES:
             if isinstance(properties.get(key), str):
                 return str(properties[key])
+        # A generated id that names no AWS resource the code reaches (the console's public client id).
+        if resources[logical_id]["Type"] in _GENERATED_ID_TYPES:
+            return f"{logical_id}-id"
     raise AssertionError(f"cannot resolve the environment value {flatten(value)} to a physical name")
 
 

@@ -1,4 +1,5 @@
-"""REST API: routes and their auth, throttling, logging, body-size WAF rule, optional IP allowlist."""
+"""REST API: routes and their auth (a Cognito authorizer on every operator route, none on the webhook and
+the console page), throttling, logging, body-size WAF rule, optional IP allowlist."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ OPERATOR_ROUTES = {
     ("GET", "/risk"),
     ("POST", "/risk/run"),
     ("GET", "/equity"),
+    ("GET", "/engine"),
+    ("POST", "/engine/pause"),
+    ("POST", "/engine/resume"),
+    ("GET", "/analytics"),
+    ("GET", "/config"),
+    ("GET", "/signals"),
 }
+CONSOLE_ROUTES = {("GET", "/"), ("GET", "/console/{name}")}
 TRADINGVIEW_IPS = {"52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"}
 
 
@@ -57,18 +65,42 @@ def _function_of(method: dict[str, Any]) -> str:
     return flatten(method["Integration"]["Uri"])
 
 
-def test_routes_are_the_webhook_and_the_operator_api(methods: dict[tuple[str, str], Any]) -> None:
-    assert set(methods) == OPERATOR_ROUTES | {("POST", "/webhook")}
+def test_routes_are_the_webhook_the_operator_api_and_the_console(methods: dict[tuple[str, str], Any]) -> None:
+    assert set(methods) == OPERATOR_ROUTES | CONSOLE_ROUTES | {("POST", "/webhook")}
 
 
-def test_webhook_is_open_and_operator_routes_need_iam(methods: dict[tuple[str, str], Any]) -> None:
-    assert methods[("POST", "/webhook")]["AuthorizationType"] == "NONE"
+def test_every_operator_route_needs_a_cognito_token_and_the_webhook_and_page_none(
+    methods: dict[tuple[str, str], Any], synthesized: Any
+) -> None:
+    (authorizer_id, authorizer), *others = synthesized.of_type("AWS::ApiGateway::Authorizer").items()
+    assert not others
+    assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
+    assert authorizer["Properties"]["IdentitySource"] == "method.request.header.Authorization"
+    (pool_id,) = synthesized.of_type("AWS::Cognito::UserPool")
+    assert logical_id_of(authorizer["Properties"]["ProviderARNs"][0]) == pool_id
     for route in OPERATOR_ROUTES:
-        assert methods[route]["AuthorizationType"] == "AWS_IAM", route
+        assert methods[route]["AuthorizationType"] == "COGNITO_USER_POOLS", route
+        assert logical_id_of(methods[route]["AuthorizerId"]) == authorizer_id, route
         assert methods[route]["Integration"]["Type"] == "AWS_PROXY"
-    operator_targets = {_function_of(methods[route]) for route in OPERATOR_ROUTES}
+    for route in (("POST", "/webhook"), *CONSOLE_ROUTES):
+        assert methods[route]["AuthorizationType"] == "NONE", route
+        assert "AuthorizerId" not in methods[route], route
+    operator_targets = {_function_of(methods[route]) for route in OPERATOR_ROUTES | CONSOLE_ROUTES}
     assert len(operator_targets) == 1
     assert _function_of(methods[("POST", "/webhook")]) not in operator_targets
+
+
+def test_operators_are_admin_created_and_the_console_client_has_no_secret(synthesized: Any) -> None:
+    (pool,) = synthesized.of_type("AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    (client,) = synthesized.of_type("AWS::Cognito::UserPoolClient").values()
+    props = client["Properties"]
+    assert props.get("GenerateSecret", False) is False
+    assert props["AllowedOAuthFlows"] == ["code"] and props["AllowedOAuthFlowsUserPoolClient"] is True
+    (callback,) = props["CallbackURLs"]
+    assert "execute-api" in flatten(callback)
+    (domain,) = synthesized.of_type("AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"]["Domain"] == "execution-engine-dev-console"
 
 
 def test_operator_path_parameters_are_required(methods: dict[tuple[str, str], Any]) -> None:
@@ -159,11 +191,17 @@ def test_allowlist_is_the_default_outside_dev_and_admits_only_tradingview_on_the
     synthesized_with_allowlist: Any,
 ) -> None:
     (api,) = synthesized_with_allowlist.of_type("AWS::ApiGateway::RestApi").values()
-    (statement,) = api["Properties"]["Policy"]["Statement"]
+    statement, others = api["Properties"]["Policy"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"
     assert statement["Resource"] == "execute-api:/*/POST/webhook"
     assert set(statement["Condition"]["IpAddress"]["aws:SourceIp"]) == TRADINGVIEW_IPS
+    # The page and the (Cognito-authorised) operator routes stay reachable; the webhook is not among them.
+    assert "Condition" not in others
+    assert (
+        "execute-api:/*/GET/" in others["Resource"] and "execute-api:/*/POST/groups/*/*" in others["Resource"]
+    )
+    assert not any("webhook" in resource for resource in others["Resource"])
 
 
 def test_toggling_the_allowlist_forces_a_new_deployment(

@@ -158,6 +158,23 @@ def test_while_paused_a_freed_slot_is_released_and_the_queue_kept(st):
     assert queued_ids(st) == ["q-sol"]
 
 
+def test_while_the_operator_paused_a_freed_slot_is_released_and_the_queue_kept(st):
+    # Given the operator's pause control (POST /engine/pause), not the engine document
+    set_document("pool", max_open_groups=1)
+    a, _ = open_group(st, price="100")
+    queue_entry(st, "q-sol", symbol="SOL/USDT", price="150")
+    st.control.set_paused(True, T0, "test")
+    streams = Streams()
+    close_flat(st, a.id)
+    release(streams)
+    assert st.pool.status() == (0, [])
+    assert queued_ids(st) == ["q-sol"]
+    assert sweep_queue(engine_context(), load_config(), T0) == []
+    # When the operator resumes, then the sweep promotes it
+    st.control.set_paused(False, T0)
+    assert sweep_queue(engine_context(), load_config(), T0) == ["q-sol"]
+
+
 def test_a_queued_pyramid_continuation_extends_its_group_and_leaves_the_slot_to_the_next(st):
     set_document("pool", max_open_groups=2)
     a, _ = open_group(st, price="100")

@@ -175,3 +175,27 @@ def test_exposure_headroom_never_negative(max_total: str, open_exposure: str, ex
 def test_breaker_tripped(limit: str, realized: str, expected: bool) -> None:
     engine = EngineConfig(max_daily_loss_usd=D(limit))
     assert breaker_tripped(engine, D(realized)) is expected
+
+
+@pytest.mark.parametrize(
+    ("document_paused", "operator_paused", "reason"),
+    [
+        (False, False, None),
+        (True, False, "engine paused"),
+        (False, True, "engine paused by the operator"),
+        (True, True, "engine paused"),
+    ],
+)
+def test_the_operator_pause_refuses_like_the_document(
+    document_paused: bool, operator_paused: bool, reason: str | None
+) -> None:
+    # Given the engine document's pause and the operator's control item, when an entry or a pyramid
+    # is checked, then either pause rejects it (the document's reason first).
+    for pyramid in (False, True):
+        decision = run(
+            engine={"paused": document_paused}, operator_paused=operator_paused, is_pyramid=pyramid
+        )
+        if reason is None:
+            assert decision.action == "accept"
+        else:
+            assert (decision.action, decision.reason) == ("reject", reason)

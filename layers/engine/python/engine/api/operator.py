@@ -3,9 +3,12 @@
 Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups), ``GET /groups/{id}``,
 ``POST /groups/{id}/{block|unblock|skip|close}``, ``GET /queue``, ``POST /queue/{id}/promote``,
 ``DELETE /queue/{id}``, ``GET /pool``, ``GET /risk``, ``POST /risk/run``, ``GET /equity``
-(``?since=<ISO time>``). Authorisation is API Gateway's job. Route functions parse the request and
-make one call into ``engine.app`` (``operator``, ``risk``) with the engine context. The resolver matches
-on the event's ``path``, which never carries the stage prefix.
+(``?since=<ISO time>``), ``GET /engine``, ``POST /engine/{pause|resume}``, ``GET /analytics``
+(``?period=&account=``), ``GET /groups?status=closed&format=csv``; and the console page (``GET /``,
+``GET /console/<file>``, :mod:`engine.api.console`), the one part API Gateway serves without sign-in.
+Authorisation is API Gateway's job. Route functions parse the request and make one call into
+``engine.app`` (``operator``, ``risk``) with the engine context. The resolver matches on the event's
+``path``, which never carries the stage prefix.
 
 Errors map to HTTP here and only here (:func:`_service_error` and friends), always as
 ``{"error": code, "reason": text}``: :class:`NotFound` → 404 ``not_found``, :class:`InvalidState` →
@@ -31,16 +34,24 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.exceptions import ServiceError as HttpError
 
+from engine.api.console import console_router
 from engine.app.context import EngineContext, engine_context
 from engine.app.intake import EntryRefused
 from engine.app.operator import (
+    PERIODS,
+    analytics_report,
+    closed_groups_csv,
+    config_documents,
+    engine_status,
     equity_points,
     group_detail,
     groups_in,
     pool_status,
     promote_queued,
     ranked_queue,
+    recent_signals,
     remove_queued,
+    set_paused,
 )
 from engine.app.risk import ControlResult, close_group, risk_status, run_risk, set_blocked, skip_once
 from engine.app.shared.errors import InvalidState, NotFound, PoolFull, ServiceError
@@ -61,6 +72,7 @@ groups_router = Router()
 queue_router = Router()
 risk_router = Router()
 account_router = Router()
+engine_router = Router()
 
 
 def _ctx() -> EngineContext:
@@ -97,9 +109,25 @@ def _control_reply(result: ControlResult) -> dict[str, Any]:
 
 
 @groups_router.get("/groups")
-def list_groups() -> dict[str, Any]:
-    """Open groups; ``?status=all`` every group, ``?status=<status>`` those in one status."""
-    wanted = groups_router.current_event.get_query_string_value("status", "open") or "open"
+def list_groups() -> dict[str, Any] | Response:
+    """Open groups; ``?status=all`` every group, ``?status=<status>`` those in one status.
+
+    ``?status=closed&format=csv`` exports the closed groups as CSV (``&account=`` narrows it)."""
+    event = groups_router.current_event
+    wanted = event.get_query_string_value("status", "open") or "open"
+    output = event.get_query_string_value("format", "json") or "json"
+    if output == "csv":
+        if wanted != "closed":
+            raise BadRequestError("format=csv exports closed groups: use status=closed")
+        body = closed_groups_csv(_ctx(), event.get_query_string_value("account", "") or None)
+        return Response(
+            HTTPStatus.OK,
+            "text/csv; charset=utf-8",
+            body,
+            headers={"Content-Disposition": 'attachment; filename="closed-groups.csv"'},
+        )
+    if output != "json":
+        raise BadRequestError(f"format: {output!r} is not one of json, csv")
     return groups_in(_ctx(), _statuses(wanted))
 
 
@@ -194,6 +222,79 @@ def get_equity() -> dict[str, Any]:
     return equity_points(_ctx(), since)
 
 
+# -- engine control and analytics ---------------------------------------------------------------------
+
+
+def _note() -> str | None:
+    try:
+        body = engine_router.current_event.json_body if engine_router.current_event.body else None
+    except ValueError as error:
+        raise BadRequestError(f"body is not JSON: {error}") from error
+    note = body.get("note") if isinstance(body, dict) else None
+    return None if note is None else str(note)[:200]
+
+
+def available_routes() -> list[str]:
+    """``"METHOD /path"`` of every route this API serves (the console asks before it calls an optional
+    one, so a route another version lacks is never a 404 in the browser)."""
+    routes = [*getattr(app, "_static_routes", []), *getattr(app, "_dynamic_routes", [])]
+    return sorted({f"{route.method} {route.openapi_path}" for route in routes})
+
+
+@engine_router.get("/engine")
+def get_engine() -> dict[str, Any]:
+    """Whether new entries are paused, and by whom (the ``engine`` document or the operator); and the
+    routes this API serves (``routes``)."""
+    return {**engine_status(_ctx()), "routes": available_routes()}
+
+
+@engine_router.post("/engine/pause")
+def pause_engine() -> dict[str, Any]:
+    """Pause new entries and pyramids (an operator control item; exits, TPs and risk keep working)."""
+    ctx = _ctx()
+    return set_paused(ctx, True, ctx.now(), _note())
+
+
+@engine_router.post("/engine/resume")
+def resume_engine() -> dict[str, Any]:
+    """Clear the operator's pause (a pause in the ``engine`` document stays)."""
+    ctx = _ctx()
+    return set_paused(ctx, False, ctx.now(), _note())
+
+
+@engine_router.get("/analytics")
+def get_analytics() -> dict[str, Any]:
+    """Performance over closed groups: ``?period=day|week|month|all`` (default all), ``&account=``."""
+    event = engine_router.current_event
+    period = event.get_query_string_value("period", "all") or "all"
+    if period not in PERIODS:
+        raise BadRequestError(f"period: {period!r} is not one of {', '.join(PERIODS)}")
+    account = event.get_query_string_value("account", "") or None
+    ctx = _ctx()
+    return analytics_report(ctx, period, account, ctx.now())
+
+
+@engine_router.get("/config")
+def get_config() -> dict[str, Any]:
+    """The live configuration documents (read-only) with their versions and any problem."""
+    return config_documents(_ctx())
+
+
+@engine_router.get("/signals")
+def get_signals() -> dict[str, Any]:
+    """Recent signal outcomes, newest first (``?limit=`` 1-200, ``&outcome=``, ``&group_id=``)."""
+    event = engine_router.current_event
+    text = event.get_query_string_value("limit", "50") or "50"
+    if not text.isdigit() or not 1 <= int(text) <= 200:
+        raise BadRequestError(f"limit: {text!r} is not a number from 1 to 200")
+    return recent_signals(
+        _ctx(),
+        int(text),
+        outcome=event.get_query_string_value("outcome", "") or None,
+        group_id=event.get_query_string_value("group_id", "") or None,
+    )
+
+
 # -- the resolver and its error mapping (the one place errors become HTTP) -------------------------
 
 
@@ -206,6 +307,8 @@ app.include_router(groups_router)
 app.include_router(queue_router)
 app.include_router(risk_router)
 app.include_router(account_router)
+app.include_router(engine_router)
+app.include_router(console_router)
 
 
 @app.exception_handler(ServiceError)

@@ -25,6 +25,7 @@ from engine.domain.config import ConfigSnapshot
 from engine.domain.models import utcnow
 from engine.exchange.gateway import ExchangeGateway
 from engine.store import (
+    ControlStore,
     CounterStore,
     EquityStore,
     GroupStore,
@@ -70,6 +71,8 @@ class Stores:
     state: StateStore
     #: Per-account counters and the pre-trade checks' one read (pool table).
     counters: CounterStore = field(default_factory=CounterStore)
+    #: The operator's engine control (pause/resume; pool table).
+    control: ControlStore = field(default_factory=ControlStore)
 
 
 @cache

@@ -3,7 +3,8 @@
 :func:`check_entry` runs the checks in this fixed order and stops at the first that does not pass:
 
 1. a configuration problem (a document with no valid version) -> ``reject`` with that reason;
-2. ``engine.paused`` -> ``reject`` ``"engine paused"`` (new groups and pyramids alike);
+2. ``engine.paused`` -> ``reject`` ``"engine paused"``, the operator's pause control -> ``reject``
+   ``"engine paused by the operator"`` (new groups and pyramids alike);
    then a requested capital <= 0 -> ``reject`` (nothing to trade);
 3. new groups only: open groups on the same exchange and symbol (any timeframe) ≥
    ``engine.max_open_per_symbol`` -> ``reject`` naming the limit;
@@ -76,6 +77,15 @@ def breaker_reason(engine: EngineConfig, realized_today: Decimal) -> str | None:
     )
 
 
+def pause_reason(engine: EngineConfig, operator_paused: bool) -> str | None:
+    """Why entries are paused: the ``engine`` document or the operator's control (DESIGN §6), or None."""
+    if engine.paused:
+        return "engine paused"
+    if operator_paused:
+        return "engine paused by the operator"
+    return None
+
+
 def check_entry(
     *,
     engine: EngineConfig,
@@ -88,19 +98,22 @@ def check_entry(
     requested_capital_usd: Decimal,
     realized_today_usd: Decimal,
     config_problem: str | None,
+    operator_paused: bool = False,
 ) -> PreTradeDecision:
     """Run the pre-trade checks for one entry (a new group or a pyramid); see the module doc for order.
 
     ``pool_open``/``pool_max``: groups holding a slot and ``pool.max_open_groups``; ``pool_bypass``:
     ``pool.pyramids_bypass``; ``open_on_symbol``: open groups on the same exchange and symbol (any
     timeframe, either side); ``open_exposure_usd``: capital committed by open groups;
-    ``config_problem``: why new entries are refused because of configuration, or None.
+    ``config_problem``: why new entries are refused because of configuration, or None;
+    ``operator_paused``: the operator's pause control (DESIGN §6), honoured like ``engine.paused``.
     """
     requested = requested_capital_usd
     if config_problem:
         return PreTradeDecision("reject", config_problem, requested)
-    if engine.paused:
-        return PreTradeDecision("reject", "engine paused", requested)
+    paused = pause_reason(engine, operator_paused)
+    if paused:
+        return PreTradeDecision("reject", paused, requested)
     if requested <= ZERO:
         return PreTradeDecision("reject", f"capital must be positive, got {requested} USD", requested)
     is_new_group = not is_pyramid

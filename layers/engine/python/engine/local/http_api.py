@@ -4,6 +4,12 @@
 ``/_local/`` goes to ``operator_api`` (resource ``/{proxy+}``), each as an API Gateway REST proxy
 event. The function's ``statusCode``/``headers``/``body`` become the HTTP response; an exception or a
 malformed result is a 502 ``{"message": "Internal server error"}``, as API Gateway answers.
+
+The operator routes need no sign-in locally, so another web page open in the same browser must not be
+able to drive them (DESIGN §6): a state-changing request (POST, PUT, PATCH, DELETE) whose ``Origin``
+names another origin, or whose ``Host`` is not this server (``127.0.0.1:PORT``, ``localhost:PORT``,
+``[::1]:PORT``: a DNS-rebinding page sends its own name), is refused 403 ``forbidden_origin``. Requests
+without ``Origin`` (scripts, curl) are served, and ``POST /webhook`` is never origin-checked.
 """
 
 from __future__ import annotations
@@ -24,6 +30,26 @@ log = logging.getLogger("engine.local.http")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 LOCAL_PREFIX = "/_local/"
 WEBHOOK_PATH = "/webhook"
+#: Methods that change state: origin-checked (except the webhook).
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def origin_refusal(method: str, path: str, headers: Any, port: int, bound_host: str) -> str | None:
+    """Why a request must be refused as cross-origin (the module doc), or None to serve it."""
+    if method not in UNSAFE_METHODS or path.rstrip("/") == WEBHOOK_PATH:
+        return None
+    names = {*LOOPBACK_NAMES, bound_host if ":" not in bound_host else f"[{bound_host}]"}
+    allowed = {f"{name}:{port}".lower() for name in names}
+    host = (headers.get("Host") or "").strip().lower()
+    if host not in allowed:
+        return f"Host {host or '(none)'!r} is not this server"
+    origin = headers.get("Origin")
+    if origin is None:
+        return None
+    if origin.strip().lower() not in {f"http://{name}" for name in allowed}:
+        return f"Origin {origin!r} is not this server"
+    return None
 
 
 class LocalBackend(Protocol):
@@ -102,6 +128,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path or "/"
         target = route(self.command, path)
+        refusal = origin_refusal(
+            self.command,
+            path,
+            self.headers,
+            self.server.server_address[1],
+            str(self.server.server_address[0]),
+        )
+        if refusal is not None:
+            self._send_json(HTTPStatus.FORBIDDEN, {"error": "forbidden_origin", "reason": refusal})
+            return
         try:
             if target is None:
                 self._local(path[len(LOCAL_PREFIX) :], url.query, body)

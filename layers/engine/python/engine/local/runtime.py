@@ -237,7 +237,10 @@ class LocalRuntime:
         allowed, action = routes[name]
         if method != allowed:
             return 405, {"error": "method_not_allowed", "reason": f"/_local/{name} takes {allowed}"}
-        return action()
+        status, answer = action()
+        if name == "info":  # the console asks which controls this runtime offers before using one
+            answer = {**answer, "controls": sorted(routes)}
+        return status, answer
 
     def _prices(self, query: dict[str, list[str]], body: bytes) -> tuple[int, dict[str, Any]]:
         try:

@@ -13,7 +13,14 @@ from engine.store.audit import (
     SignalAudit,
     SignalRecord,
 )
-from engine.store.counters import CounterConflict, CounterStore, CounterValue, EntryState
+from engine.store.counters import (
+    ControlStore,
+    CounterConflict,
+    CounterStore,
+    CounterValue,
+    EngineControl,
+    EntryState,
+)
 from engine.store.errors import AlreadyExists, ConcurrentUpdate, StaleWrite, StoreError, TransactionFailed
 from engine.store.groups import GroupStore
 from engine.store.markets import MarketStore, PriceStore
@@ -29,9 +36,11 @@ from engine.store.tables import reset_connections, table_name
 __all__ = [
     "AlreadyExists",
     "ConcurrentUpdate",
+    "ControlStore",
     "CounterConflict",
     "CounterStore",
     "CounterValue",
+    "EngineControl",
     "EntryState",
     "EquityPoint",
     "EquityStore",

@@ -7,8 +7,12 @@ change what they count (:func:`add_counter_updates`); :meth:`CounterStore.correc
 reconciliation's write, conditioned on the counter version it read.
 
 :meth:`CounterStore.entry_state` is the pre-trade checks' single strongly consistent read: one
-``BatchGetItem`` of the key's lock, the key's queue lock, the pool counter, the account's counters and
-the market's precision.
+``BatchGetItem`` of the key's lock, the key's queue lock, the pool counter, the account's counters, the
+operator control (``control#engine``) and the market's precision.
+
+The operator control item ``control#engine`` (:class:`ControlStore`): ``paused``, ``note`` (who/why) and
+``changed_at``. The engine is paused when the ``engine`` document **or** this item says so; code never
+rewrites the document. It lives in the pool table so the webhook's one batch read carries it.
 """
 
 from __future__ import annotations
@@ -38,9 +42,15 @@ from engine.store.tables import (
 )
 from engine.store.tx import Transaction
 
+#: The operator's engine control item (DESIGN §6 ``POST /engine/pause|resume``, :class:`ControlStore`).
+CONTROL_PK = "control#engine"
+
+
 #: Transaction label prefix of counter updates (a failed one means the exposure cap held).
 COUNTER_LABEL = "counters:"
 _MAX_BATCH_ROUNDS = 5
+#: DynamoDB's BatchGetItem limit.
+_BATCH_KEYS = 100
 
 
 class CounterConflict(StaleWrite):
@@ -133,6 +143,8 @@ class EntryState:
     realized_today_usd: Decimal
     #: The stored market precision (None: not in the markets table).
     market: MarketPrecision | None
+    #: The operator's pause (``POST /engine/pause``), read in the same batch.
+    operator_paused: bool = False
 
 
 class CounterStore:
@@ -165,8 +177,8 @@ class CounterStore:
         raise StaleWrite("batch read kept returning unprocessed keys")
 
     def entry_state(self, *, key: str, account: str, symbol: str, day: str, exchange: str) -> EntryState:
-        """The key's locks, the pool counter, ``account``'s counters (``day`` = today, UTC) and the
-        market of ``symbol`` on ``exchange``, in one strongly consistent read."""
+        """The key's locks, the pool counter, ``account``'s counters (``day`` = today, UTC), the operator
+        control and the market of ``symbol`` on ``exchange``, in one strongly consistent read."""
         pks = [
             key_lock_pk(key),
             queue_lock_pk(key),
@@ -174,11 +186,12 @@ class CounterStore:
             account_pk(account),
             symbol_pk(account, symbol),
             day_pk(account, day),
+            CONTROL_PK,
         ]
         raw = self._batch_get(pks, None if symbol == REFRESH_MARKER else (exchange, symbol))
         items = {pk: PoolModel.from_raw_data(raw[pk]) for pk in pks if pk in raw}
         key_lock, queue_lock, counter = items.get(pks[0]), items.get(pks[1]), items.get(pks[2])
-        acct, sym, today = (_value(pk, items.get(pk)) for pk in pks[3:])
+        acct, sym, today = (_value(pk, items.get(pk)) for pk in pks[3:6])
         market = None
         if "#market" in raw:
             try:
@@ -194,6 +207,7 @@ class CounterStore:
             symbol_open=sym.open_groups,
             realized_today_usd=today.realized_usd,
             market=market,
+            operator_paused=control_from_item(items.get(CONTROL_PK)).paused,
         )
 
     def get(self, pk: str) -> CounterValue:
@@ -206,6 +220,21 @@ class CounterStore:
     def realized_on(self, account: str, day: str) -> Decimal:
         """``account``'s realised PnL booked on UTC ``day`` (the day counter)."""
         return self.get(day_pk(account, day)).realized_usd
+
+    def realized_by_day(self, accounts: Sequence[str], days: Sequence[str]) -> dict[str, Decimal]:
+        """Σ over ``accounts`` of each UTC day's realised PnL (the ``day#`` counters; absent = 0).
+
+        Batch reads of at most 100 keys each (analytics: one call for a month of one account).
+        """
+        pks = {day_pk(account, day): day for account in accounts for day in days}
+        totals = dict.fromkeys(days, ZERO)
+        keys = list(pks)
+        for start in range(0, len(keys), _BATCH_KEYS):
+            raw = self._batch_get(keys[start : start + _BATCH_KEYS], None)
+            for pk, item in raw.items():
+                if pk in pks:
+                    totals[pks[pk]] += _value(pk, PoolModel.from_raw_data(item)).realized_usd
+        return totals
 
     def list_open_counters(self) -> list[CounterValue]:
         """Every ``acct#`` and ``sym#`` counter item (a strongly consistent scan; minute pass only)."""
@@ -242,3 +271,36 @@ class CounterStore:
                 return False
             raise
         return True
+
+
+@dataclass(frozen=True)
+class EngineControl:
+    """The operator control as stored (absent: not paused, never changed)."""
+
+    paused: bool = False
+    note: str | None = None
+    changed_at: datetime | None = None
+
+
+def control_from_item(item: PoolModel | None) -> EngineControl:
+    """The control of a raw pool item (None: the default)."""
+    if item is None:
+        return EngineControl()
+    return EngineControl(paused=bool(item.paused), note=item.note, changed_at=item.changed_at)
+
+
+class ControlStore:
+    """Reads and writes the operator control item."""
+
+    def get(self) -> EngineControl:
+        """The control now (strongly consistent)."""
+        try:
+            return control_from_item(bind(PoolModel).get(CONTROL_PK, consistent_read=True))
+        except PoolModel.DoesNotExist:
+            return EngineControl()
+
+    def set_paused(self, paused: bool, now: datetime, note: str | None = None) -> EngineControl:
+        """Store ``paused`` (a plain overwrite: the last operator wins)."""
+        bind(PoolModel)
+        PoolModel(pk=CONTROL_PK, paused=paused, note=note, changed_at=now).save()
+        return EngineControl(paused=paused, note=note, changed_at=now)

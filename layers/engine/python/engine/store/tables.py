@@ -242,7 +242,8 @@ class QueueModel(StoreModel):
 
 class PoolModel(StoreModel):
     """Pool table items: ``counter``, ``slot#<group id>``, ``key#<group key>``, ``queued#<group key>`` and
-    the per-account counters ``acct#``/``sym#``/``day#`` (``engine.domain.counters``)."""
+    the per-account counters ``acct#``/``sym#``/``day#`` (``engine.domain.counters``) and the operator
+    control ``control#engine`` (``engine.store.control``)."""
 
     class Meta(_Meta):
         table_name = TABLE_PREFIX_DEFAULT + "pool"
@@ -261,6 +262,10 @@ class PoolModel(StoreModel):
     realized_usd = DecimalNumberAttribute(null=True)
     counter_version = NumberAttribute(null=True)
     counted_at = UTCDateTimeAttribute(null=True)
+    #: Operator control item ``control#engine`` (``engine.store.control``).
+    paused = BooleanAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    changed_at = UTCDateTimeAttribute(null=True)
 
 
 # ---------------------------------------------------------------- audit

@@ -336,6 +336,7 @@ def evaluate_new_group(
         requested_capital_usd=requested,
         realized_today_usd=state.realized_today_usd,
         config_problem=None,
+        operator_paused=state.operator_paused,
     )
     if not decision.accepted:
         return EntryDecision(decision.action, decision.reason)
@@ -416,6 +417,7 @@ def plan_pyramid(
         requested_capital_usd=requested,
         realized_today_usd=state.realized_today_usd,
         config_problem=None,
+        operator_paused=state.operator_paused,
     )
     if not decision.accepted:
         raise EntryRefused(decision.reason)

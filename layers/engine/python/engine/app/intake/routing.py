@@ -50,6 +50,7 @@ from engine.domain.models import (
     QueueEntry,
     group_key,
 )
+from engine.domain.pretrade import pause_reason
 from engine.domain.queue import QueueDecision, decide_requeue, replace_entry
 from engine.domain.signal import Signal
 from engine.store import AlreadyExists, EntryState, OpenResult, StaleWrite
@@ -191,17 +192,16 @@ def _route_entry(ctx: SignalContext, attempt: int) -> RouteResult:
     if state.queued_entry is not None:
         queued = ctx.stores.queue.get(state.queued_entry)
         if queued is not None:
-            return _requeue(ctx, queued, attempt)
+            return _requeue(ctx, queued, attempt, state)
     return _open_new(ctx, attempt, state)
 
 
-def _entry_refusal(ctx: SignalContext) -> str | None:
-    """Why no entry may be taken at all now (config problem, paused), or None."""
+def _entry_refusal(ctx: SignalContext, state: EntryState | None) -> str | None:
+    """Why no entry may be taken at all now (config problem, the document's pause or the operator's as
+    read with ``state``), or None."""
     if ctx.config.refusal_reason:
         return ctx.config.refusal_reason
-    if ctx.config.engine.paused:
-        return "engine paused"
-    return None
+    return pause_reason(ctx.config.engine, state is not None and state.operator_paused)
 
 
 def _route_pyramid(
@@ -220,7 +220,7 @@ def _route_pyramid(
     dca = ctx.engine.config.dca(group.exchange, group.symbol, group.timeframe)
     if group.pyramid_count >= dca.config.max_pyramids:
         return _at_pyramid_cap(ctx, group, dca.config.max_pyramids, attempt)
-    refusal = _entry_refusal(ctx) or (f"configuration invalid: {dca.problem}" if dca.problem else None)
+    refusal = _entry_refusal(ctx, state) or (f"configuration invalid: {dca.problem}" if dca.problem else None)
     if refusal:
         return RouteResult(Outcome.REJECTED, refusal, group_id=group.id)
     req = _entry_request(ctx)
@@ -296,11 +296,11 @@ def _queue_continuation(
         return RouteResult(Outcome.REJECTED, breaker, group_id=group.id)
     queued = ctx.stores.queue.find_by_key(ctx.key)
     if queued is not None:
-        return _requeue(ctx, queued, attempt)
+        return _requeue(ctx, queued, attempt, None)
     return _enqueue(ctx, req, pool_full, attempt, pyramid_continuation=True)
 
 
-def _requeue(ctx: SignalContext, queued: QueueEntry, attempt: int) -> RouteResult:
+def _requeue(ctx: SignalContext, queued: QueueEntry, attempt: int, state: EntryState | None) -> RouteResult:
     if queued.id == ctx.queue_id:
         return RouteResult(Outcome.QUEUED, queued.reason, queue_id=queued.id)
     if decide_requeue(queued, ctx.candle) == QueueDecision.DUPLICATE:
@@ -309,7 +309,7 @@ def _requeue(ctx: SignalContext, queued: QueueEntry, attempt: int) -> RouteResul
             f"duplicate: an entry for this key is already queued (candle {queued.candle})",
             queue_id=queued.id,
         )
-    refusal = _entry_refusal(ctx)
+    refusal = _entry_refusal(ctx, state)
     if refusal:
         return RouteResult(Outcome.REJECTED, refusal, queue_id=queued.id)
     req = _entry_request(ctx)

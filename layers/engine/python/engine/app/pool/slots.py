@@ -12,10 +12,10 @@ Promotion of one entry (:mod:`engine.app.pool.promotion`) re-runs the pre-trade 
 - Candidates come in :func:`engine.domain.queue.promotion_order` (``queue.rules``, prices from the
   prices table). One that now fails the checks is recorded ``rejected`` in the signals audit (id
   ``"<queue id>:promotion"``, reason) and removed; the next is tried.
-- While the engine is paused, or a configuration document has no valid version, nothing is promoted:
-  the queue is held (not emptied by mass rejections) and a freed slot is simply released. The
-  daily-loss breaker holds the queue the same way (the pre-trade checks answer ``queue``); the sweep
-  promotes after the UTC midnight reset.
+- While the engine is paused (the ``engine`` document or the operator's control), or a configuration
+  document has no valid version, nothing is promoted: the queue is held (not emptied by mass
+  rejections) and a freed slot is simply released. The daily-loss breaker holds the queue the same
+  way (the pre-trade checks answer ``queue``); the sweep promotes after the UTC midnight reset.
 - An entry for a key whose group is still open (a pyramid continuation) becomes a pyramid of that
   group and does not take the slot: the next candidate is tried with it.
 - Replays: a release or hand-over of a slot that is already gone writes nothing, and the check for the
@@ -53,8 +53,10 @@ def holds_slot(stores: Stores, group_id: str) -> bool:
     return group_id in slots
 
 
-def _queue_held(config: ConfigSnapshot) -> bool:
-    return config.engine.paused or config.refusal_reason is not None
+def _queue_held(stores: Stores, config: ConfigSnapshot) -> bool:
+    if config.engine.paused or config.refusal_reason is not None:
+        return True
+    return stores.control.get().paused
 
 
 def on_group_change(
@@ -80,7 +82,7 @@ def on_group_change(
     if not holds_slot(stores, current.id):
         return None
     cfg = config if config is not None else ctx.config.snapshot()
-    if stores.pool.count() > cfg.pool.max_open_groups or _queue_held(cfg):
+    if stores.pool.count() > cfg.pool.max_open_groups or _queue_held(stores, cfg):
         stores.pool.release_slot(current.id, current.key)
         return None
     placer = hand_over_placer(stores, current, cfg)
@@ -116,7 +118,7 @@ def sweep_queue(ctx: EngineContext, config: ConfigSnapshot, now: datetime) -> li
     """
     stores = ctx.stores
     expire_queue(stores, config, now)
-    if _queue_held(config):
+    if _queue_held(stores, config):
         return []
     placer = open_placer(stores, config)
     promoted: list[str] = []
