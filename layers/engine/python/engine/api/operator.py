@@ -1,10 +1,12 @@
 """The operator API (DESIGN §6): a Powertools REST resolver with one Router per concern.
 
-Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups), ``GET /groups/{id}``,
+Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups; ``?account=`` on
+``/groups``, ``/queue``, ``/pool`` and ``/events`` keeps one account's), ``GET /groups/{id}``,
 ``POST /groups/{id}/{block|unblock|skip|close}``, ``GET /queue``, ``POST /queue/{id}/promote``,
 ``DELETE /queue/{id}``, ``GET /pool``, ``GET /risk``, ``POST /risk/run``, ``GET /equity``
-(``?since=<ISO time>``). Authorisation is API Gateway's job. Route functions parse the request and
-make one call into ``engine.app`` (``operator``, ``risk``) with the engine context. The resolver matches
+(``?since=<ISO time>``), ``GET /events`` (``?group_id=&since=&kind=&account=&limit=``).
+Authorisation is API Gateway's job. Route functions parse the request and make one call into
+``engine.app`` (``operator``, ``risk``) with the engine context. The resolver matches
 on the event's ``path``, which never carries the stage prefix.
 
 Errors map to HTTP here and only here (:func:`_service_error` and friends), always as
@@ -35,6 +37,7 @@ from engine.app.context import EngineContext, engine_context
 from engine.app.intake import EntryRefused
 from engine.app.operator import (
     equity_points,
+    event_log,
     group_detail,
     groups_in,
     pool_status,
@@ -100,7 +103,8 @@ def _control_reply(result: ControlResult) -> dict[str, Any]:
 def list_groups() -> dict[str, Any]:
     """Open groups; ``?status=all`` every group, ``?status=<status>`` those in one status."""
     wanted = groups_router.current_event.get_query_string_value("status", "open") or "open"
-    return groups_in(_ctx(), _statuses(wanted))
+    account = (groups_router.current_event.get_query_string_value("account", "") or "").strip().lower()
+    return groups_in(_ctx(), _statuses(wanted), account or None)
 
 
 @groups_router.get("/groups/<group_id>")
@@ -142,8 +146,9 @@ def close_group_route(group_id: str) -> dict[str, Any]:
 
 @queue_router.get("/queue")
 def list_queue() -> dict[str, Any]:
-    """Queued entries in promotion order, ranked from 1."""
-    return ranked_queue(_ctx())
+    """Queued entries in promotion order, ranked from 1 (``?account=`` one account's)."""
+    account = (queue_router.current_event.get_query_string_value("account", "") or "").strip().lower()
+    return ranked_queue(_ctx(), account or None)
 
 
 @queue_router.post("/queue/<entry_id>/promote")
@@ -180,10 +185,17 @@ def run_risk_now() -> dict[str, Any]:
 # -- pool and equity -----------------------------------------------------------------------------------
 
 
+def _account() -> str | None:
+    """The ``?account=`` filter (lower case), None when absent."""
+    value = account_router.current_event.get_query_string_value("account", "") or ""
+    return value.strip().lower() or None
+
+
 @account_router.get("/pool")
 def get_pool() -> dict[str, Any]:
-    """Pool size, groups holding a slot and free slots."""
-    return pool_status(_ctx())
+    """Totals of every account's pool (size, groups holding a slot, free) and ``accounts`` by name;
+    ``?account=`` one account's."""
+    return pool_status(_ctx(), _account())
 
 
 @account_router.get("/equity")
@@ -192,6 +204,35 @@ def get_equity() -> dict[str, Any]:
     since_text = account_router.current_event.get_query_string_value("since", "")
     since = _parse_time(since_text, "since") if since_text else None
     return equity_points(_ctx(), since)
+
+
+# -- the event log ------------------------------------------------------------------------------------
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise BadRequestError(f"limit: not a whole number: {text!r}") from error
+    if value < 1:
+        raise BadRequestError(f"limit: must be at least 1, got {value}")
+    return value
+
+
+@account_router.get("/events")
+def get_events() -> dict[str, Any]:
+    """The event log, newest first: ``?group_id=`` one group's, else ``?since=`` (ISO time, default 30
+    days back); ``?kind=``, ``?account=`` filter; ``?limit=`` (default 100, at most 500)."""
+    query = account_router.current_event.get_query_string_value
+    since_text = query("since", "") or ""
+    return event_log(
+        _ctx(),
+        group_id=query("group_id", "") or None,
+        since=_parse_time(since_text, "since") if since_text else None,
+        kind=query("kind", "") or None,
+        account=(query("account", "") or "").strip().lower() or None,
+        limit=_limit(query("limit", "") or "100"),
+    )
 
 
 # -- the resolver and its error mapping (the one place errors become HTTP) -------------------------

@@ -27,6 +27,7 @@ from engine.exchange.gateway import ExchangeGateway
 from engine.store import (
     CounterStore,
     EquityStore,
+    EventStore,
     GroupStore,
     MarketStore,
     OrderStore,
@@ -70,6 +71,8 @@ class Stores:
     state: StateStore
     #: Per-account counters and the pre-trade checks' one read (pool table).
     counters: CounterStore = field(default_factory=CounterStore)
+    #: The append-only event log (DESIGN §1).
+    events: EventStore = field(default_factory=EventStore)
 
 
 @cache
@@ -116,8 +119,8 @@ class LiveConfig:
         return load_config()
 
     def dca(self, exchange: str, symbol: str, timeframe: int) -> DcaSelection:
-        """See :meth:`ConfigReader.dca`."""
-        return load_dca(exchange, symbol, timeframe)
+        """See :meth:`ConfigReader.dca`; an account's DCA documents are its exchange's (DESIGN §3.10)."""
+        return load_dca(load_config().engine.exchange_of(exchange), symbol, timeframe)
 
 
 @dataclass(frozen=True)

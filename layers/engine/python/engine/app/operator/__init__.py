@@ -2,6 +2,7 @@
 
 from engine.app.operator.queries import (
     equity_points,
+    event_log,
     group_detail,
     groups_in,
     pool_status,
@@ -12,6 +13,7 @@ from engine.app.operator.queries import (
 
 __all__ = [
     "equity_points",
+    "event_log",
     "group_detail",
     "groups_in",
     "pool_status",
