@@ -23,10 +23,9 @@ from engine.local.activity import ActivityLog, released_groups
 from engine.local.alert_example import alert_message
 from engine.local.aws.housekeeping import prune_shard_iterators
 from engine.local.aws.server import SerialisedMotoServer
-from engine.local.controls import ControlError, parse_prices
+from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
 from engine.local.functions import FunctionRegistry
 from engine.local.http_api import LocalHttpServer
-from engine.local.notifications import LocalNotifier, create_topic, notifications
 from engine.local.pump import Consumer, Deliver, StreamPump
 from engine.local.scheduler import Schedule, Scheduler
 from engine.local.settings import LocalSettings, configure_process_environment
