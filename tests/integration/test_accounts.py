@@ -120,3 +120,37 @@ def test_a_single_account_config_answers_as_before(client: WebhookClient) -> Non
     status, answer = client.post(alert())
     assert (status, answer["outcome"]) == (202, "opened")
     assert sorted(answer) == ["group_id", "outcome", "reason"]
+
+
+def test_an_account_that_failed_is_503_and_the_resend_runs_only_that_account(
+    client: WebhookClient, st: Stores, monkeypatch: Any
+) -> None:
+    # Given the binance-sub step failing once with a conflict (a resend is wanted)
+    from engine.app.intake import RoutingConflict, webhook
+
+    _two_accounts()
+    original = webhook.route_signal
+    calls: dict[str, int] = {}
+
+    def flaky(ctx: Any) -> Any:
+        calls[ctx.exchange] = calls.get(ctx.exchange, 0) + 1
+        if ctx.exchange == SUB and calls[SUB] == 1:
+            raise RoutingConflict("the key kept changing")
+        return original(ctx)
+
+    monkeypatch.setattr(webhook, "route_signal", flaky)
+    body = alert()
+    # When the alert arrives, then it is 503 with the map: binance opened, binance-sub in error
+    status, answer = client.post(body)
+    assert (status, answer["error"]) == (503, "accounts_incomplete"), answer
+    assert answer["accounts"]["binance"]["outcome"] == "opened"
+    assert answer["accounts"][SUB]["outcome"] == "error"
+    # When TradingView resends it, then only binance-sub runs again and both are answered
+    status, again = client.post(body)
+    assert status == 202, again
+    assert {name: a["outcome"] for name, a in again["accounts"].items()} == {
+        "binance": "opened",
+        SUB: "opened",
+    }
+    assert calls == {"binance": 1, SUB: 2}
+    assert again["accounts"]["binance"] == answer["accounts"]["binance"]
