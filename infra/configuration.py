@@ -113,6 +113,11 @@ class Configuration(Construct):
             settings.webhook_secret_name,
             "TradingView webhook shared secret (plain string); compared with the alert's `secret`",
         )
+        self.telegram_secret = self._empty_secret(
+            "TelegramSecret",
+            settings.telegram_secret_name,
+            "Telegram bot token for the trader's notifications (plain token string)",
+        )
         self.exchange_secrets: dict[str, secretsmanager.Secret] = {
             exchange: self._empty_secret(
                 f"ExchangeSecret-{exchange}",

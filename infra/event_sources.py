@@ -39,11 +39,13 @@ STREAM_CONSUMERS: tuple[StreamConsumer, ...] = (
     StreamConsumer("orders", "order_executor", batch_size=ORDER_EXECUTOR_BATCH_SIZE),
     StreamConsumer("orders", "position_update", batch_size=10),
     StreamConsumer("groups", "slot_release", batch_size=10),
+    # The notifier tells the trader what happened; a slow Telegram delays only its own records.
+    StreamConsumer("events", "notifier", batch_size=10),
 )
 
 
 class StreamEventSources(Construct):
-    """The three stream mappings and their failure queues."""
+    """The stream mappings and their failure queues."""
 
     def __init__(
         self,

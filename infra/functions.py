@@ -1,4 +1,4 @@
-"""The seven Lambda functions, each with its own role holding only what it uses.
+"""The eight Lambda functions, each with its own role holding only what it uses.
 
 Reserved concurrency is deliberately not set: every consumer is idempotent (streams and schedules
 deliver at least once, the handlers keep last-run items and processing markers in the state table),
@@ -21,6 +21,7 @@ from infra.access import grant_tables
 from infra.configuration import Configuration
 from infra.layers import CODE_EXCLUDES, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Layers
 from infra.nag import acknowledge
+from infra.notifications import Notifications
 from infra.settings import (
     FUNCTION_NAMES,
     LAMBDA_PYTHON_VERSION,
@@ -47,6 +48,8 @@ class FunctionSpec:
     timeout_seconds: int = 60
     webhook_secret: bool = False
     exchange_secrets: bool = False
+    #: Reads the Telegram bot token and publishes to the notifications topic (the notifier).
+    notifications: bool = False
     extra_environment: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -108,7 +111,7 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "webhook",
         # idempotency: Powertools' persistence layer in engine.app.intake.webhook.
-        read_write=_names("groups", "orders", "queue", "pool", "signals", "idempotency"),
+        read_write=_names("groups", "orders", "queue", "pool", "events", "idempotency"),
         read_only=_names("markets", "prices"),
         memory_mb=WEBHOOK_MEMORY_MB,
         timeout_seconds=10,
@@ -127,13 +130,13 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "position_update",
         # pool: a group write moves the per-account counters (pool table items) in the same transaction.
-        read_write=_names("orders", "groups", "pool"),
+        read_write=_names("orders", "groups", "pool", "events"),
         # queue: closing a group looks up its key's queue entry (QueueStore.find_by_key).
         read_only=_names("markets", "prices", "queue"),
     ),
     FunctionSpec(
         "slot_release",
-        read_write=_names("groups", "pool", "queue", "orders", "signals"),
+        read_write=_names("groups", "pool", "queue", "orders", "events"),
         read_only=_names("markets", "prices"),
     ),
     FunctionSpec(
@@ -143,7 +146,7 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
             "orders",
             "queue",
             "pool",
-            "signals",
+            "events",
             "markets",
             "prices",
             "paper_orders",
@@ -159,14 +162,25 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "risk_engine",
         # pool: a group write moves the per-account counters (pool table items) in the same transaction.
-        read_write=_names("groups", "orders", "risk_actions", "state", "pool"),
+        read_write=_names("groups", "orders", "risk_actions", "state", "pool", "events"),
         read_only=_names("prices", "markets", "queue"),
         timeout_seconds=SCHEDULED_TIMEOUT_SECONDS,
     ),
     FunctionSpec(
         "operator_api",
-        read_write=_names("groups", "orders", "pool", "queue", "risk_actions", "signals", "state"),
+        read_write=_names("groups", "orders", "pool", "queue", "risk_actions", "events", "state"),
         read_only=_names("equity", "markets", "prices"),
+    ),
+    FunctionSpec(
+        "notifier",
+        # state: the sent-record per (event, channel) and the kept message; the events arrive on the
+        # stream (the event source grants the stream, not the table).
+        read_write=_names("state"),
+        memory_mb=256,
+        # Telegram: 4 tries x 5 s timeout + up to 3 pauses (429 retry_after capped at 30 s) per message
+        # in the worst case; a batch of a few messages must still fit.
+        timeout_seconds=300,
+        notifications=True,
     ),
 )
 assert tuple(spec.name for spec in FUNCTION_SPECS) == FUNCTION_NAMES
@@ -210,6 +224,7 @@ class Functions(Construct):
         storage: Storage,
         layers: Layers,
         configuration: Configuration,
+        notifications: Notifications | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.functions: dict[str, lambda_.Function] = {}
@@ -237,6 +252,13 @@ class Functions(Construct):
             if spec.exchange_secrets:
                 for secret in configuration.exchange_secrets.values():
                     secret.grant_read(role)
+            environment = function_environment(spec, settings)
+            if spec.notifications:
+                configuration.telegram_secret.grant_read(role)
+                environment["TELEGRAM_SECRET_NAME"] = settings.telegram_secret_name
+                if notifications is not None:
+                    notifications.grant_publish(role)
+                    environment["NOTIFY_TOPIC_ARN"] = notifications.topic.topic_arn
 
             self.functions[spec.name] = lambda_.Function(
                 self,
@@ -250,7 +272,7 @@ class Functions(Construct):
                 layers=layers.all,
                 memory_size=spec.memory_mb,
                 timeout=Duration.seconds(spec.timeout_seconds),
-                environment=function_environment(spec, settings),
+                environment=environment,
                 role=role,
                 log_group=log_group,
             )

@@ -50,9 +50,10 @@ FUNCTION_NAMES = (
     "order_sync",
     "risk_engine",
     "operator_api",
+    "notifier",
 )
 SCHEDULED_FUNCTIONS = ("order_sync", "risk_engine")
-STREAM_CONSUMER_FUNCTIONS = ("order_executor", "position_update", "slot_release")
+STREAM_CONSUMER_FUNCTIONS = ("order_executor", "position_update", "slot_release", "notifier")
 
 # AWS's limits on the physical names this stack sets from `<app>-<stage>` (the tightest first matters
 # only for the message): EventBridge rule 64, Lambda function 64, SQS queue 80, CloudFormation stack
@@ -101,6 +102,8 @@ class StackSettings:
     #: Cognito hosted-UI domain prefix of the console's sign-in (context `console_domain_prefix`; unique
     #: per region across AWS; default `<app>-<stage>-console`).
     console_domain_prefix_override: str | None = None
+    #: E-mail address subscribed to the notifications topic (context `notify_email`; none = no subscription).
+    notify_email: str | None = None
 
     def __post_init__(self) -> None:
         for label, value in (("app", self.app), ("stage", self.stage)):
@@ -172,6 +175,7 @@ class StackSettings:
     def from_context(cls, get: Any) -> StackSettings:
         """Build from a context getter (`node.try_get_context`): missing keys take the defaults."""
         email = get("alarm_email")
+        notify_email = get("notify_email")
         stage = str(get("stage") or DEFAULT_STAGE)
         allowlist = get("tradingview_allowlist")
         return cls(
@@ -186,6 +190,7 @@ class StackSettings:
             alarm_email=str(email) if email else None,
             region=str(get("region") or DEFAULT_REGION),
             console_domain_prefix_override=str(get("console_domain_prefix") or "") or None,
+            notify_email=str(notify_email) if notify_email else None,
         )
 
     @property
@@ -219,6 +224,16 @@ class StackSettings:
     @property
     def webhook_secret_name(self) -> str:
         return f"{self.secret_prefix}webhook"
+
+    @property
+    def telegram_secret_name(self) -> str:
+        """The Telegram bot token (DESIGN §3.11)."""
+        return f"{self.secret_prefix}telegram"
+
+    @property
+    def notify_topic_name(self) -> str:
+        """The SNS topic of the trader's notifications."""
+        return f"{self.resource_prefix}-notifications"
 
     @property
     def exchange_secret_prefix(self) -> str:

@@ -13,6 +13,7 @@ from infra.functions import Functions
 from infra.ingress import Ingress
 from infra.layers import Layers
 from infra.monitoring import Monitoring
+from infra.notifications import Notifications
 from infra.operator_auth import OperatorAuth, console_url
 from infra.schedules import Schedules
 from infra.settings import StackSettings
@@ -29,6 +30,7 @@ class ExecutionEngineStack(Stack):
         self.storage = Storage(self, "Storage", settings=settings)
         self.layers = Layers(self, "Layers", settings=settings)
         self.configuration = Configuration(self, "Configuration", settings=settings)
+        self.notifications = Notifications(self, "Notifications", settings=settings)
         self.functions = Functions(
             self,
             "Functions",
@@ -36,6 +38,7 @@ class ExecutionEngineStack(Stack):
             storage=self.storage,
             layers=self.layers,
             configuration=self.configuration,
+            notifications=self.notifications,
         )
         self.event_sources = StreamEventSources(
             self, "StreamEventSources", settings=settings, storage=self.storage, functions=self.functions
@@ -98,6 +101,12 @@ class ExecutionEngineStack(Stack):
             description="SSM prefix of the live configuration documents",
         )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.alarm_topic.topic_arn)
+        CfnOutput(
+            self,
+            "NotificationsTopicArn",
+            value=self.notifications.topic.topic_arn,
+            description="The trader's notifications (subscribe with -c notify_email=... or in the console)",
+        )
 
 
 def stack_id(settings: StackSettings) -> str:

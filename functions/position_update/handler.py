@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine.app.context import EngineContext, engine_context
-from engine.app.positions import refresh_group
+from engine.app.positions import record_fill, refresh_group
 from engine.config.settings import metrics_namespace
 from engine.config.tracing import traced
 from engine.store import order_from_image
@@ -28,12 +28,16 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
-    """Refresh the group of the order in one stream record (new image, else the old one)."""
+    """Record a fill in the event log (when ``filled`` grew), then refresh the group of the order in one
+    stream record (new image, else the old one)."""
     data = record.raw_event["dynamodb"]
     image = data.get("NewImage") or data.get("OldImage")
     if not image:
         return
     order = order_from_image(image)
+    if data.get("NewImage"):
+        old = order_from_image(data["OldImage"]) if data.get("OldImage") else None
+        record_fill(ctx, old, order, ctx.now())
     refresh_group(ctx, order.group_id, ctx.now())
 
 

@@ -180,7 +180,8 @@ def widen_limits(runtime: Runtime) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         status, pool = http("GET", f"{runtime.url}/pool")
-        if status == 200 and pool.get("max_open_groups") == 1000:
+        accounts = pool.get("accounts", {}) if status == 200 else {}
+        if accounts and all(account.get("max_open_groups") == 1000 for account in accounts.values()):
             return
         time.sleep(0.2)
     raise RuntimeError(f"the pool edit was not picked up: {pool}")

@@ -242,9 +242,16 @@ def widen_limits() -> None:
     engine["max_open_per_symbol"] = 1000
     engine["max_total_exposure_usd"] = 1_000_000_000
     ssm.put_parameter(Name=f"{prefix}engine", Value=json.dumps(engine), Type="String", Overwrite=True)
-    ssm.put_parameter(
-        Name=f"{prefix}pool", Value=json.dumps({"max_open_groups": POOL_SIZE}), Type="String", Overwrite=True
-    )
+    # Pools are per account (DESIGN §3.10): each account's is sized to fill after the script's first
+    # POOL_SIZE groups (MARKETS[:20] holds 7 binance, 7 bybit and 6 okx keys), so the next entries queue.
+    per_account = {
+        exchange: sum(1 for e, _ in MARKETS[:POOL_SIZE] if e == exchange) for exchange in EXCHANGES
+    }
+    pool = {
+        "max_open_groups": POOL_SIZE,
+        "accounts": {name: {"max_open_groups": size} for name, size in per_account.items()},
+    }
+    ssm.put_parameter(Name=f"{prefix}pool", Value=json.dumps(pool), Type="String", Overwrite=True)
     clear_cache()
 
 

@@ -227,9 +227,10 @@ class LocalStack:
         """GET /groups/{id}: {"group", "pyramids", "orders"}."""
         return self.get(f"/groups/{group_id}")  # type: ignore[no-any-return]
 
-    def pool(self) -> dict[str, Any]:
-        """GET /pool."""
-        return self.get("/pool")  # type: ignore[no-any-return]
+    def pool(self, account: str | None = None) -> dict[str, Any]:
+        """GET /pool: the totals of every account's pool, or ``account``'s own pool (DESIGN §3.10)."""
+        answer: dict[str, Any] = self.get("/pool")
+        return answer if account is None else answer["accounts"][account]  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ config (the console's twin)
 

@@ -93,7 +93,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop_event.is_set():
             try:
-                pool = self.stack.get("/pool")
+                pool = self.stack.pool("binance")
                 listed = len(self.stack.get("/groups")["groups"])
                 self.samples.append((pool["open"], pool["max_open_groups"], listed))
             except Exception as exc:  # a failed poll is a finding, not a reason to stop sampling
@@ -155,7 +155,7 @@ def test_two_hundred_concurrent_signals_never_exceed_the_pool(start_stack: Start
     # And exactly the pool's worth of groups was opened, and the pool says so
     opened = [body["group_id"] for _, _, _, body in replies if body["outcome"] == "opened"]
     assert len(opened) == POOL == len(set(opened)), outcomes
-    pool = stack.pool()
+    pool = stack.pool("binance")
     assert (pool["open"], pool["free"]) == (POOL, 0)
     assert sorted(g["id"] for g in stack.get("/groups")["groups"]) == sorted(opened)
 

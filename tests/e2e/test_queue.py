@@ -31,7 +31,7 @@ def test_a_closing_group_hands_its_slot_to_the_best_queued_signal(start_stack: S
     ], replies
     btc_group = replies[0][1]["group_id"]
     sol_queue_id, xrp_queue_id = replies[2][1]["queue_id"], replies[3][1]["queue_id"]
-    pool = stack.pool()
+    pool = stack.pool("binance")
     assert (pool["max_open_groups"], pool["open"], pool["free"]) == (2, 2, 0)
     queue = stack.get("/queue")["queue"]
     assert [(e["id"], e["rank"]) for e in queue] == [(sol_queue_id, 1), (xrp_queue_id, 2)]
@@ -49,7 +49,7 @@ def test_a_closing_group_hands_its_slot_to_the_best_queued_signal(start_stack: S
     open_groups = stack.get("/groups")["groups"]
     assert sorted(g["symbol"] for g in open_groups) == ["ETH/USDT", "XRP/USDT"]
     assert [e["id"] for e in stack.get("/queue")["queue"]] == [sol_queue_id]
-    pool = stack.pool()
+    pool = stack.pool("binance")
     assert (pool["open"], pool["free"]) == (2, 0)
 
     # And the promoted group trades: its legs reach the paper exchange

@@ -39,13 +39,14 @@ STORE_FIELDS = {
     "state": "StateStore",
     "counters": "CounterStore",
     "control": "ControlStore",
+    "events": "EventStore",
 }
 MODEL_TABLES = {
     "GroupModel": "groups",
     "OrderModel": "orders",
     "QueueModel": "queue",
     "PoolModel": "pool",
-    "SignalModel": "signals",
+    "EventModel": "events",
     "RiskActionModel": "risk_actions",
     "EquityModel": "equity",
     "MarketModel": "markets",
@@ -63,8 +64,8 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("GroupStore", "list_by_status"): {"groups": R},
     ("GroupStore", "list_open"): {"groups": R},
     # A write that changes what a group counts moves the per-account counters (pool table) with it.
-    ("GroupStore", "save"): {"groups": W, "pool": W},
-    ("GroupStore", "add_pyramid"): {"groups": W, "orders": W, "pool": W},
+    ("GroupStore", "save"): {"groups": W, "pool": W, "events": W},
+    ("GroupStore", "add_pyramid"): {"groups": W, "orders": W, "pool": W, "events": W},
     ("GroupStore", "realized_on"): {"groups": R},
     ("GroupStore", "list_closed_on"): {"groups": R},
     ("CounterStore", "entry_state"): {"pool": R, "markets": R},
@@ -83,18 +84,24 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("OrderStore", "save"): {"orders": W},
     ("PoolStore", "count"): {"pool": R},
     ("PoolStore", "status"): {"pool": R},
-    ("PoolStore", "open_group"): {"pool": W, "groups": W, "orders": W, "queue": W},
+    ("PoolStore", "counts"): {"pool": R},
+    ("PoolStore", "slots"): {"pool": R},
+    ("PoolStore", "migrate_legacy_counter"): {"pool": W},
+    ("PoolStore", "open_group"): {"pool": W, "groups": W, "orders": W, "queue": W, "events": W},
     ("PoolStore", "release_slot"): {"pool": W},
-    ("PoolStore", "hand_over_slot"): {"pool": W, "groups": W, "orders": W, "queue": W},
-    ("QueueStore", "enqueue"): {"pool": W, "queue": W},
+    ("PoolStore", "hand_over_slot"): {"pool": W, "groups": W, "orders": W, "queue": W, "events": W},
+    ("QueueStore", "enqueue"): {"pool": W, "queue": W, "events": W},
     ("QueueStore", "get"): {"queue": R},
     ("QueueStore", "find_by_key"): {"pool": R, "queue": R},
     ("QueueStore", "replace"): {"queue": W},
     ("QueueStore", "remove"): {"pool": W, "queue": W},
     ("QueueStore", "list_all"): {"queue": R},
-    ("SignalAudit", "record"): {"signals": W},
-    ("SignalAudit", "list_recent"): {"signals": R},
-    ("RiskActionStore", "record"): {"risk_actions": W},
+    ("SignalAudit", "record"): {"events": W},
+    ("SignalAudit", "list_recent"): {"events": R},
+    ("EventStore", "record"): {"events": W},
+    ("EventStore", "get"): {"events": R},
+    ("EventStore", "list"): {"events": R},
+    ("RiskActionStore", "record"): {"risk_actions": W, "events": W},
     ("RiskActionStore", "list_recent"): {"risk_actions": R},
     ("EquityStore", "append"): {"equity": W},
     ("EquityStore", "list"): {"equity": R},
@@ -113,6 +120,8 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("StateStore", "advance_lease"): {"state": W},
     ("StateStore", "release_lease"): {"state": W},
     ("StateStore", "lease_holder"): {"state": R},
+    ("StateStore", "is_marked"): {"state": R},
+    ("StateStore", "list_documents"): {"state": R},
     # The paper book as a whole (handed to PaperGateway, which reads and writes it).
     ("PaperOrderStore", "*"): {"paper_orders": W},
     # Prices handed to PaperGateway as its price source: read only.
@@ -365,11 +374,12 @@ def _models_in_method(module: Module, cls: ast.ClassDef, method: str) -> set[str
 
 
 #: The functions through which code reaches a non-table resource: SSM documents (every read goes through
-#: the document provider), the webhook secret, the exchange accounts' secrets.
+#: the document provider), the webhook secret, the exchange accounts' secrets, the Telegram bot token.
 RESOURCE_READERS: dict[Node, str] = {
     ("engine.config.providers", "document_provider"): "parameters",
     ("engine.config.secrets", "webhook_secret"): "webhook_secret",
     ("engine.config.secrets", "exchange_credentials"): "exchange_secrets",
+    ("engine.config.secrets", "telegram_token"): "telegram_secret",
 }
 
 

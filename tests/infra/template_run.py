@@ -40,13 +40,20 @@ _NAME_PROPERTIES = ("TableName", "Name", "TopicName", "QueueName")
 _GENERATED_ID_TYPES = ("AWS::Cognito::UserPoolClient",)
 
 
-def _resolve(value: Any, resources: Mapping[str, dict[str, Any]]) -> str:
-    """A template value as the deployed string: literals as is, ``Ref`` to a named resource -> its name."""
+#: moto's default account: the ARN a ``Ref`` to a topic resolves to.
+MOTO_ACCOUNT = "123456789012"
+
+
+def _resolve(value: Any, resources: Mapping[str, dict[str, Any]], region: str) -> str:
+    """A template value as the deployed string: literals as is, ``Ref`` to a named resource -> its name
+    (an SNS topic's ``Ref`` is its ARN)."""
     if isinstance(value, str):
         return value
     logical_id = logical_id_of(value)
     if isinstance(value, dict) and "Ref" in value and logical_id in resources:
         properties = resources[logical_id].get("Properties", {})
+        if resources[logical_id]["Type"] == "AWS::SNS::Topic":
+            return f"arn:aws:sns:{region}:{MOTO_ACCOUNT}:{properties['TopicName']}"
         for key in _NAME_PROPERTIES:
             if isinstance(properties.get(key), str):
                 return str(properties[key])
@@ -56,7 +63,7 @@ def _resolve(value: Any, resources: Mapping[str, dict[str, Any]]) -> str:
     raise AssertionError(f"cannot resolve the environment value {flatten(value)} to a physical name")
 
 
-def function_environments(template: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def function_environments(template: Mapping[str, Any], region: str) -> dict[str, dict[str, str]]:
     """Project function name (``position_update``) -> its resolved environment variables."""
     resources = template["Resources"]
     found: dict[str, dict[str, str]] = {}
@@ -68,7 +75,7 @@ def function_environments(template: Mapping[str, Any]) -> dict[str, dict[str, st
         ):
             continue
         variables = properties.get("Environment", {}).get("Variables", {})
-        environment = {key: _resolve(value, resources) for key, value in variables.items()}
+        environment = {key: _resolve(value, resources, region) for key, value in variables.items()}
         prefix = f"{environment['APP_NAME']}-{environment['STAGE']}-"
         found[properties["FunctionName"].removeprefix(prefix).replace("-", "_")] = environment
     return found
@@ -97,6 +104,7 @@ def create_resources(template: Mapping[str, Any], region: str) -> None:
     dynamodb = boto3.client("dynamodb", region_name=region)
     ssm = boto3.client("ssm", region_name=region)
     secrets = boto3.client("secretsmanager", region_name=region)
+    topics = boto3.client("sns", region_name=region)
     for resource in template["Resources"].values():
         kind, properties = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::DynamoDB::Table":
@@ -106,6 +114,8 @@ def create_resources(template: Mapping[str, Any], region: str) -> None:
             assert (call["service"], call["action"]) == ("SSM", "putParameter"), call
             parameters = call["parameters"]
             ssm.put_parameter(Name=parameters["Name"], Value=parameters["Value"], Type=parameters["Type"])
+        elif kind == "AWS::SNS::Topic":
+            topics.create_topic(Name=properties["TopicName"])
         elif kind == "AWS::SecretsManager::Secret":
             name = properties["Name"]
             value = WEBHOOK_SECRET_VALUE if name.endswith("/webhook") else EXCHANGE_SECRET_VALUE

@@ -135,7 +135,12 @@ def secret_kinds(synthesized: Any) -> dict[str, str]:
     kinds = {}
     for logical_id, value in synthesized.of_type("AWS::SecretsManager::Secret").items():
         name = value["Properties"]["Name"]
-        kinds[logical_id] = "webhook_secret" if name.endswith("/webhook") else "exchange_secrets"
+        if name.endswith("/webhook"):
+            kinds[logical_id] = "webhook_secret"
+        elif name.endswith("/telegram"):
+            kinds[logical_id] = "telegram_secret"
+        else:
+            kinds[logical_id] = "exchange_secrets"
     return kinds
 
 
@@ -174,4 +179,5 @@ def test_the_code_reach_of_secrets_follows_the_handlers() -> None:
     assert {name for name, kinds in reach.items() if "webhook_secret" in kinds} == {"webhook"}
     assert "exchange_secrets" in reach["order_executor"]
     assert "exchange_secrets" not in reach["webhook"]
+    assert {name for name, kinds in reach.items() if "telegram_secret" in kinds} == {"notifier"}
     assert all("parameters" in kinds for kinds in reach.values()), reach

@@ -10,7 +10,7 @@ import pytest
 from engine.domain.config import default_documents
 from infra.configuration import default_document_texts
 
-DOCUMENTS = ("engine", "pool", "queue", "risk", "dca/default")
+DOCUMENTS = ("engine", "pool", "queue", "risk", "dca/default", "notify", "routes")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_secrets_are_created_empty_and_retained(synthesized: Any) -> None:
         for value in synthesized.of_type("AWS::SecretsManager::Secret").values()
     }
     assert sorted(secrets) == sorted(
-        ["execution-engine/dev/webhook"]
+        ["execution-engine/dev/webhook", "execution-engine/dev/telegram"]
         + [f"execution-engine/dev/exchange/{name}" for name in ("binance", "bybit", "okx")]
     )
     for secret in secrets.values():

@@ -9,7 +9,12 @@ import pytest
 from tests.infra.conftest import as_list, logical_id_of
 
 # consumer function -> source table
-EXPECTED_MAPPINGS = {"order_executor": "orders", "position_update": "orders", "slot_release": "groups"}
+EXPECTED_MAPPINGS = {
+    "order_executor": "orders",
+    "position_update": "orders",
+    "slot_release": "groups",
+    "notifier": "events",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +34,7 @@ def mappings_by_function(synthesized: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_exactly_the_three_stream_consumers(mappings_by_function: dict[str, Any]) -> None:
+def test_exactly_the_four_stream_consumers(mappings_by_function: dict[str, Any]) -> None:
     assert sorted(mappings_by_function) == sorted(EXPECTED_MAPPINGS)
 
 

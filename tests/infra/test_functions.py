@@ -13,19 +13,19 @@ from tests.infra.conftest import as_list, flatten, logical_id_of
 # (test_code_reach.py derives the same from the handlers' call graphs).
 EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "webhook": (
-        {"groups", "orders", "queue", "pool", "signals", "idempotency"},
+        {"groups", "orders", "queue", "pool", "events", "idempotency"},
         {"markets", "prices"},
     ),
     "order_executor": ({"orders", "paper_orders", "state"}, {"prices"}),
-    "position_update": ({"orders", "groups", "pool"}, {"markets", "prices", "queue"}),
-    "slot_release": ({"groups", "pool", "queue", "orders", "signals"}, {"markets", "prices"}),
+    "position_update": ({"orders", "groups", "pool", "events"}, {"markets", "prices", "queue"}),
+    "slot_release": ({"groups", "pool", "queue", "orders", "events"}, {"markets", "prices"}),
     "order_sync": (
         {
             "groups",
             "orders",
             "queue",
             "pool",
-            "signals",
+            "events",
             "markets",
             "prices",
             "paper_orders",
@@ -35,13 +35,15 @@ EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
         set(),
     ),
     "risk_engine": (
-        {"groups", "orders", "risk_actions", "state", "pool"},
+        {"groups", "orders", "risk_actions", "state", "pool", "events"},
         {"prices", "markets", "queue"},
     ),
     "operator_api": (
-        {"groups", "orders", "pool", "queue", "risk_actions", "signals", "state"},
+        {"groups", "orders", "pool", "queue", "risk_actions", "events", "state"},
         {"equity", "markets", "prices"},
     ),
+    # The events arrive on the stream (granted by the event source), the sent-records live in state.
+    "notifier": ({"state"}, set()),
 }
 EXPECTED_SIZING = {  # memory MB, timeout s
     "webhook": (1769, 10),  # one full vCPU for the cold start inside TradingView's 3 s
@@ -51,11 +53,13 @@ EXPECTED_SIZING = {  # memory MB, timeout s
     "order_sync": (1024, 50),  # below the 60 s schedule interval
     "risk_engine": (1024, 50),
     "operator_api": (1024, 60),
+    "notifier": (256, 300),  # Telegram: 4 tries x 5 s + 429 waits per message, a few per batch
 }
 EXPECTED_SECRETS = {
     "webhook": {"execution-engine/dev/webhook"},
     "order_executor": {f"execution-engine/dev/exchange/{name}" for name in ("binance", "bybit", "okx")},
     "order_sync": {f"execution-engine/dev/exchange/{name}" for name in ("binance", "bybit", "okx")},
+    "notifier": {"execution-engine/dev/telegram"},
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem"}
@@ -90,7 +94,7 @@ def secret_names_by_logical_id(synthesized: Any) -> dict[str, str]:
     }
 
 
-def test_the_seven_functions_exist(functions_by_name: dict[str, Any]) -> None:
+def test_the_eight_functions_exist(functions_by_name: dict[str, Any]) -> None:
     assert sorted(functions_by_name) == sorted(EXPECTED_SIZING)
 
 

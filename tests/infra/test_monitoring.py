@@ -87,9 +87,11 @@ def test_alarm_set(alarms: dict[str, Any]) -> None:
             "order-executor-stream-failures",
             "position-update-stream-failures",
             "slot-release-stream-failures",
+            "notifier-stream-failures",
             "order-executor-iterator-age",
             "position-update-iterator-age",
             "slot-release-iterator-age",
+            "notifier-iterator-age",
             "sync-loop-dead-letters",
             "unknown-orders",
             "config-invalid",
@@ -97,8 +99,18 @@ def test_alarm_set(alarms: dict[str, Any]) -> None:
     )
 
 
+def _alarm_topic(synthesized: Any) -> str:
+    """Logical id of the alarm topic (the notifications topic is the trader's, not the operator's)."""
+    (topic,) = [
+        logical_id
+        for logical_id, value in synthesized.of_type("AWS::SNS::Topic").items()
+        if value["Properties"]["TopicName"].endswith("-alarms")
+    ]
+    return topic
+
+
 def _notifies(alarm: dict[str, Any], synthesized: Any) -> bool:
-    (topic,) = synthesized.of_type("AWS::SNS::Topic")
+    topic = _alarm_topic(synthesized)
     return alarm["AlarmActions"] == [{"Ref": topic}] and alarm["OKActions"] == [{"Ref": topic}]
 
 
@@ -148,7 +160,7 @@ def test_custom_metric_alarms_query_this_stage_across_dimension_sets(
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_alarms_can_use(synthesized: Any) -> None:
-    (topic,) = synthesized.of_type("AWS::SNS::Topic").values()
+    topic = synthesized.resources[_alarm_topic(synthesized)]
     key_id = logical_id_of(topic["Properties"]["KmsMasterKeyId"])
     key = synthesized.resources[key_id or ""]
     assert key["Type"] == "AWS::KMS::Key"

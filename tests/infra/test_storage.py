@@ -24,7 +24,7 @@ EXPECTED_TABLES: dict[str, tuple[str, str | None, dict[str, tuple[str, str | Non
     ),
     "queue": ("id", None, {"by_key": ("key", None)}, False, None),
     "pool": ("pk", None, {}, False, None),
-    "signals": ("id", None, {}, False, None),
+    "events": ("id", None, {"by_group": ("group_id", "at"), "by_day": ("day", "at")}, True, None),
     "risk_actions": ("id", None, {}, False, None),
     "equity": ("series", "at", {}, False, None),
     "markets": ("exchange", "symbol", {}, False, None),

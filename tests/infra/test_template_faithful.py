@@ -3,9 +3,10 @@ environment the template gives it (inside Lambda: ``AWS_LAMBDA_FUNCTION_NAME`` s
 prefix or secret name raises instead of falling back to a local name), then each one finds every
 resource its code path uses.
 
-One scenario drives all seven functions the way AWS would (support: ``template_run.py``):
+One scenario drives all eight functions the way AWS would (support: ``template_run.py``):
 webhook (API Gateway proxy event: an alert opens a group) -> the orders and groups streams' real moto
-records to order_executor, position_update and slot_release -> order_sync and risk_engine (scheduled
+records to order_executor, position_update and slot_release, the events stream's to the notifier (SNS
+on the template's topic) -> order_sync and risk_engine (scheduled
 events) -> operator_api (API Gateway events: reads, then closing the group) -> the streams again.
 position_update refreshes an open group with a stored price, the path that reaches
 ``QueueStore.find_by_key`` (issue 19: it once lacked the pool and queue tables).
@@ -45,7 +46,11 @@ from tests.support.webhook import TRADINGVIEW_IP, alert
 
 FUNCTIONS = [spec.name for spec in FUNCTION_SPECS]
 PRICE = Decimal("50000")
-STREAM_CONSUMERS = {"orders": ("order_executor", "position_update"), "groups": ("slot_release",)}
+STREAM_CONSUMERS = {
+    "orders": ("order_executor", "position_update"),
+    "groups": ("slot_release",),
+    "events": ("notifier",),
+}
 
 
 @dataclass
@@ -88,9 +93,14 @@ class _Runner:
         self.environments = environments
         self.region = region
         self.taps: dict[tuple[str, str], StreamTap] = {}
+        # The notifier has no EVENTS_TABLE (it reads the stream only): any function that writes it names it.
         self.table_names = {
-            short: environments[consumers[0]][f"{short.upper()}_TABLE"]
-            for short, consumers in STREAM_CONSUMERS.items()
+            short: next(
+                env[f"{short.upper()}_TABLE"]
+                for env in environments.values()
+                if f"{short.upper()}_TABLE" in env
+            )
+            for short in STREAM_CONSUMERS
         }
 
     def _fresh_process(self) -> None:
@@ -207,7 +217,7 @@ def _play(runner: _Runner, region: str) -> None:
 @pytest.fixture(scope="module")
 def scenario(synthesized: Any, template_json: dict[str, Any]) -> Iterator[Scenario]:
     region = _region(synthesized)
-    environments = function_environments(template_json)
+    environments = function_environments(template_json, region)
     played = Scenario(template_functions=set(environments))
     runner = _Runner(played, environments, region)
     with pytest.MonkeyPatch.context() as patch, mock_aws():

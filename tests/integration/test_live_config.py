@@ -106,7 +106,7 @@ def test_nothing_seeded_gives_defaults_at_version_zero(aws, clock):
     assert snapshot.pool == PoolConfig()
     assert snapshot.queue == QueueConfig()
     assert snapshot.risk == RiskConfig()
-    assert snapshot.versions == {"engine": 0, "pool": 0, "queue": 0, "risk": 0}
+    assert snapshot.versions == {"engine": 0, "pool": 0, "queue": 0, "risk": 0, "routes": 0}
     assert snapshot.problems == []
     assert snapshot.refusal_reason is None
 
@@ -118,9 +118,9 @@ def test_seeded_defaults_are_read_with_their_versions(aws, clock):
     snapshot = config.load_config()
     # Then every document was written once and is read back at version 1 with the same values
     assert sorted(written) == sorted(
-        PREFIX + name for name in ("engine", "pool", "queue", "risk", "dca/default")
+        PREFIX + name for name in ("engine", "pool", "queue", "risk", "dca/default", "notify", "routes")
     )
-    assert snapshot.versions == {"engine": 1, "pool": 1, "queue": 1, "risk": 1}
+    assert snapshot.versions == {"engine": 1, "pool": 1, "queue": 1, "risk": 1, "routes": 1}
     assert snapshot.pool == PoolConfig()
     assert snapshot.engine == EngineConfig()
     assert config.load_dca("binance", "BTC/USDT", 60) == config.DcaSelection(DcaConfig(), "dca/default", 1)
@@ -322,7 +322,7 @@ def test_seeding_with_overwrite_restores_defaults(aws, clock):
     # Given an operator edit / When seeded with overwrite / Then all documents are rewritten
     config.seed_defaults()
     put(aws, "pool", {"max_open_groups": 3})
-    assert len(config.seed_defaults(overwrite=True)) == 5
+    assert len(config.seed_defaults(overwrite=True)) == 7
     snapshot = config.load_config()
     assert (snapshot.pool, snapshot.versions["pool"]) == (PoolConfig(), 3)
 

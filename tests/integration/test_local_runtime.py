@@ -190,7 +190,8 @@ def test_the_runtime_starts_answers_and_stops_cleanly_on_sigterm(runtime):
     # And the status control shows the pool, the queue, the groups and the recent events
     status, state = _get(f"{url}/_local/status")
     assert status == 200
-    assert state["pool"] == {"max_open_groups": 10, "open": 0, "free": 10}
+    # (the totals of the three default accounts' pools, 10 each)
+    assert state["pool"] == {"max_open_groups": 30, "open": 0, "free": 30}
     assert state["queue"] == [] and state["groups"] == [] and state["dead_letters"] == []
     assert any("order o-1" in event["event"] for event in state["events"])
 

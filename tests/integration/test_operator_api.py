@@ -148,12 +148,22 @@ def test_unknown_ids_and_routes_are_404_not_found(the_stores: Stores, method: st
 
 
 def test_pool_counts_open_slots(the_stores: Stores) -> None:
-    # Given two open groups and the default pool of 10
+    # Given two open groups on binance and the default pool of 10 per account (binance, bybit, okx)
     _open(the_stores)
     _open(the_stores, "BBB/USDT")
     status, body = call("GET", "/pool")
     assert status == 200
-    assert (body["max_open_groups"], body["open"], body["free"]) == (10, 2, 8)
+    assert (body["max_open_groups"], body["open"], body["free"]) == (30, 2, 28)
+    assert body["accounts"]["binance"] == {"max_open_groups": 10, "open": 2, "free": 8}
+    assert body["accounts"]["okx"] == {"max_open_groups": 10, "open": 0, "free": 10}
+    # And ?account= keeps one account's pool
+    status, body = call("GET", "/pool", "account=binance")
+    assert (body["max_open_groups"], body["open"], body["free"], list(body["accounts"])) == (
+        10,
+        2,
+        8,
+        ["binance"],
+    )
 
 
 def test_queue_is_listed_in_promotion_order_with_ranks(the_stores: Stores) -> None:

@@ -308,7 +308,8 @@ def test_equity_point_and_figures(engine: Stores):
     # Then the figures count the open group and the equity point is balance + realised + unrealised
     figures = summary.figures
     assert figures is not None
-    assert (figures.open_groups, figures.pool_open, figures.pool_max, figures.queue_depth) == (1, 1, 10, 0)
+    # (the pools of the three default accounts, 10 each)
+    assert (figures.open_groups, figures.pool_open, figures.pool_max, figures.queue_depth) == (1, 1, 30, 0)
     group = engine.groups.get(order.group_id)
     assert group is not None
     assert figures.unrealized_pnl_usd == group.figures.unrealized_pnl_usd
@@ -326,4 +327,4 @@ def test_handler_runs_on_a_forced_scheduled_event_and_respects_the_interval_othe
     forced = deliver(order_sync, scheduled_event("order-sync", "us-east-1", force=True))
     assert (first["ran"], skipped["ran"], forced["ran"]) == (True, False, True)
     assert forced["markets_refreshed"] == []
-    assert forced["figures"]["pool_max"] == 10
+    assert forced["figures"]["pool_max"] == 30  # 10 for each of the three default accounts

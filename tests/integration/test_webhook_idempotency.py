@@ -11,7 +11,7 @@ import pytest
 
 from engine.app.context import stores
 from engine.app.intake import webhook
-from engine.store import SignalAudit
+from engine.store import PoolStore
 from engine.store.tables import IdempotencyModel, table_name
 from tests.support.webhook import alert, prepare_webhook, same_candle_times
 
@@ -64,18 +64,20 @@ def test_a_retry_after_the_idempotency_record_is_gone_finds_its_own_group(
 def test_a_store_failure_answers_5xx_and_the_resend_completes_the_work(
     dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the audit write failing once, after the group was opened
+    # Given the webhook failing once right after the opening transaction committed (group, legs and the
+    # signal's event written together)
     client = prepare_webhook(monkeypatch)
-    original = SignalAudit.record
+    original = PoolStore.open_group
     calls = {"n": 0}
 
-    def failing_once(self: SignalAudit, **kwargs: Any) -> Any:
+    def failing_once(self: PoolStore, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 1:
-            raise RuntimeError("signals table unavailable")
-        return original(self, **kwargs)
+            raise RuntimeError("connection lost after the commit")
+        return result
 
-    monkeypatch.setattr(SignalAudit, "record", failing_once)
+    monkeypatch.setattr(PoolStore, "open_group", failing_once)
     event = client.event(alert())
     # When the alert is delivered, then the answer asks for a resend (5xx) and no idempotency record stays
     status, body = client.invoke(event)

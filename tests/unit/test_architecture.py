@@ -29,7 +29,7 @@ FUNCTIONS = ROOT / "functions"
 
 FORBIDDEN_IN_DOMAIN = ("boto3", "botocore", "pynamodb", "ccxt", "aws_lambda_powertools", "moto")
 TEST_LIBRARIES = ("pytest", "hypothesis", "moto", "_pytest")
-USE_CASES = ("intake", "execution", "positions", "pool", "sync", "risk", "operator")
+USE_CASES = ("intake", "execution", "positions", "pool", "sync", "risk", "operator", "notify")
 SHARED = ("engine.app.shared", "engine.app.context", "engine.app.gateways", "engine.app")
 ADAPTERS = (
     "engine.domain",

@@ -1,9 +1,11 @@
 """The operator API (DESIGN §6): a Powertools REST resolver with one Router per concern.
 
-Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups), ``GET /groups/{id}``,
+Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups; ``?account=`` on
+``/groups``, ``/queue``, ``/pool`` and ``/events`` keeps one account's), ``GET /groups/{id}``,
 ``POST /groups/{id}/{block|unblock|skip|close}``, ``GET /queue``, ``POST /queue/{id}/promote``,
 ``DELETE /queue/{id}``, ``GET /pool``, ``GET /risk``, ``POST /risk/run``, ``GET /equity``
-(``?since=<ISO time>``), ``GET /engine``, ``POST /engine/{pause|resume}``, ``GET /analytics``
+(``?since=<ISO time>``), ``GET /events`` (``?group_id=&since=&kind=&account=&limit=``),
+``GET /engine``, ``POST /engine/{pause|resume}``, ``GET /analytics``
 (``?period=&account=``), ``GET /groups?status=closed&format=csv``; and the console page (``GET /``,
 ``GET /console/<file>``, :mod:`engine.api.console`), the one part API Gateway serves without sign-in.
 Authorisation is API Gateway's job. Route functions parse the request and make one call into
@@ -44,6 +46,7 @@ from engine.app.operator import (
     config_documents,
     engine_status,
     equity_points,
+    event_log,
     group_detail,
     groups_in,
     pool_status,
@@ -128,7 +131,8 @@ def list_groups() -> dict[str, Any] | Response:
         )
     if output != "json":
         raise BadRequestError(f"format: {output!r} is not one of json, csv")
-    return groups_in(_ctx(), _statuses(wanted))
+    account = (event.get_query_string_value("account", "") or "").strip().lower()
+    return groups_in(_ctx(), _statuses(wanted), account or None)
 
 
 @groups_router.get("/groups/<group_id>")
@@ -170,8 +174,9 @@ def close_group_route(group_id: str) -> dict[str, Any]:
 
 @queue_router.get("/queue")
 def list_queue() -> dict[str, Any]:
-    """Queued entries in promotion order, ranked from 1."""
-    return ranked_queue(_ctx())
+    """Queued entries in promotion order, ranked from 1 (``?account=`` one account's)."""
+    account = (queue_router.current_event.get_query_string_value("account", "") or "").strip().lower()
+    return ranked_queue(_ctx(), account or None)
 
 
 @queue_router.post("/queue/<entry_id>/promote")
@@ -208,10 +213,17 @@ def run_risk_now() -> dict[str, Any]:
 # -- pool and equity -----------------------------------------------------------------------------------
 
 
+def _account() -> str | None:
+    """The ``?account=`` filter (lower case), None when absent."""
+    value = account_router.current_event.get_query_string_value("account", "") or ""
+    return value.strip().lower() or None
+
+
 @account_router.get("/pool")
 def get_pool() -> dict[str, Any]:
-    """Pool size, groups holding a slot and free slots."""
-    return pool_status(_ctx())
+    """Totals of every account's pool (size, groups holding a slot, free) and ``accounts`` by name;
+    ``?account=`` one account's."""
+    return pool_status(_ctx(), _account())
 
 
 @account_router.get("/equity")
@@ -292,6 +304,35 @@ def get_signals() -> dict[str, Any]:
         int(text),
         outcome=event.get_query_string_value("outcome", "") or None,
         group_id=event.get_query_string_value("group_id", "") or None,
+    )
+
+
+# -- the event log ------------------------------------------------------------------------------------
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise BadRequestError(f"limit: not a whole number: {text!r}") from error
+    if value < 1:
+        raise BadRequestError(f"limit: must be at least 1, got {value}")
+    return value
+
+
+@account_router.get("/events")
+def get_events() -> dict[str, Any]:
+    """The event log, newest first: ``?group_id=`` one group's, else ``?since=`` (ISO time, default 30
+    days back); ``?kind=``, ``?account=`` filter; ``?limit=`` (default 100, at most 500)."""
+    query = account_router.current_event.get_query_string_value
+    since_text = query("since", "") or ""
+    return event_log(
+        _ctx(),
+        group_id=query("group_id", "") or None,
+        since=_parse_time(since_text, "since") if since_text else None,
+        kind=query("kind", "") or None,
+        account=(query("account", "") or "").strip().lower() or None,
+        limit=_limit(query("limit", "") or "100"),
     )
 
 

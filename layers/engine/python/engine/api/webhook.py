@@ -1,6 +1,9 @@
 """The webhook's HTTP answers (DESIGN §3.1): the one place a signal's outcome or refusal becomes a status.
 
-- 202 ``{"outcome", "reason", "group_id"?, "queue_id"?}`` for every valid signal (rule refusals included);
+- 202 ``{"outcome", "reason", "group_id"?, "queue_id"?, "accounts"}`` for every valid signal (rule refusals
+  included): the first account's answer, and every account's under ``accounts`` (DESIGN §3.10);
+- 503 ``accounts_incomplete`` with the same ``accounts`` map when some account failed in a way worth a
+  resend (the resend re-runs only the accounts without a stored answer);
 - 4xx ``{"outcome": "rejected", "error", "reason"}`` for unacceptable input (nothing written): 401 no
   credentials, 403 wrong ones, 413 body too large, 400 everything else — including a number that Decimal
   cannot hold wherever it surfaces (``decimal.DecimalException`` -> 400 ``out_of_range``: resending the
@@ -27,7 +30,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from engine.app.context import EngineContext
-from engine.app.intake import RoutingConflict, receive_signal
+from engine.app.intake import AccountsIncomplete, RoutingConflict, receive_signal
 from engine.config import ConfigUnavailable, SecretError
 from engine.domain.signal import SignalError
 from engine.store import StaleWrite
@@ -76,6 +79,11 @@ OUT_OF_RANGE = SignalError(
     "a number in the alert is too large or too precise to trade at the market's precision;"
     " check entry_price, close_price and order_size",
 )
+ACCOUNTS_INCOMPLETE = (
+    HTTPStatus.SERVICE_UNAVAILABLE,
+    "accounts_incomplete",
+    "some accounts could not be routed; resend the alert (accounts already done keep their answer)",
+)
 INTERNAL_ERROR = (
     HTTPStatus.INTERNAL_SERVER_ERROR,
     "internal_error",
@@ -98,6 +106,11 @@ def reply_for_error(exc: Exception) -> WebhookReply:
     """The answer for an exception raised while handling a webhook (the only error mapping)."""
     if isinstance(exc, SignalError):
         return _refusal(exc)
+    if isinstance(exc, AccountsIncomplete):
+        logger.warning("some accounts not done: answering 503 so the alert is resent", error=str(exc))
+        status, code, reason = ACCOUNTS_INCOMPLETE
+        body = {"outcome": "error", "error": code, "reason": reason, "accounts": exc.accounts}
+        return WebhookReply(int(status), body)
     if isinstance(exc, DecimalException):
         logger.warning("decimal arithmetic failed on the alert's numbers", error=repr(exc))
         return _refusal(OUT_OF_RANGE)

@@ -28,6 +28,7 @@ from engine.store import (
     ControlStore,
     CounterStore,
     EquityStore,
+    EventStore,
     GroupStore,
     MarketStore,
     OrderStore,
@@ -73,6 +74,8 @@ class Stores:
     counters: CounterStore = field(default_factory=CounterStore)
     #: The operator's engine control (pause/resume; pool table).
     control: ControlStore = field(default_factory=ControlStore)
+    #: The append-only event log (DESIGN §1).
+    events: EventStore = field(default_factory=EventStore)
 
 
 @cache
@@ -119,8 +122,8 @@ class LiveConfig:
         return load_config()
 
     def dca(self, exchange: str, symbol: str, timeframe: int) -> DcaSelection:
-        """See :meth:`ConfigReader.dca`."""
-        return load_dca(exchange, symbol, timeframe)
+        """See :meth:`ConfigReader.dca`; an account's DCA documents are its exchange's (DESIGN §3.10)."""
+        return load_dca(load_config().engine.exchange_of(exchange), symbol, timeframe)
 
 
 @dataclass(frozen=True)

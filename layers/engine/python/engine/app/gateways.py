@@ -90,10 +90,13 @@ def gateway_for_exchange(stores: PaperBooks, exchange: str, config: ConfigSnapsh
         if cached is not None:
             return cached
     prices: PriceSource = stores.prices
+    venue = config.engine.exchange_of(exchange)
     if account.mode == "paper" and paper_price_source() == "tickers":
-        prices = FallbackPriceSource(stores.prices, CcxtPriceSource(exchange))
+        prices = FallbackPriceSource(stores.prices, CcxtPriceSource(venue))
     gateway = gateway_for(
-        exchange,
+        # A paper account keeps its own book (partition = account name); a live one is a ccxt client of
+        # its exchange with the account's own keys.
+        exchange if account.mode == "paper" else venue,
         account,
         book=stores.paper,
         prices=prices,

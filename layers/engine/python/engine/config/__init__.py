@@ -9,8 +9,10 @@ from engine.config.documents import (
     DEFAULT_DCA_DOCUMENT,
     ConfigUnavailable,
     DcaSelection,
+    NotifySelection,
     load_config,
     load_dca,
+    load_notify,
 )
 from engine.config.providers import clear_cache
 from engine.config.reporting import CONFIG_INVALID_METRIC
@@ -21,6 +23,7 @@ from engine.config.secrets import (
     get_json_secret,
     get_secret,
     secret_namespace_problem,
+    telegram_token,
     webhook_secret,
 )
 from engine.config.seed import seed_defaults, seed_webhook_secret
@@ -30,6 +33,7 @@ __all__ = [
     "DEFAULT_DCA_DOCUMENT",
     "ConfigUnavailable",
     "DcaSelection",
+    "NotifySelection",
     "SecretError",
     "clear_cache",
     "exchange_credentials",
@@ -38,8 +42,10 @@ __all__ = [
     "get_secret",
     "load_config",
     "load_dca",
+    "load_notify",
     "secret_namespace_problem",
     "seed_defaults",
     "seed_webhook_secret",
+    "telegram_token",
     "webhook_secret",
 ]

@@ -35,15 +35,17 @@ from engine.domain.config import (
     ConfigSnapshot,
     DcaConfig,
     EngineConfig,
+    NotifyConfig,
     PoolConfig,
     QueueConfig,
     RiskConfig,
+    RoutesConfig,
     dca_document_name,
 )
 
 DEFAULT_DCA_DOCUMENT = "dca/default"
 #: Read together in one GetParameters call by :func:`load_config` (dca/default is cached for load_dca).
-SHARED_DOCUMENTS = ("engine", "pool", "queue", "risk", DEFAULT_DCA_DOCUMENT)
+SHARED_DOCUMENTS = ("engine", "pool", "queue", "risk", "routes", DEFAULT_DCA_DOCUMENT)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -122,10 +124,11 @@ def _account_problems(engine: ResolvedDocument) -> list[ConfigProblem]:
 
 
 def load_config() -> ConfigSnapshot:
-    """The shared documents (engine, pool, queue, risk) with the versions used and any problems."""
+    """The shared documents (engine, pool, queue, risk, routes) with the versions used and any problems."""
     read = resolve_documents(SHARED_DOCUMENTS)
     engine, pool, queue, risk = read["engine"], read["pool"], read["queue"], read["risk"]
-    resolved = (engine, pool, queue, risk)
+    routes = read["routes"]
+    resolved = (engine, pool, queue, risk, routes)
     shared_problems = [
         ConfigProblem(item.document, item.problem, unreadable=item.unreadable)
         for item in resolved
@@ -136,6 +139,7 @@ def load_config() -> ConfigSnapshot:
         pool=_model(pool, PoolConfig),
         queue=_model(queue, QueueConfig),
         risk=_model(risk, RiskConfig),
+        routes=_model(routes, RoutesConfig),
         versions={item.document: item.version for item in resolved},
         problems=shared_problems + _account_problems(engine),
     )
@@ -155,4 +159,24 @@ def load_dca(exchange: str, symbol: str, timeframe: int) -> DcaSelection:
         version=chosen.version,
         problem=chosen.problem,
         unreadable=chosen.unreadable,
+    )
+
+
+NOTIFY_DOCUMENT = "notify"
+
+
+@dataclass(frozen=True)
+class NotifySelection:
+    """The ``notify`` document in use and its SSM version (0 = defaults); ``problem`` when none is valid."""
+
+    config: NotifyConfig
+    version: int
+    problem: str | None = None
+
+
+def load_notify() -> NotifySelection:
+    """The ``notify`` document (DESIGN §3.11); never raises (an invalid edit keeps the last valid version)."""
+    resolved = resolve_document(NOTIFY_DOCUMENT)
+    return NotifySelection(
+        config=_model(resolved, NotifyConfig), version=resolved.version, problem=resolved.problem
     )

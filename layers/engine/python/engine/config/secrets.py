@@ -12,7 +12,12 @@ import json
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from engine.config.providers import secrets_provider
-from engine.config.settings import exchange_secret_prefix, max_age_seconds, webhook_secret_name
+from engine.config.settings import (
+    exchange_secret_prefix,
+    max_age_seconds,
+    telegram_secret_name,
+    webhook_secret_name,
+)
 
 
 class SecretError(Exception):
@@ -57,6 +62,25 @@ def get_json_secret(name: str) -> dict[str, str]:
 def webhook_secret() -> str:
     """The shared secret TradingView alerts must carry (secret named by env WEBHOOK_SECRET_NAME)."""
     return get_secret(webhook_secret_name())
+
+
+def telegram_token() -> str:
+    """The Telegram bot token (secret named by env TELEGRAM_SECRET_NAME): the plain token, or a JSON object
+    with a ``token`` (or ``bot_token``) field."""
+    name = telegram_secret_name()
+    value = get_secret(name).strip()
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except ValueError as exc:
+            raise SecretError(name, "is not valid JSON") from exc
+        token = data.get("token") or data.get("bot_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise SecretError(name, "JSON secret without a 'token' string")
+        return token
+    if not value:
+        raise SecretError(name, "is empty")
+    return value
 
 
 def secret_namespace_problem(account_name: str, secret_name: str | None) -> str | None:

@@ -17,6 +17,7 @@ DEFAULT_CONFIG_PREFIX = "/execution-engine/local/"
 DEFAULT_MAX_AGE_SECONDS = 30
 DEFAULT_WEBHOOK_SECRET_NAME = "execution-engine/local/webhook"
 DEFAULT_EXCHANGE_SECRET_PREFIX = "execution-engine/local/exchange/"
+DEFAULT_TELEGRAM_SECRET_NAME = "execution-engine/local/telegram"
 #: Used when POWERTOOLS_METRICS_NAMESPACE is not set, so a metric is never lost for want of a namespace.
 DEFAULT_METRICS_NAMESPACE = "ExecutionEngine"
 
@@ -61,6 +62,11 @@ def max_age_seconds() -> int:
 def webhook_secret_name() -> str:
     """Secrets Manager name of the shared webhook secret (env WEBHOOK_SECRET_NAME)."""
     return resource_name("WEBHOOK_SECRET_NAME", DEFAULT_WEBHOOK_SECRET_NAME)
+
+
+def telegram_secret_name() -> str:
+    """Secrets Manager name of the Telegram bot token (env TELEGRAM_SECRET_NAME)."""
+    return resource_name("TELEGRAM_SECRET_NAME", DEFAULT_TELEGRAM_SECRET_NAME)
 
 
 def exchange_secret_prefix() -> str:

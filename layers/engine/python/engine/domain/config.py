@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     ValidationError,
     field_validator,
     model_validator,
@@ -97,6 +98,22 @@ class AccountConfig(_Document):
     #: Secrets Manager name of the API keys (default ``<app>/<stage>/exchange/<name>``).
     secret_name: str | None = None
     sandbox: bool = False
+    #: The exchange this account trades on (DESIGN §3.10; default: the account's own name), e.g.
+    #: ``"binance-sub": {"exchange": "binance"}``. Markets, prices and DCA documents are the exchange's.
+    exchange: str | None = None
+    #: Per-account overrides of ``engine.max_total_exposure_usd`` / ``engine.max_daily_loss_usd``.
+    max_total_exposure_usd: NonNegativeDecimal | None = None
+    max_daily_loss_usd: NonNegativeDecimal | None = None
+
+    @field_validator("exchange")
+    @classmethod
+    def _lowercase_exchange(cls, exchange: str | None) -> str | None:
+        if exchange is None:
+            return None
+        cleaned = exchange.strip().lower()
+        if not cleaned:
+            raise ValueError("exchange must not be empty (leave it out to use the account's name)")
+        return cleaned
 
 
 class PaperMarket(_Document):
@@ -163,15 +180,57 @@ class EngineConfig(_Document):
         """The account configured for ``exchange`` (case-insensitive), or None."""
         return self.accounts.get(exchange.strip().lower())
 
+    def exchange_of(self, account: str) -> str:
+        """The exchange ``account`` trades on: its ``exchange``, else its own name (lower case)."""
+        name = account.strip().lower()
+        configured = self.accounts.get(name)
+        return configured.exchange if configured is not None and configured.exchange else name
+
+    def accounts_on(self, exchange: str) -> list[str]:
+        """Every configured account trading on ``exchange``, the one named like it first."""
+        wanted = exchange.strip().lower()
+        found = sorted(name for name in self.accounts if self.exchange_of(name) == wanted)
+        return sorted(found, key=lambda name: name != wanted)
+
+    def for_account(self, account: str) -> EngineConfig:
+        """This document with ``account``'s own exposure and daily-loss limits, where it sets them."""
+        configured = self.accounts.get(account.strip().lower())
+        if configured is None:
+            return self
+        update: dict[str, Decimal] = {}
+        if configured.max_total_exposure_usd is not None:
+            update["max_total_exposure_usd"] = configured.max_total_exposure_usd
+        if configured.max_daily_loss_usd is not None:
+            update["max_daily_loss_usd"] = configured.max_daily_loss_usd
+        return self.model_copy(update=update) if update else self
+
 
 # --------------------------------------------------------------------------- pool / queue
 
 
+class PoolAccount(_Document):
+    """``pool.accounts.<name>``: an account's own pool size."""
+
+    max_open_groups: NonNegativeInt
+
+
 class PoolConfig(_Document):
-    """The ``pool`` document (DESIGN §3.6)."""
+    """The ``pool`` document (DESIGN §3.6): the pool of each account (§3.10)."""
 
     max_open_groups: NonNegativeInt = 10
     pyramids_bypass: bool = True
+    #: Per-account ``max_open_groups`` overrides.
+    accounts: dict[str, PoolAccount] = Field(default_factory=dict)
+
+    @field_validator("accounts")
+    @classmethod
+    def _lowercase_pool_accounts(cls, accounts: dict[str, PoolAccount]) -> dict[str, PoolAccount]:
+        return {name.strip().lower(): value for name, value in accounts.items()}
+
+    def max_open_for(self, account: str) -> int:
+        """The pool size of ``account``: its override, else ``max_open_groups``."""
+        override = self.accounts.get(account.strip().lower())
+        return override.max_open_groups if override is not None else self.max_open_groups
 
 
 class QueueRule(_Document):
@@ -371,6 +430,81 @@ class DcaConfig(_Document):
         return self.capital_usd
 
 
+# --------------------------------------------------------------------------- routes
+
+
+class Route(_Document):
+    """One account an alert of a TradingView exchange goes to (DESIGN §3.10)."""
+
+    account: str
+    size_multiplier: PositiveDecimal = Decimal(1)
+    enabled: bool = True
+
+    @field_validator("account")
+    @classmethod
+    def _lowercase_account(cls, account: str) -> str:
+        cleaned = account.strip().lower()
+        if not cleaned:
+            raise ValueError("account must not be empty")
+        return cleaned
+
+
+def _default_routes() -> dict[str, list[Route]]:
+    return {name.upper(): [Route(account=name)] for name in ("binance", "bybit", "okx")}
+
+
+class RoutesConfig(RootModel[dict[str, list[Route]]]):
+    """The ``routes`` document: TradingView exchange (upper case) -> the accounts its alerts go to.
+
+    An exchange without a route goes to the account named like it."""
+
+    model_config = ConfigDict(frozen=True)
+    root: dict[str, list[Route]] = Field(default_factory=_default_routes)
+
+    @field_validator("root")
+    @classmethod
+    def _uppercase_exchanges(cls, routes: dict[str, list[Route]]) -> dict[str, list[Route]]:
+        return {name.strip().upper(): value for name, value in routes.items()}
+
+    def targets(self, exchange: str) -> list[Route] | None:
+        """The enabled routes of ``exchange`` (None: no route configured for it)."""
+        routes = self.root.get(exchange.strip().upper())
+        return None if routes is None else [route for route in routes if route.enabled]
+
+
+# --------------------------------------------------------------------------- notify
+
+NotifyEventName = Literal["opened", "closed", "risk_action", "protection", "rejected", "error", "operator"]
+DEFAULT_NOTIFY_EVENTS: tuple[NotifyEventName, ...] = (
+    "opened",
+    "closed",
+    "risk_action",
+    "protection",
+    "rejected",
+    "error",
+)
+
+
+class TelegramConfig(_Document):
+    """Telegram delivery: on/off and the chat (the bot token is the secret ``<app>/<stage>/telegram``)."""
+
+    enabled: bool = False
+    chat_id: str = ""
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class NotifyConfig(_Document):
+    """The ``notify`` document (DESIGN §3.11): which events become messages, and where they go."""
+
+    events: list[NotifyEventName] = Field(default_factory=lambda: list(DEFAULT_NOTIFY_EVENTS))
+    sns: bool = True
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+
+
 # --------------------------------------------------------------------------- documents
 
 DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
@@ -379,6 +513,8 @@ DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "queue": QueueConfig,
     "risk": RiskConfig,
     "dca/default": DcaConfig,
+    "notify": NotifyConfig,
+    "routes": RoutesConfig,
 }
 
 
@@ -513,6 +649,7 @@ class ConfigSnapshot:
     pool: PoolConfig = field(default_factory=PoolConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    routes: RoutesConfig = field(default_factory=RoutesConfig)
     versions: dict[str, int] = field(default_factory=dict)
     problems: list[ConfigProblem] = field(default_factory=list)
 

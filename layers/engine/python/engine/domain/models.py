@@ -367,6 +367,15 @@ class Group:
     #: What the stored version adds to the per-account counters (set by the store when read; None for
     #: a group not stored yet). A write adds ``counted_of(new) - counted`` (``engine.domain.counters``).
     counted: Counted | None = field(default=None, compare=False, repr=False)
+    #: The status of the stored version (set by the store when read or written; None for a group not
+    #: stored yet): a write that changes it records a group event (``engine.domain.events``).
+    stored_status: GroupStatus | None = field(default=None, compare=False, repr=False)
+    #: The account holding the group (DESIGN §3.10); empty = the account named like its exchange.
+    account: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.account:
+            self.account = self.exchange.strip().lower()
 
     @property
     def key(self) -> str:

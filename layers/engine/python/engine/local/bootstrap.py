@@ -21,10 +21,11 @@ def prepare(secret: str) -> str:
     """Create the tables, seed the default documents and the webhook secret; returns the secret in use."""
     from engine.config import seed_defaults, seed_webhook_secret
     from engine.config import webhook_secret as stored_webhook_secret
-    from engine.store import create_all_tables, reset_connections
+    from engine.store import PoolStore, create_all_tables, reset_connections
 
     reset_connections()
     create_all_tables()
+    PoolStore().migrate_legacy_counter()  # state from before the per-account pools (DESIGN §3.10)
     seed_defaults()
     if seed_webhook_secret(secret):
         return secret
@@ -65,8 +66,9 @@ def read_state() -> StateSnapshot:
 
     ctx = engine_context()
     config = ctx.config.snapshot()
-    open_count, _slots = ctx.stores.pool.status()
-    limit = config.pool.max_open_groups
+    counts = ctx.stores.pool.counts()
+    limit = sum(config.pool.max_open_for(account) for account in config.engine.accounts)
+    open_count = sum(counts.values())
     pool = {"max_open_groups": limit, "open": open_count, "free": max(0, limit - open_count)}
     entries = ctx.stores.queue.list_all()
     price_store = ctx.stores.prices

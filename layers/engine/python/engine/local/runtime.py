@@ -23,7 +23,7 @@ from engine.local.activity import ActivityLog, released_groups
 from engine.local.alert_example import alert_message
 from engine.local.aws.housekeeping import prune_shard_iterators
 from engine.local.aws.server import SerialisedMotoServer
-from engine.local.controls import ControlError, parse_prices
+from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
 from engine.local.functions import FunctionRegistry
 from engine.local.http_api import LocalHttpServer
 from engine.local.pump import Consumer, Deliver, StreamPump
@@ -55,6 +55,7 @@ class LocalRuntime:
         self._http: LocalHttpServer | None = None
         self._http_thread: threading.Thread | None = None
         self._pump: StreamPump | None = None
+        self._notifier: LocalNotifier | None = None
         self._scheduler: Scheduler | None = None
         self._view: TerminalView | None = None
         self.endpoint_url = ""
@@ -78,7 +79,10 @@ class LocalRuntime:
         self.webhook_secret = bootstrap.prepare(secrets.token_urlsafe(24))
         self._pump = self._build_pump()
         self._scheduler = self._build_scheduler()
+        create_topic(settings.region)
+        self._notifier = LocalNotifier(self.registry, settings.region, settings.stream_poll_seconds)
         self._pump.start()
+        self._notifier.start()
         self._scheduler.start()
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
@@ -101,10 +105,10 @@ class LocalRuntime:
                 self._http_thread.join(timeout=10)
             self._http.server_close()
             self._http = self._http_thread = None
-        for part in (self._view, self._scheduler, self._pump):
+        for part in (self._view, self._scheduler, self._pump, self._notifier):
             if part is not None:
                 part.stop()
-        self._view = self._scheduler = self._pump = None
+        self._view = self._scheduler = self._pump = self._notifier = None
         self._moto.stop()
 
     def _build_pump(self) -> StreamPump:
@@ -185,8 +189,9 @@ class LocalRuntime:
             "Execution engine: local runtime ready",
             f"  Webhook URL:          {info['webhook_url']}",
             f"  Webhook secret:       {self.webhook_secret}",
-            f"  Operator API:         {self.url}/groups  /queue  /pool  /risk  /equity",
-            f"  Local controls:       {self.url}/_local/prices  /_local/tick  /_local/info  /_local/status",
+            f"  Operator API:         {self.url}/groups  /queue  /pool  /risk  /equity  /events",
+            f"  Local controls:       {self.url}/_local/prices  /_local/tick  /_local/info  /_local/status"
+            "  /_local/notifications",
             f"  AWS endpoint:         {info['aws_endpoint_url']}  (region {info['region']}, any access key)",
             f"  Config parameters:    {prefix}engine  {prefix}pool  {prefix}queue  {prefix}risk  "
             f"{prefix}dca/default",
@@ -231,6 +236,7 @@ class LocalRuntime:
             "tick": ("POST", self.tick),
             "info": ("GET", lambda: (200, self.info())),
             "status": ("GET", self.status),
+            "notifications": ("GET", notifications),
         }
         if name not in routes:
             return 404, {"error": "not_found", "reason": f"no local control /_local/{name}"}

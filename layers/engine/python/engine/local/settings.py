@@ -24,7 +24,7 @@ TABLE_VARIABLES: dict[str, str] = {
     "ORDERS_TABLE": "orders",
     "QUEUE_TABLE": "queue",
     "POOL_TABLE": "pool",
-    "SIGNALS_TABLE": "signals",
+    "EVENTS_TABLE": "events",
     "RISK_ACTIONS_TABLE": "risk-actions",
     "EQUITY_TABLE": "equity",
     "MARKETS_TABLE": "markets",
@@ -104,6 +104,7 @@ def configure_process_environment(
     env.setdefault("CONFIG_PREFIX", f"/{APP}/{STAGE}/")
     env.setdefault("CONFIG_MAX_AGE_SECONDS", "5")
     env.setdefault("WEBHOOK_SECRET_NAME", f"{APP}/{STAGE}/webhook")
+    env.setdefault("TELEGRAM_SECRET_NAME", f"{APP}/{STAGE}/telegram")
     env.setdefault("APP_NAME", APP)
     env.setdefault("STAGE", STAGE)
     env.setdefault("POWERTOOLS_SERVICE_NAME", APP)

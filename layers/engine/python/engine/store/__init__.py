@@ -8,10 +8,14 @@ Table names come from ``<NAME>_TABLE`` environment variables read at call time (
 from engine.store.audit import (
     EquityPoint,
     EquityStore,
+    EventStore,
     RiskActionRecord,
     RiskActionStore,
     SignalAudit,
     SignalRecord,
+    event_from_image,
+    signal_event,
+    signal_record,
 )
 from engine.store.counters import (
     ControlStore,
@@ -44,6 +48,7 @@ __all__ = [
     "EntryState",
     "EquityPoint",
     "EquityStore",
+    "EventStore",
     "GroupStore",
     "HandOverRefused",
     "MarketStore",
@@ -63,8 +68,11 @@ __all__ = [
     "TransactionFailed",
     "create_all_tables",
     "delete_all_tables",
+    "event_from_image",
     "group_from_image",
     "order_from_image",
     "reset_connections",
+    "signal_event",
+    "signal_record",
     "table_name",
 ]

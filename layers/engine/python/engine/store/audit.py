@@ -1,20 +1,155 @@
-"""Audit trails: signal outcomes, risk-engine actions, equity curve points."""
+"""Audit trails: the append-only event log (signals, group transitions, fills, risk and operator
+actions; DESIGN §1), risk-engine actions, equity curve points.
+
+The event log never overwrites: a standalone :func:`record_event` is a put conditioned on the id being
+new (a replay with the same deterministic id writes nothing and answers False); inside a transaction
+(:func:`add_event`) the event rides with the change it records, whose own conditions (a version check,
+a key lock) already refuse a replay. Reads: a group's events (GSI ``by_group``) or every event since a
+time (GSI ``by_day``, one query per UTC day, newest first). The signals audit (:class:`SignalAudit`) is
+the log's ``signal`` events.
+"""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pynamodb.exceptions import PutError
+
+from engine.domain.events import KIND_OPERATOR, KIND_RISK, KIND_SIGNAL, OPERATOR_ACTIONS, Event, event_day
 from engine.domain.models import Outcome
-from engine.store.tables import EquityModel, RiskActionModel, SignalModel, bind
+from engine.store.errors import StoreError
+from engine.store.tables import EquityModel, EventModel, RiskActionModel, bind
+from engine.store.tx import Transaction
 
 #: Summary keys containing any of these (case-insensitive) are dropped before storing.
 SECRET_MARKERS = ("secret", "passphrase", "password", "token", "api_key", "apikey")
 DEFAULT_SERIES = "default"
+
+
+#: How far back ``list`` looks when no ``since`` is given.
+DEFAULT_LOOKBACK_DAYS = 30
+
+
+def event_to_model(event: Event) -> EventModel:
+    """The pynamodb item of ``event`` (bound to the current table)."""
+    bind(EventModel)
+    return EventModel(
+        id=event.id,
+        at=event.at,
+        day=event_day(event.at),
+        kind=event.kind,
+        name=event.name,
+        reason=event.reason,
+        group_id=event.group_id,
+        account=event.account,
+        symbol=event.symbol,
+        side=event.side,
+        timeframe=event.timeframe,
+        data=dict(event.data),
+    )
+
+
+def event_from_model(item: EventModel) -> Event:
+    """The domain event stored in ``item``."""
+    return Event(
+        id=item.id,
+        at=item.at,
+        kind=item.kind,
+        name=item.name,
+        reason=item.reason,
+        group_id=item.group_id,
+        account=item.account,
+        symbol=item.symbol,
+        side=item.side,
+        timeframe=None if item.timeframe is None else int(item.timeframe),
+        data=dict(item.data or {}),
+    )
+
+
+def event_from_image(image: dict[str, Any]) -> Event:
+    """The event in a stream record's ``NewImage`` (DynamoDB JSON)."""
+    return event_from_model(EventModel.from_raw_data(image))
+
+
+def add_event(tx: Transaction, event: Event) -> None:
+    """Put ``event`` into ``tx`` (the change it records refuses a replay, so no condition of its own)."""
+    tx.put(f"event:{event.id}", event_to_model(event))
+
+
+def record_event(event: Event) -> bool:
+    """Append ``event`` on its own (a conditional put); False, writing nothing, when its id exists."""
+    try:
+        event_to_model(event).save(condition=EventModel.id.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+class EventStore:
+    """Events table access; every method returns domain :class:`Event` objects."""
+
+    def record(self, event: Event) -> bool:
+        """Append ``event``; False (nothing written) when an event with its id exists already."""
+        return record_event(event)
+
+    def get(self, event_id: str) -> Event | None:
+        """The event ``event_id``, or None."""
+        try:
+            return event_from_model(bind(EventModel).get(event_id, consistent_read=True))
+        except EventModel.DoesNotExist:
+            return None
+
+    def list(
+        self,
+        *,
+        group_id: str | None = None,
+        since: datetime | None = None,
+        kind: str | None = None,
+        account: str | None = None,
+        limit: int = 100,
+        now: datetime | None = None,
+    ) -> list[Event]:
+        """Newest first, at most ``limit``: a group's events, else every event since ``since`` (default
+        :data:`DEFAULT_LOOKBACK_DAYS` before ``now``); ``kind``/``account`` filter."""
+        found: list[Event] = []
+        for event in self._newest_first(group_id, since, now):
+            if kind is not None and event.kind != kind:
+                continue
+            if account is not None and event.account != account:
+                continue
+            found.append(event)
+            if len(found) >= limit:
+                break
+        return found
+
+    def _newest_first(
+        self, group_id: str | None, since: datetime | None, now: datetime | None
+    ) -> Iterator[Event]:
+        model = bind(EventModel)
+        if group_id is not None:
+            condition = None if since is None else EventModel.at >= since
+            for item in model.by_group.query(
+                group_id, range_key_condition=condition, scan_index_forward=False
+            ):
+                yield event_from_model(item)
+            return
+        end = (now or datetime.now(UTC)).astimezone(UTC)
+        start = since.astimezone(UTC) if since is not None else end - timedelta(days=DEFAULT_LOOKBACK_DAYS)
+        day = end.date()
+        while day >= start.date():
+            condition = EventModel.at >= start
+            for item in model.by_day.query(
+                day.isoformat(), range_key_condition=condition, scan_index_forward=False
+            ):
+                yield event_from_model(item)
+            day -= timedelta(days=1)
 
 
 def _without_secrets(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,8 +175,72 @@ class SignalRecord:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+def signal_event_id(signal_id: str) -> str:
+    """Id of the event recording signal ``signal_id`` (one per signal: a replay writes nothing)."""
+    return f"signal#{signal_id}"
+
+
+def signal_event(record: SignalRecord, *, account: str | None = None, symbol: str | None = None) -> Event:
+    """The event log entry (kind ``signal``) of a signal's outcome."""
+    data: dict[str, Any] = {"signal_id": record.signal_id, "intent": record.intent, "summary": record.summary}
+    if record.key is not None:
+        data["key"] = record.key
+    if record.queue_id is not None:
+        data["queue_id"] = record.queue_id
+    summary = record.summary
+    side = summary.get("side")
+    timeframe = summary.get("timeframe")
+    return Event(
+        id=signal_event_id(record.signal_id),
+        at=record.received_at,
+        kind=KIND_SIGNAL,
+        name=record.outcome,
+        reason=record.reason,
+        group_id=record.group_id,
+        account=account or _key_part(record.key, 0),
+        symbol=symbol or summary.get("symbol") or _key_part(record.key, 1),
+        side=str(side) if side is not None else _key_part(record.key, 3),
+        timeframe=int(timeframe) if isinstance(timeframe, int) else None,
+        data=data,
+    )
+
+
+def _key_part(key: str | None, index: int) -> str | None:
+    parts = (key or "").split("#")
+    return parts[index] if len(parts) > index and parts[index] else None
+
+
+def signal_record(
+    *,
+    signal_id: str,
+    received_at: datetime,
+    intent: str,
+    outcome: Outcome | str,
+    key: str | None = None,
+    reason: str | None = None,
+    group_id: str | None = None,
+    queue_id: str | None = None,
+    summary: Mapping[str, Any] | None = None,
+) -> SignalRecord:
+    """A :class:`SignalRecord`; top-level summary keys that look secret are dropped."""
+    return SignalRecord(
+        signal_id=signal_id,
+        received_at=received_at,
+        intent=intent,
+        outcome=outcome.value if isinstance(outcome, Outcome) else str(outcome),
+        key=key,
+        reason=reason,
+        group_id=group_id,
+        queue_id=queue_id,
+        summary=_without_secrets(summary or {}),
+    )
+
+
 class SignalAudit:
-    """Signals table: one item per valid signal (a replay with the same id overwrites it)."""
+    """The signals audit: signal events (kind ``signal``) in the event log (DESIGN §1).
+
+    One event per signal id; a replay with the same id writes nothing (the first outcome stands).
+    """
 
     def record(
         self,
@@ -56,47 +255,37 @@ class SignalAudit:
         queue_id: str | None = None,
         summary: Mapping[str, Any] | None = None,
     ) -> SignalRecord:
-        """Store a signal's outcome; top-level summary keys that look secret are dropped."""
-        record = SignalRecord(
+        """Store a signal's outcome as an event; top-level summary keys that look secret are dropped."""
+        record = signal_record(
             signal_id=signal_id,
             received_at=received_at,
             intent=intent,
-            outcome=outcome.value if isinstance(outcome, Outcome) else str(outcome),
+            outcome=outcome,
             key=key,
             reason=reason,
             group_id=group_id,
             queue_id=queue_id,
-            summary=_without_secrets(summary or {}),
+            summary=summary,
         )
-        bind(SignalModel)
-        SignalModel(
-            id=record.signal_id,
-            received_at=record.received_at,
-            intent=record.intent,
-            outcome=record.outcome,
-            key=record.key,
-            reason=record.reason,
-            group_id=record.group_id,
-            queue_id=record.queue_id,
-            summary=record.summary,
-        ).save()
+        record_event(signal_event(record))
         return record
 
     def list_recent(self, limit: int = 100) -> list[SignalRecord]:
-        """The ``limit`` most recently received signals, newest first (scans the table)."""
+        """The ``limit`` most recently received signals, newest first (scans the event log)."""
+        model = bind(EventModel)
         records = [
             SignalRecord(
-                signal_id=item.id,
-                received_at=item.received_at,
-                intent=item.intent,
-                outcome=item.outcome,
-                key=item.key,
+                signal_id=str((item.data or {}).get("signal_id", item.id)),
+                received_at=item.at,
+                intent=str((item.data or {}).get("intent", "")),
+                outcome=item.name,
+                key=(item.data or {}).get("key"),
                 reason=item.reason,
                 group_id=item.group_id,
-                queue_id=item.queue_id,
-                summary=dict(item.summary or {}),
+                queue_id=(item.data or {}).get("queue_id"),
+                summary=dict((item.data or {}).get("summary") or {}),
             )
-            for item in bind(SignalModel).scan()
+            for item in model.scan(EventModel.kind == KIND_SIGNAL)
         ]
         records.sort(key=lambda r: (r.received_at, r.signal_id), reverse=True)
         return records[:limit]
@@ -119,13 +308,38 @@ class RiskActionRecord:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def risk_action_event(action: RiskActionRecord) -> Event:
+    """The event log entry of a risk-engine or operator action (id ``risk#<action id>``)."""
+    details = dict(action.details)
+    by_operator = details.get("by") == "operator" or action.action in OPERATOR_ACTIONS
+    loser = details.get("loser")
+    symbol = loser.get("symbol") if isinstance(loser, Mapping) else details.get("symbol")
+    data: dict[str, Any] = {"action": action.action, "details": details}
+    if action.amount_usd is not None:
+        data["amount_usd"] = str(action.amount_usd)
+    if action.related_group_ids:
+        data["related_group_ids"] = list(action.related_group_ids)
+    return Event(
+        id=f"risk#{action.id}",
+        at=action.at,
+        kind=KIND_OPERATOR if by_operator else KIND_RISK,
+        name=action.action,
+        reason=action.reason,
+        group_id=action.group_id,
+        account=details.get("account") if isinstance(details.get("account"), str) else None,
+        symbol=str(symbol) if symbol else None,
+        data=data,
+    )
+
+
 class RiskActionStore:
     """Risk actions table (hash ``id``)."""
 
     def record(self, action: RiskActionRecord) -> None:
-        """Store ``action`` (same id overwrites: replays do not duplicate)."""
+        """Store ``action`` and its event (kind ``risk``, or ``operator`` for an operator's action) in one
+        transaction (same id overwrites: replays do not duplicate)."""
         bind(RiskActionModel)
-        RiskActionModel(
+        item = RiskActionModel(
             id=action.id,
             at=action.at,
             action=action.action,
@@ -134,7 +348,13 @@ class RiskActionStore:
             related_group_ids=list(action.related_group_ids),
             amount_usd=action.amount_usd,
             details=dict(action.details),
-        ).save()
+        )
+        tx = Transaction(f"risk-action:{action.id}")
+        tx.put("action", item)
+        add_event(tx, risk_action_event(action))
+        failed = tx.commit()
+        if failed:
+            raise StoreError(f"risk action {action.id} not recorded: {sorted(failed)}")
 
     def list_recent(self, limit: int = 100) -> list[RiskActionRecord]:
         """The ``limit`` most recent actions, newest first (scans the table)."""

@@ -274,6 +274,7 @@ def group_from_model(item: GroupModel) -> Group:
     )
     # Items written before the counters count as what they hold now (the reconciliation backfills).
     group.counted = counted_from_doc(item.counted) if item.counted else counted_of(group)
+    group.stored_status = group.status
     return group
 
 

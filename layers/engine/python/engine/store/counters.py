@@ -31,11 +31,11 @@ from engine.domain.models import ZERO, MarketPrecision
 from engine.store.errors import StaleWrite
 from engine.store.markets import REFRESH_MARKER, _precision
 from engine.store.tables import (
-    COUNTER_PK,
     MarketModel,
     PoolModel,
     bind,
     key_lock_pk,
+    pool_counter_pk,
     queue_lock_pk,
     table_name,
     transaction_connection,
@@ -132,6 +132,7 @@ def _value(pk: str, item: PoolModel | None) -> CounterValue:
 class EntryState:
     """What the pre-trade checks of one entry read, all from one strongly consistent batch read."""
 
+    #: Groups holding a slot of the account's pool (``pool_open``) and what the rest counts.
     #: Group id named by the key's lock (an open group, or one still releasing its slot), else None.
     key_holder: str | None
     #: Id of the entry queued for the key, else None.
@@ -182,7 +183,7 @@ class CounterStore:
         pks = [
             key_lock_pk(key),
             queue_lock_pk(key),
-            COUNTER_PK,
+            pool_counter_pk(account),
             account_pk(account),
             symbol_pk(account, symbol),
             day_pk(account, day),

@@ -14,12 +14,27 @@ from decimal import Decimal
 from pynamodb.exceptions import PutError
 
 from engine.domain.counters import counted_of, counter_deltas
+from engine.domain.events import Event, group_event
 from engine.domain.models import OPEN_GROUP_STATUSES, ZERO, Group, GroupStatus, Order, Pyramid
+from engine.store.audit import add_event
 from engine.store.convert import group_from_model, group_to_model, order_to_model
 from engine.store.counters import CounterConflict, add_counter_updates, counters_failed
 from engine.store.errors import AlreadyExists, StaleWrite
 from engine.store.tables import GroupModel, OrderModel, PoolModel, bind, key_lock_pk
 from engine.store.tx import Transaction
+
+
+def transition_event(group: Group, now: datetime) -> Event | None:
+    """The event of writing ``group`` (its status differs from the stored one), else None.
+
+    Its id names the version the write produces (``group.version + 1``): a replayed write is refused by
+    the version check, so it never records the transition twice.
+    """
+    previous = group.stored_status
+    if previous is None or previous == group.status:
+        return None
+    written = dataclasses.replace(group, version=group.version + 1)
+    return group_event(written, GroupStatus(group.status).value, now, previous=previous)
 
 
 class GroupStore:
@@ -82,10 +97,13 @@ class GroupStore:
         item = group_to_model(stamped)
         counted = counted_of(stamped)
         deltas = counter_deltas(group.counted, counted)
-        if deltas:
+        event = transition_event(stamped, now)
+        if deltas or event is not None:
             tx = Transaction(f"group:{group.id}:{group.version}")
             tx.put("group", item)
             add_counter_updates(tx, deltas, now)
+            if event is not None:
+                add_event(tx, event)
             if tx.commit():
                 raise StaleWrite(f"group {group.id} changed since version {group.version}")
         else:
@@ -98,6 +116,7 @@ class GroupStore:
         group.updated_at = stamped.updated_at
         group.version = int(item.version)
         group.counted = counted
+        group.stored_status = group.status
 
     def add_pyramid(
         self,
@@ -107,6 +126,7 @@ class GroupStore:
         *,
         now: datetime,
         exposure_cap_usd: Decimal | None = None,
+        events: Sequence[Event] = (),
     ) -> None:
         """Append ``pyramid`` to ``group`` and create its ``orders``, all in one transaction.
 
@@ -129,6 +149,11 @@ class GroupStore:
         order_items = [order_to_model(dataclasses.replace(order, version=0)) for order in orders]
         tx = Transaction(f"pyramid:{group.id}")
         tx.put("group", group_item)
+        event = transition_event(stamped, now)
+        if event is not None:
+            add_event(tx, event)
+        for extra in events:
+            add_event(tx, extra)
         for item in order_items:
             tx.put(f"order:{item.id}", item, OrderModel.id.does_not_exist())
         counted = counted_of(stamped)
@@ -144,6 +169,7 @@ class GroupStore:
             raise AlreadyExists(f"orders already exist: {sorted(failed)}")
         group.pyramids = pyramids
         group.counted = counted
+        group.stored_status = group.status
         group.updated_at = stamped.updated_at
         group.version = int(group_item.version)
         for order, item in zip(orders, order_items, strict=True):

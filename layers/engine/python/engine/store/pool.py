@@ -1,7 +1,8 @@
-"""PoolStore: the execution pool (DESIGN §3.6) as transactions over the pool table.
+"""PoolStore: the execution pool (DESIGN §3.6, one per account §3.10) as transactions over the pool table.
 
-Items: ``counter`` (attribute ``count`` = open groups), ``slot#<group id>`` (one per group holding a
-slot), ``key#<group key>`` (the key lock: at most one non-terminal group per key) and
+Items: ``counter#<account>`` (attribute ``count`` = the account's groups holding a slot),
+``slot#<group id>`` (one per group holding a slot), ``key#<group key>`` (the key lock: at most one
+non-terminal group per key) and
 ``queued#<group key>`` (the queue's one-entry-per-key lock, owned by :mod:`engine.store.queue` and
 deleted here when an entry is promoted).
 
@@ -17,8 +18,10 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from engine.domain.counters import counted_of, counter_deltas
+from engine.domain.counters import account_of, counted_of, counter_deltas
+from engine.domain.events import Event, group_event
 from engine.domain.models import Group, Order
+from engine.store.audit import add_event
 from engine.store.convert import group_to_model, order_to_model
 from engine.store.counters import add_counter_updates, counters_failed
 from engine.store.errors import AlreadyExists, StoreError
@@ -28,12 +31,17 @@ from engine.store.tables import (
     OrderModel,
     PoolModel,
     QueueModel,
+    account_of_key,
     bind,
     key_lock_pk,
+    pool_counter_pk,
     queue_lock_pk,
     slot_pk,
 )
 from engine.store.tx import Transaction
+
+#: Name of the event of a group's creation (``engine.domain.events``).
+OPENED_EVENT = "opened"
 
 
 class OpenResult(StrEnum):
@@ -82,21 +90,57 @@ def _failure_reason(failed: set[str]) -> OpenResult:
 class PoolStore:
     """Slots, key locks and the open-group counter."""
 
-    def count(self) -> int:
-        """Open groups according to the counter (strongly consistent)."""
+    def count(self, account: str | None = None) -> int:
+        """Groups holding a slot of ``account``'s pool according to its counter (strongly consistent);
+        None: of every account's pool."""
+        if account is None:
+            return sum(self.counts().values())
         try:
-            item = bind(PoolModel).get(COUNTER_PK, consistent_read=True)
+            item = bind(PoolModel).get(pool_counter_pk(account), consistent_read=True)
         except PoolModel.DoesNotExist:
             return 0
         return int(item.open_count or 0)
 
-    def status(self) -> tuple[int, list[str]]:
-        """``(counter, sorted ids of the groups holding a slot)``; the two agree unless mid-repair."""
+    def counts(self) -> dict[str, int]:
+        """Every account's pool counter (a strongly consistent scan)."""
         model = bind(PoolModel)
-        slots = sorted(
-            str(item.group_id) for item in model.scan(PoolModel.pk.startswith("slot#"), consistent_read=True)
-        )
-        return self.count(), slots
+        prefix = pool_counter_pk("")
+        return {
+            item.pk[len(prefix) :]: int(item.open_count or 0)
+            for item in model.scan(PoolModel.pk.startswith(prefix), consistent_read=True)
+        }
+
+    def status(self) -> tuple[int, list[str]]:
+        """``(Σ counters, sorted ids of the groups holding a slot)``; they agree unless mid-repair."""
+        return sum(self.counts().values()), [group_id for group_id, _key in self.slots()]
+
+    def slots(self) -> list[tuple[str, str]]:
+        """``(group id, group key)`` of every group holding a slot, by group id (a consistent scan)."""
+        model = bind(PoolModel)
+        found = model.scan(PoolModel.pk.startswith("slot#"), consistent_read=True)
+        return sorted((str(item.group_id), str(item.key or "")) for item in found)
+
+    def migrate_legacy_counter(self) -> dict[str, int] | None:
+        """Split the single pool counter of before DESIGN §3.10 into per-account counters, once.
+
+        The slot items say which account holds each slot; their counts are added to ``counter#<account>``
+        and the legacy ``counter`` item is deleted in one transaction (conditioned on it being unchanged,
+        so a concurrent open or release makes this a no-op to be retried). Returns the counts moved, or
+        None when there was nothing to migrate (or it changed meanwhile).
+        """
+        try:
+            legacy = bind(PoolModel).get(COUNTER_PK, consistent_read=True)
+        except PoolModel.DoesNotExist:
+            return None
+        moved: dict[str, int] = {}
+        for _group_id, key in self.slots():
+            account = account_of_key(key)
+            moved[account] = moved.get(account, 0) + 1
+        tx = Transaction(f"migrate-pool-counter:{legacy.open_count}:{sorted(moved.items())}")
+        tx.delete("legacy", _pool_item(COUNTER_PK), PoolModel.open_count == legacy.open_count)
+        for account, count in sorted(moved.items()):
+            tx.update(account, _pool_item(pool_counter_pk(account)), [PoolModel.open_count.add(count)])
+        return None if tx.commit() else moved
 
     def _add_new_group(
         self,
@@ -105,6 +149,7 @@ class PoolStore:
         orders: Sequence[Order],
         now: datetime | None,
         exposure_cap_usd: Decimal | None,
+        events: Sequence[Event] = (),
     ) -> tuple[GroupModel, list[OrderModel]]:
         """Slot, group, order puts and the group's counter deltas shared by open and hand-over (key
         lock is the caller's). The account counter carries the exposure cap as its condition."""
@@ -120,6 +165,10 @@ class PoolStore:
             tx.put(f"order:{item.id}", item, OrderModel.id.does_not_exist())
         deltas = counter_deltas(None, counted_of(group))
         add_counter_updates(tx, deltas, now or group.created_at, exposure_cap_usd=exposure_cap_usd)
+        opened = dataclasses.replace(group, version=1)
+        add_event(tx, group_event(opened, OPENED_EVENT, now or group.created_at))
+        for event in events:
+            add_event(tx, event)
         return group_item, order_items
 
     @staticmethod
@@ -134,6 +183,7 @@ class PoolStore:
     ) -> None:
         group.version = int(group_item.version)
         group.counted = counted_of(group)
+        group.stored_status = group.status
         for order, item in zip(orders, order_items, strict=True):
             order.version = int(item.version)
 
@@ -146,22 +196,24 @@ class PoolStore:
         queue_entry_id: str | None = None,
         exposure_cap_usd: Decimal | None = None,
         now: datetime | None = None,
+        events: Sequence[Event] = (),
     ) -> OpenResult:
-        """Take a slot and create ``group`` with its ``orders`` in one transaction.
+        """Take a slot of the group's account and create ``group`` with its ``orders`` in one transaction.
 
-        The counter goes up only while below ``max_open`` (the counter item is created on first use);
-        the slot, key lock and group must not exist. With ``queue_entry_id`` (a promotion) the queue
-        entry and its key lock are deleted in the same transaction. The account's counters take the
+        The account's pool counter goes up only while below ``max_open`` (the counter item is created on
+        first use); the slot, key lock and group must not exist. With ``queue_entry_id`` (a promotion) the
+        queue entry and its key lock are deleted in the same transaction. The account's counters take the
         group's open count and committed capital in the same transaction; with ``exposure_cap_usd`` the
         account's committed exposure must stay within it (else ``EXPOSURE_FULL``; ``now`` stamps the
-        counters, default the group's ``created_at``). Nothing is written unless the
+        counters, default the group's ``created_at``). The group's ``opened`` event and ``events`` (e.g. the
+        signal's) are written in the same transaction. Nothing is written unless the
         result is ``OPENED``; then ``group.version`` and each order's ``version`` become 1. Raises
         :class:`AlreadyExists` if only an order id collided.
         """
         if max_open < 1:
             return OpenResult.POOL_FULL
         tx = Transaction(f"open:{group.id}")
-        counter = _pool_item(COUNTER_PK)
+        counter = _pool_item(pool_counter_pk(account_of(group.exchange)))
         tx.update(
             "counter",
             counter,
@@ -173,7 +225,7 @@ class PoolStore:
             _pool_item(key_lock_pk(group.key), group_id=group.id, key=group.key),
             PoolModel.pk.does_not_exist(),
         )
-        group_item, order_items = self._add_new_group(tx, group, orders, now, exposure_cap_usd)
+        group_item, order_items = self._add_new_group(tx, group, orders, now, exposure_cap_usd, events)
         if queue_entry_id is not None:
             self._delete_queue_entry(tx, queue_entry_id, group.key)
         failed = tx.commit()
@@ -193,7 +245,8 @@ class PoolStore:
             tx.delete("slot", _pool_item(slot_pk(group_id)), PoolModel.pk.exists())
             if include_key_lock:
                 tx.delete("key", _pool_item(key_lock_pk(key)), PoolModel.group_id == group_id)
-            tx.update("counter", _pool_item(COUNTER_PK), [PoolModel.open_count.add(-1)])
+            counter = _pool_item(pool_counter_pk(account_of_key(key)))
+            tx.update("counter", counter, [PoolModel.open_count.add(-1)])
             failed = tx.commit()
             if "slot" in failed:
                 return False

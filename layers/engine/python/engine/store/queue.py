@@ -7,9 +7,13 @@ the same transaction as the entry. Promotion deletes both inside :meth:`PoolStor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pynamodb.exceptions import PutError
 
+from engine.domain.events import Event
 from engine.domain.models import QueueEntry
+from engine.store.audit import add_event
 from engine.store.convert import queue_from_model, queue_to_model
 from engine.store.tables import PoolModel, QueueModel, bind, queue_lock_pk
 from engine.store.tx import Transaction
@@ -25,11 +29,14 @@ def _lock_item(key: str, entry_id: str | None = None) -> PoolModel:
 class QueueStore:
     """Queue table access; every method returns domain :class:`QueueEntry` objects."""
 
-    def enqueue(self, entry: QueueEntry) -> bool:
-        """Queue ``entry``; False (nothing written) when its key already has a queued entry."""
+    def enqueue(self, entry: QueueEntry, *, events: Sequence[Event] = ()) -> bool:
+        """Queue ``entry`` (with ``events``, e.g. the signal's, in the same transaction); False (nothing
+        written) when its key already has a queued entry."""
         tx = Transaction(f"enqueue:{entry.id}")
         tx.put("lock", _lock_item(entry.key, entry.id), PoolModel.pk.does_not_exist())
         tx.put("entry", queue_to_model(entry), QueueModel.id.does_not_exist())
+        for event in events:
+            add_event(tx, event)
         return not tx.commit()
 
     def get(self, entry_id: str) -> QueueEntry | None:

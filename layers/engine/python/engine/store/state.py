@@ -57,6 +57,20 @@ class StateStore:
             raise
         return True
 
+    def is_marked(self, marker_id: str, now: datetime) -> bool:
+        """True while an unexpired marker ``marker_id`` exists (strongly consistent)."""
+        try:
+            item = bind(StateModel).get(MARKER_PREFIX + marker_id, consistent_read=True)
+        except StateModel.DoesNotExist:
+            return False
+        return item.expires_at is None or item.expires_at >= now
+
+    def list_documents(self, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every state document whose name starts with ``prefix`` as (name, data) (a scan: local views)."""
+        model = bind(StateModel)
+        found = model.scan(StateModel.pk.startswith(STATE_PREFIX + prefix), consistent_read=True)
+        return sorted((item.pk[len(STATE_PREFIX) :], dict(item.data or {})) for item in found)
+
     def get(self, name: str) -> dict[str, Any] | None:
         """The JSON-like state document ``name``, or None."""
         try:

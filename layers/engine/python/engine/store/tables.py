@@ -241,9 +241,9 @@ class QueueModel(StoreModel):
 
 
 class PoolModel(StoreModel):
-    """Pool table items: ``counter``, ``slot#<group id>``, ``key#<group key>``, ``queued#<group key>`` and
-    the per-account counters ``acct#``/``sym#``/``day#`` (``engine.domain.counters``) and the operator
-    control ``control#engine`` (``engine.store.control``)."""
+    """Pool table items: ``counter#<account>``, ``slot#<group id>``, ``key#<group key>``,
+    ``queued#<group key>``, the per-account counters ``acct#``/``sym#``/``day#``
+    (``engine.domain.counters``) and the operator control ``control#engine`` (``engine.store.control``)."""
 
     class Meta(_Meta):
         table_name = TABLE_PREFIX_DEFAULT + "pool"
@@ -271,19 +271,49 @@ class PoolModel(StoreModel):
 # ---------------------------------------------------------------- audit
 
 
-class SignalModel(StoreModel):
+class EventsByGroup(GlobalSecondaryIndex["EventModel"]):
+    """Sparse: a group's events in time order (``GET /events?group_id=``)."""
+
+    class Meta:
+        index_name = "by_group"
+        projection = AllProjection()
+
+    group_id = UnicodeAttribute(hash_key=True)
+    at = UTCDateTimeAttribute(range_key=True)
+
+
+class EventsByDay(GlobalSecondaryIndex["EventModel"]):
+    """Every event by its UTC day, in time order (``GET /events?since=``)."""
+
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    at = UTCDateTimeAttribute(range_key=True)
+
+
+class EventModel(StoreModel):
+    """The append-only event log (DESIGN §1); ids are deterministic (``engine.domain.events``)."""
+
     class Meta(_Meta):
-        table_name = TABLE_PREFIX_DEFAULT + "signals"
+        table_name = TABLE_PREFIX_DEFAULT + "events"
+        stream_view_type = "NEW_AND_OLD_IMAGES"
 
     id = UnicodeAttribute(hash_key=True)
-    received_at = UTCDateTimeAttribute()
-    key = UnicodeAttribute(null=True)
-    intent = UnicodeAttribute()
-    outcome = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    day = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    name = UnicodeAttribute()
     reason = UnicodeAttribute(null=True)
     group_id = UnicodeAttribute(null=True)
-    queue_id = UnicodeAttribute(null=True)
-    summary = DocumentAttribute()
+    account = UnicodeAttribute(null=True)
+    symbol = UnicodeAttribute(null=True)
+    side = UnicodeAttribute(null=True)
+    timeframe = NumberAttribute(null=True)
+    data = DocumentAttribute(null=True)
+    by_group = EventsByGroup()
+    by_day = EventsByDay()
 
 
 class RiskActionModel(StoreModel):
@@ -399,7 +429,7 @@ TABLES: tuple[tuple[str, str, type[Model]], ...] = (
     ("ORDERS_TABLE", "orders", OrderModel),
     ("QUEUE_TABLE", "queue", QueueModel),
     ("POOL_TABLE", "pool", PoolModel),
-    ("SIGNALS_TABLE", "signals", SignalModel),
+    ("EVENTS_TABLE", "events", EventModel),
     ("RISK_ACTIONS_TABLE", "risk-actions", RiskActionModel),
     ("EQUITY_TABLE", "equity", EquityModel),
     ("MARKETS_TABLE", "markets", MarketModel),
@@ -477,7 +507,19 @@ def reset_connections() -> None:
 
 # ---------------------------------------------------------------- pool table keys
 
+#: The pool counter of every account before the pools were per account (DESIGN §3.10); migrated by
+#: :meth:`engine.store.pool.PoolStore.migrate_legacy_counter`.
 COUNTER_PK = "counter"
+
+
+def pool_counter_pk(account: str) -> str:
+    """Pool item counting ``account``'s groups holding a slot (attribute ``count``)."""
+    return f"{COUNTER_PK}#{account}"
+
+
+def account_of_key(key: str) -> str:
+    """The account of a group key (``account#symbol#timeframe#side``)."""
+    return key.split("#", 1)[0]
 
 
 def slot_pk(group_id: str) -> str:

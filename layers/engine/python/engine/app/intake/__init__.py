@@ -8,19 +8,29 @@ from engine.app.intake.entries import (
     plan_pyramid,
 )
 from engine.app.intake.routing import RouteResult, RoutingConflict, SignalContext, route_signal
-from engine.app.intake.webhook import MAX_BODY_BYTES, receive_signal, reset_persistence_layer
+from engine.app.intake.webhook import (
+    MAX_BODY_BYTES,
+    AccountsIncomplete,
+    Target,
+    receive_signal,
+    reset_persistence_layer,
+    signal_targets,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "AccountsIncomplete",
     "EntryRefused",
     "EntryRequest",
     "PlannedGroup",
     "RouteResult",
     "RoutingConflict",
     "SignalContext",
+    "Target",
     "evaluate_new_group",
     "plan_pyramid",
     "receive_signal",
     "reset_persistence_layer",
     "route_signal",
+    "signal_targets",
 ]

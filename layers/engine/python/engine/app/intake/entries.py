@@ -94,6 +94,9 @@ class EntryRequest:
     signal_id: str | None = None
     #: Id of the group to create (None = a fresh uuid4 hex).
     group_id: str | None = None
+    #: The route's size multiplier (DESIGN §3.10): scales the DCA document's capital when the signal has
+    #: no ``order_size`` (``signal_capital`` is already scaled).
+    size_multiplier: Decimal = Decimal(1)
 
     def _alert_price(self, name: str) -> Decimal | None:
         """The signal's ``risk.<name>`` kept in ``payload["signal"]`` (also for a queued entry), or None."""
@@ -124,7 +127,10 @@ class EntryRequest:
     def queue_payload(self) -> dict[str, object]:
         """The payload to store with a queue entry: ours plus what :meth:`from_queue` needs back."""
         capital = None if self.signal_capital is None else str(self.signal_capital)
-        return {**self.payload, "signal_id": self.signal_id, "signal_capital": capital}
+        payload = {**self.payload, "signal_id": self.signal_id, "signal_capital": capital}
+        if self.size_multiplier != 1:
+            payload["size_multiplier"] = str(self.size_multiplier)
+        return payload
 
     @classmethod
     def from_queue(cls, entry: QueueEntry) -> EntryRequest:
@@ -132,6 +138,7 @@ class EntryRequest:
         then finds the group it already created)."""
         capital = entry.payload.get("signal_capital")
         signal_id = entry.payload.get("signal_id")
+        multiplier = entry.payload.get("size_multiplier")
         return cls(
             exchange=entry.exchange,
             symbol=entry.symbol,
@@ -143,6 +150,7 @@ class EntryRequest:
             payload=dict(entry.payload),
             signal_id=None if signal_id is None else str(signal_id),
             group_id=entry.id,
+            size_multiplier=Decimal(1) if multiplier in (None, "") else Decimal(str(multiplier)),
         )
 
 
@@ -269,12 +277,14 @@ def realized_today(stores: Stores, exchange: str, now: datetime) -> Decimal:
 
 def pyramid_breaker(stores: Stores, config: ConfigSnapshot, now: datetime, exchange: str) -> str | None:
     """Why the daily loss breaker refuses a pyramid on ``exchange``'s account now, or None."""
-    return breaker_reason(config.engine, realized_today(stores, exchange, now))
+    return breaker_reason(config.engine.for_account(exchange), realized_today(stores, exchange, now))
 
 
-def _pool_load(state: EntryState, config: ConfigSnapshot, slot_available: bool | None) -> tuple[int, int]:
-    """(open, max) for the pool check: a handed-over slot always fits, False means no slot."""
-    pool_max = config.pool.max_open_groups
+def _pool_load(
+    state: EntryState, config: ConfigSnapshot, slot_available: bool | None, account: str
+) -> tuple[int, int]:
+    """(open, max) for ``account``'s pool check: a handed-over slot always fits, False means no slot."""
+    pool_max = config.pool.max_open_for(account)
     if slot_available is True:
         return 0, max(pool_max, 1)
     if slot_available is False:
@@ -283,9 +293,10 @@ def _pool_load(state: EntryState, config: ConfigSnapshot, slot_available: bool |
 
 
 def _pyramid_levels_and_capital(
-    dca: DcaConfig, index: int, signal_capital: Decimal | None
+    dca: DcaConfig, index: int, signal_capital: Decimal | None, size_multiplier: Decimal = Decimal(1)
 ) -> tuple[list[DcaLevel], Decimal]:
-    """Pyramid ``index``'s levels and the capital it asks for, before the exposure headroom shrinks it."""
+    """Pyramid ``index``'s levels and the capital it asks for, before the exposure headroom shrinks it
+    (the DCA document's capital scaled by the route's ``size_multiplier``; a signal's is scaled already)."""
     levels, override = pyramid_settings(dca, index)
     requested = resolve_capital(
         signal_capital=signal_capital,
@@ -293,6 +304,8 @@ def _pyramid_levels_and_capital(
         default_capital=dca.capital_usd,
         headroom_usd=_UNCAPPED,
     )
+    if signal_capital is None:
+        requested = requested * size_multiplier
     return levels, requested
 
 
@@ -323,10 +336,11 @@ def evaluate_new_group(
     precision = entry_precision(state, req.exchange, req.symbol, config)
     if precision is None:
         return EntryDecision("reject", _unknown_market(req))
-    pool_open, pool_max = _pool_load(state, config, slot_available)
-    levels, requested = _pyramid_levels_and_capital(dca.config, 1, req.signal_capital)
+    account = account_of(req.exchange)
+    pool_open, pool_max = _pool_load(state, config, slot_available, account)
+    levels, requested = _pyramid_levels_and_capital(dca.config, 1, req.signal_capital, req.size_multiplier)
     decision = check_entry(
-        engine=config.engine,
+        engine=config.engine.for_account(account),
         is_pyramid=False,
         pool_bypass=config.pool.pyramids_bypass,
         pool_open=pool_open,
@@ -405,13 +419,15 @@ def plan_pyramid(
     precision = entry_precision(state, group.exchange, group.symbol, config)
     if precision is None:
         raise EntryRefused(_unknown_market(req))
-    levels, requested = _pyramid_levels_and_capital(dca.config, index, req.signal_capital)
+    levels, requested = _pyramid_levels_and_capital(
+        dca.config, index, req.signal_capital, req.size_multiplier
+    )
     decision = check_entry(
-        engine=config.engine,
+        engine=config.engine.for_account(group.exchange),
         is_pyramid=True,
         pool_bypass=True,
         pool_open=0,
-        pool_max=max(config.pool.max_open_groups, 1),
+        pool_max=max(config.pool.max_open_for(account_of(group.exchange)), 1),
         open_on_symbol=state.symbol_open,
         open_exposure_usd=state.exposure_usd,
         requested_capital_usd=requested,

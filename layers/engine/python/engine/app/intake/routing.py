@@ -12,7 +12,8 @@ Entry for a key with
 Exit for a key: open group -> close it (``exited``; a queued entry of the key is removed too); only a
 queued entry -> removed (``exited`` with ``queue_id``); nothing -> ``ignored``.
 
-Every routed signal is recorded in the signals audit with its outcome and reason.
+Every routed signal is recorded in the event log with its outcome and reason (DESIGN §1): in the
+transaction that opens its group, adds its pyramid or queues it, else on its own.
 
 Crash safety: the ids this module writes are derived from the signal's idempotency key (the group id, the
 queue entry id; a pyramid records the signal id), so a delivery retried after a crash — Powertools
@@ -28,8 +29,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from engine.app.context import EngineContext, Stores
 from engine.app.intake.entries import (
@@ -42,6 +44,7 @@ from engine.app.intake.entries import (
 )
 from engine.app.positions import request_close
 from engine.domain.config import ConfigSnapshot
+from engine.domain.events import Event
 from engine.domain.models import (
     CloseReason,
     Group,
@@ -53,7 +56,7 @@ from engine.domain.models import (
 from engine.domain.pretrade import pause_reason
 from engine.domain.queue import QueueDecision, decide_requeue, replace_entry
 from engine.domain.signal import Signal
-from engine.store import AlreadyExists, EntryState, OpenResult, StaleWrite
+from engine.store import AlreadyExists, EntryState, OpenResult, StaleWrite, signal_event, signal_record
 
 MAX_ROUTE_ATTEMPTS = 3
 #: ``close_note`` of a group closed by an exit signal.
@@ -72,6 +75,8 @@ class RouteResult:
     reason: str
     group_id: str | None = None
     queue_id: str | None = None
+    #: True when the signal's event was written with the change (same transaction).
+    recorded: bool = field(default=False, compare=False)
 
     def body(self) -> dict[str, str]:
         """``{"outcome", "reason", "group_id"?, "queue_id"?}``."""
@@ -96,6 +101,10 @@ class SignalContext:
     #: The key's state and counters when the caller already read them (the webhook's validation read);
     #: used by the first routing attempt only, a re-route reads afresh.
     state: EntryState | None = None
+    #: The account this step routes to (DESIGN §3.10; empty: the account named like the alert's exchange).
+    account: str = ""
+    #: The route's ``size_multiplier``: the capital this account puts in, relative to the alert's.
+    size_multiplier: Decimal = Decimal(1)
 
     @property
     def stores(self) -> Stores:
@@ -103,7 +112,8 @@ class SignalContext:
 
     @property
     def exchange(self) -> str:
-        return self.signal.exchange.lower()
+        """The account routed to (the name groups, keys, counters and pools are kept under)."""
+        return self.account or self.signal.exchange.lower()
 
     @property
     def key(self) -> str:
@@ -129,9 +139,35 @@ def derived_id(kind: str, signal_id: str) -> str:
     return hashlib.sha256(f"{kind}:{signal_id}".encode()).hexdigest()[:32]
 
 
+def _signal_event(
+    ctx: SignalContext,
+    outcome: Outcome,
+    reason: str,
+    *,
+    group_id: str | None = None,
+    queue_id: str | None = None,
+) -> Event:
+    """The event recording this signal's outcome, to be written with the change it makes."""
+    record = signal_record(
+        signal_id=ctx.signal_id,
+        received_at=ctx.now,
+        intent=ctx.signal.intent,
+        outcome=outcome,
+        key=ctx.key,
+        reason=reason,
+        group_id=group_id,
+        queue_id=queue_id,
+        summary=ctx.signal.summary(),
+    )
+    return signal_event(record)
+
+
 def route_signal(ctx: SignalContext) -> RouteResult:
-    """Apply the signal and record it in the signals audit; returns the answer."""
+    """Apply the signal and record it in the event log (with its change when that is a transaction, else
+    on its own: one event per signal id, a replay writes nothing); returns the answer."""
     result = _route_entry(ctx, 1) if ctx.signal.is_entry else _route_exit(ctx)
+    if result.recorded:
+        return result
     ctx.stores.signals.record(
         signal_id=ctx.signal_id,
         received_at=ctx.now,
@@ -157,13 +193,15 @@ def _entry_request(ctx: SignalContext) -> EntryRequest | None:
         price = ctx.stores.prices.get(ctx.exchange, signal.symbol)
     if price is None:
         return None
+    capital = signal.capital_usd(price)
     return EntryRequest(
         exchange=ctx.exchange,
         symbol=signal.symbol,
         timeframe=signal.timeframe,
         side=signal.side,
         entry_price=price,
-        signal_capital=signal.capital_usd(price),
+        signal_capital=None if capital is None else capital * ctx.size_multiplier,
+        size_multiplier=ctx.size_multiplier,
         candle=ctx.candle,
         payload={"signal": signal.summary()},
         signal_id=ctx.signal_id,
@@ -228,9 +266,10 @@ def _route_pyramid(
         return RouteResult(Outcome.REJECTED, _NO_PRICE, group_id=group.id)
     pool = ctx.config.pool
     if not pool.pyramids_bypass:
-        count = ctx.stores.pool.count() if state is None else state.pool_open
-        if count >= pool.max_open_groups:
-            full = f"pool full ({count}/{pool.max_open_groups})"
+        count = ctx.stores.pool.count(ctx.exchange) if state is None else state.pool_open
+        maximum = pool.max_open_for(ctx.exchange)
+        if count >= maximum:
+            full = f"pool full ({count}/{maximum})"
             return _queue_continuation(ctx, group, req, full, attempt)
     try:
         pyramid, orders = plan_pyramid(ctx.engine, group, req, ctx.config, ctx.now, state=state)
@@ -238,19 +277,20 @@ def _route_pyramid(
         return RouteResult(Outcome.REJECTED, refused.reason, group_id=group.id)
     status = GroupStatus.PARTIALLY_FILLED if group.status == GroupStatus.ACTIVE else group.status
     updated = dataclasses.replace(group, status=status)
+    reason = f"pyramid {pyramid.index} added with {len(orders)} legs"
+    event = _signal_event(ctx, Outcome.PYRAMIDED, reason, group_id=group.id)
     try:
         ctx.stores.groups.add_pyramid(
             updated,
             pyramid,
             orders,
             now=ctx.now,
-            exposure_cap_usd=ctx.config.engine.max_total_exposure_usd,
+            exposure_cap_usd=ctx.config.engine.for_account(ctx.exchange).max_total_exposure_usd,
+            events=[event],
         )
     except (StaleWrite, AlreadyExists):  # incl. CounterConflict: capital committed meanwhile
         return _route_entry(ctx, _next_attempt(attempt))
-    return RouteResult(
-        Outcome.PYRAMIDED, f"pyramid {pyramid.index} added with {len(orders)} legs", group_id=group.id
-    )
+    return RouteResult(Outcome.PYRAMIDED, reason, group_id=group.id, recorded=True)
 
 
 def _pyramid_duplicate(ctx: SignalContext, group: Group) -> str | None:
@@ -337,20 +377,22 @@ def _open_new(ctx: SignalContext, attempt: int, state: EntryState) -> RouteResul
     if decision.action == "queue" or decision.plan is None:
         return _enqueue(ctx, req, decision.reason, attempt, pyramid_continuation=False)
     plan = decision.plan
-    max_open = ctx.config.pool.max_open_groups
+    max_open = ctx.config.pool.max_open_for(ctx.exchange)
+    legs = f"{len(plan.orders)} legs"
+    reason = "group opened with " + (legs if decision.reason == "ok" else f"{legs}; {decision.reason}")
     opened = ctx.stores.pool.open_group(
         plan.group,
         plan.orders,
         max_open=max_open,
-        exposure_cap_usd=ctx.config.engine.max_total_exposure_usd,
+        exposure_cap_usd=ctx.config.engine.for_account(ctx.exchange).max_total_exposure_usd,
         now=ctx.now,
+        events=[_signal_event(ctx, Outcome.OPENED, reason, group_id=plan.group.id)],
     )
     if opened in (OpenResult.OPENED, OpenResult.ALREADY_OPEN):
-        legs = f"{len(plan.orders)} legs"
-        reason = legs if decision.reason == "ok" else f"{legs}; {decision.reason}"
-        return RouteResult(Outcome.OPENED, f"group opened with {reason}", group_id=plan.group.id)
+        recorded = opened == OpenResult.OPENED
+        return RouteResult(Outcome.OPENED, reason, group_id=plan.group.id, recorded=recorded)
     if opened == OpenResult.POOL_FULL:
-        reason = f"pool full ({ctx.stores.pool.count()}/{max_open})"
+        reason = f"pool full ({ctx.stores.pool.count(ctx.exchange)}/{max_open})"
         return _enqueue(ctx, req, reason, attempt, pyramid_continuation=False)
     if opened == OpenResult.EXPOSURE_FULL:
         # Another entry committed capital since the read: re-run the checks (shrink or reject).
@@ -381,8 +423,9 @@ def _enqueue(
         pyramid_continuation=pyramid_continuation,
         reason=reason,
     )
-    if ctx.stores.queue.enqueue(entry):
-        return RouteResult(Outcome.QUEUED, reason, queue_id=entry.id)
+    event = _signal_event(ctx, Outcome.QUEUED, reason, queue_id=entry.id)
+    if ctx.stores.queue.enqueue(entry, events=[event]):
+        return RouteResult(Outcome.QUEUED, reason, queue_id=entry.id, recorded=True)
     if ctx.stores.queue.get(entry.id) is not None:
         return RouteResult(Outcome.QUEUED, reason, queue_id=entry.id)  # our own earlier write
     return _route_entry(ctx, _next_attempt(attempt))  # another signal queued this key meanwhile

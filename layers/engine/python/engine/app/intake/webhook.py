@@ -38,6 +38,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -54,7 +55,7 @@ from engine.app.intake.entries import entry_precision, read_entry_state
 from engine.app.intake.routing import SignalContext, route_signal
 from engine.config import ConfigUnavailable, DcaSelection, webhook_secret
 from engine.domain.config import ConfigSnapshot
-from engine.domain.models import group_key
+from engine.domain.models import Side, group_key
 from engine.domain.signal import (
     Signal,
     SignalError,
@@ -117,6 +118,24 @@ def reset_persistence_layer() -> None:
         _persistence = None
 
 
+@dataclass(frozen=True)
+class Target:
+    """One account an alert goes to (DESIGN §3.10) and the share of the alert's capital it puts in."""
+
+    account: str
+    size_multiplier: Decimal = Decimal(1)
+
+
+class AccountsIncomplete(Exception):
+    """Some accounts of a fanned-out alert failed in a way worth a resend (the others are done and keep
+    their stored answers: the resend re-runs only the missing ones)."""
+
+    def __init__(self, accounts: dict[str, dict[str, Any]], errors: dict[str, Exception]) -> None:
+        super().__init__(f"accounts not done: {', '.join(sorted(errors))}")
+        self.accounts = accounts
+        self.errors = errors
+
+
 def _route_once(
     *,
     data: dict[str, str],
@@ -125,10 +144,18 @@ def _route_once(
     config: ConfigSnapshot,
     now: datetime,
     state: EntryState | None = None,
+    target: Target | None = None,
 ) -> dict[str, str]:
-    """The idempotent step: route the signal (``data`` carries only the idempotency key)."""
+    """The idempotent step of one account: route the signal (``data`` carries only the idempotency key)."""
     ctx = SignalContext(
-        engine=engine, signal=signal, config=config, now=now, signal_id=data["key"], state=state
+        engine=engine,
+        signal=signal,
+        config=config,
+        now=now,
+        signal_id=data["key"],
+        state=state,
+        account="" if target is None else target.account,
+        size_multiplier=Decimal(1) if target is None else target.size_multiplier,
     )
     return route_signal(ctx).body()
 
@@ -140,8 +167,9 @@ def _route_idempotently(
     now: datetime,
     lambda_context: Any,
     state: EntryState | None = None,
+    target: Target | None = None,
 ) -> dict[str, str]:
-    key = signal.idempotency_key(signal.exchange, now)
+    key = signal.idempotency_key(signal.exchange if target is None else target.account, now)
     routed = idempotent_function(
         _route_once,
         data_keyword_argument="data",
@@ -155,7 +183,13 @@ def _route_idempotently(
     while True:
         try:
             answer: dict[str, str] = routed(
-                data={"key": key}, engine=engine, signal=signal, config=config, now=now, state=state
+                data={"key": key},
+                engine=engine,
+                signal=signal,
+                config=config,
+                now=now,
+                state=state,
+                target=target,
             )
             return answer
         except IdempotencyAlreadyInProgressError:
@@ -224,9 +258,77 @@ def authenticate(signal: Signal, raw_body: bytes, headers: Mapping[str, str] | N
         raise SignalError("bad_secret", "the secret does not match the webhook secret", "secret")
 
 
+def signal_targets(signal: Signal, config: ConfigSnapshot) -> list[Target]:
+    """The accounts an alert goes to (DESIGN §3.10), the first one first.
+
+    The alert's own ``accounts`` list wins; else the enabled routes of its exchange (``routes``
+    document); else the account named like the exchange. An exit also goes to every other account on
+    the alert's exchange, whatever the routes say now, so a group opened under an older route is closed.
+    """
+    engine = config.engine
+    own = signal.raw.get("accounts")
+    if own is not None:
+        if not isinstance(own, list) or not own or not all(isinstance(a, str) and a.strip() for a in own):
+            raise SignalError("schema", "accounts must be a non-empty list of account names", "accounts")
+        names = list(dict.fromkeys(name.strip().lower() for name in own))
+        unknown = [name for name in names if name not in engine.accounts]
+        if unknown:
+            configured = ", ".join(sorted(engine.accounts)) or "none"
+            raise SignalError(
+                "unknown_account",
+                f"accounts {', '.join(unknown)} not configured in engine.accounts (configured: {configured})",
+                "accounts",
+            )
+        targets = [Target(name) for name in names]
+    else:
+        routes = config.routes.targets(signal.exchange)
+        if routes is None:
+            check_account(signal, engine.accounts)
+            targets = [Target(signal.exchange.lower())]
+        else:
+            targets = [Target(route.account, route.size_multiplier) for route in routes]
+    if signal.is_exit:
+        named = {target.account for target in targets}
+        targets += [Target(name) for name in engine.accounts_on(signal.exchange) if name not in named]
+    return targets
+
+
+def _check_target(
+    ctx: EngineContext, signal: Signal, config: ConfigSnapshot, target: Target, now: datetime
+) -> EntryState:
+    """Account checks of one target, then its one read (the market and the key's state and counters)."""
+    account_config = config.engine.accounts.get(target.account)
+    if account_config is None:
+        raise SignalError(
+            "unknown_account", f"account {target.account!r} (routes) is not in engine.accounts", "routes"
+        )
+    if signal.is_entry and signal.side is Side.SHORT and account_config.market_type == "spot":
+        raise SignalError(
+            "unsupported_side",
+            f"a sell that opens a short is refused: {target.account} is a spot account (long only); "
+            "set market_type swap to trade shorts",
+            "tv.action",
+        )
+    account_problem = config.account_problem(target.account)
+    if account_problem is not None:
+        raise SignalError("account_config_invalid", account_problem, "tv.exchange")
+    key = group_key(target.account, signal.symbol, signal.timeframe, signal.side)
+    state = read_entry_state(ctx.stores, target.account, signal.symbol, key, now)
+    precision = entry_precision(state, target.account, signal.symbol, config)
+    if precision is None:
+        raise SignalError(
+            "unknown_symbol",
+            f"{signal.symbol} is not a market known for {target.account} (markets table"
+            " or, for a paper account, the paper market table / engine.paper.markets)",
+            "tv.symbol",
+        )
+    check_numbers(signal, precision.tick, precision.step)
+    return state
+
+
 def _validate(
     ctx: EngineContext, body: str | bytes, headers: Mapping[str, str] | None, now: datetime
-) -> tuple[Signal, ConfigSnapshot, EntryState]:
+) -> tuple[Signal, ConfigSnapshot, list[Target], EntryState | None]:
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
         raise SignalError("body_too_large", f"request body over {MAX_BODY_BYTES // 1024} KiB")
@@ -234,25 +336,51 @@ def _validate(
     authenticate(signal, raw, headers)
     config = ctx.config.snapshot()
     check_timestamp(signal, now, config.engine.max_signal_age_seconds)
-    check_account(signal, config.engine.accounts)
-    account_problem = config.account_problem(signal.exchange)
-    if account_problem is not None:
-        raise SignalError("account_config_invalid", account_problem, "tv.exchange")
+    targets = signal_targets(signal, config)
     check_quote(signal, config.engine.usd_quotes)
-    # The one read of the signal's path: the market, and (for routing) the key's state and counters.
-    exchange = signal.exchange.lower()
-    key = group_key(exchange, signal.symbol, signal.timeframe, signal.side)
-    state = read_entry_state(ctx.stores, exchange, signal.symbol, key, now)
-    precision = entry_precision(state, exchange, signal.symbol, config)
-    if precision is None:
-        raise SignalError(
-            "unknown_symbol",
-            f"{signal.symbol} is not a market known for {signal.exchange} (markets table"
-            " or, for a paper account, the paper market table / engine.paper.markets)",
-            "tv.symbol",
-        )
-    check_numbers(signal, precision.tick, precision.step)
-    return signal, config, state
+    # The one read of the first account's path: the market, and (for routing) the key's state and counters.
+    state = _check_target(ctx, signal, config, targets[0], now) if targets else None
+    return signal, config, targets, state
+
+
+def _route_targets(
+    ctx: EngineContext,
+    signal: Signal,
+    config: ConfigSnapshot,
+    targets: list[Target],
+    state: EntryState | None,
+    now: datetime,
+    lambda_context: Any,
+) -> dict[str, Any]:
+    """Route each account's step (its own idempotency record); the answer of the first account plus
+    ``accounts`` (left out when a single account was reached by route, so such answers are unchanged).
+    One account: its failure is raised as is. Several: an account refused by its checks answers
+    ``rejected``; one that failed in a way worth a resend makes :class:`AccountsIncomplete`."""
+    if not targets:
+        return {"outcome": "ignored", "reason": "no enabled route for this exchange (routes)", "accounts": {}}
+    accounts: dict[str, dict[str, Any]] = {}
+    errors: dict[str, Exception] = {}
+    for index, target in enumerate(targets):
+        try:
+            own_state = state if index == 0 else _check_target(ctx, signal, config, target, now)
+            accounts[target.account] = _route_idempotently(
+                ctx, signal, config, now, lambda_context, own_state, target
+            )
+        except SignalError as refused:
+            if index == 0 or len(targets) == 1:
+                raise
+            accounts[target.account] = {"outcome": "rejected", "reason": refused.reason}
+        except Exception as exc:
+            if len(targets) == 1:
+                raise
+            errors[target.account] = exc
+            accounts[target.account] = {"outcome": "error", "reason": f"{type(exc).__name__}: {exc}"}
+    if errors:
+        raise AccountsIncomplete(accounts, errors)
+    first = accounts[targets[0].account]
+    if len(targets) == 1 and "accounts" not in signal.raw:
+        return first  # one account, not asked for by name: the answer of before the fan-out
+    return {**first, "accounts": accounts}
 
 
 def receive_signal(
@@ -262,7 +390,7 @@ def receive_signal(
     now: datetime,
     *,
     lambda_context: Any = None,
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Handle one alert (raw body and headers) received at ``now``; the routed answer (module doc).
 
     Raises :class:`SignalError` for unacceptable input and lets the others through (``RoutingConflict``,
@@ -272,7 +400,7 @@ def receive_signal(
     record expires.
     """
     ctx = replace(ctx, config=ReadableConfig(ctx.config))
-    signal, config, state = _validate(ctx, body, headers, now)
-    answer = _route_idempotently(ctx, signal, config, now, lambda_context, state)
+    signal, config, targets, state = _validate(ctx, body, headers, now)
+    answer = _route_targets(ctx, signal, config, targets, state, now, lambda_context)
     logger.info("signal routed", outcome=answer["outcome"], reason=answer["reason"], answer=answer)
     return answer

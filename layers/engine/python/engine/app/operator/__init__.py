@@ -6,6 +6,7 @@ from engine.app.operator.documents import config_documents, recent_signals
 from engine.app.operator.engine import engine_status, set_paused
 from engine.app.operator.queries import (
     equity_points,
+    event_log,
     group_detail,
     groups_in,
     pool_status,
@@ -21,6 +22,7 @@ __all__ = [
     "config_documents",
     "engine_status",
     "equity_points",
+    "event_log",
     "group_detail",
     "groups_in",
     "pool_status",

@@ -16,12 +16,22 @@ from engine.app.context import EngineContext
 from engine.app.pool import promote_entry
 from engine.app.shared.errors import NotFound
 from engine.app.shared.marks import marked, marked_all
-from engine.app.shared.views import equity_view, group_view, iso, order_view, pyramid_view, queue_view
+from engine.app.shared.views import (
+    equity_view,
+    event_view,
+    group_view,
+    iso,
+    order_view,
+    pyramid_view,
+    queue_view,
+)
 from engine.domain.models import GroupStatus
 from engine.domain.queue import promotion_order
 
 __all__ = [
+    "MAX_EVENTS",
     "equity_points",
+    "event_log",
     "group_detail",
     "groups_in",
     "pool_status",
@@ -31,11 +41,18 @@ __all__ = [
 ]
 
 QUEUE_MEMORY_PREFIX = "operator/queue/"
+#: The most events one ``GET /events`` returns.
+MAX_EVENTS = 500
 
 
-def groups_in(ctx: EngineContext, statuses: Collection[GroupStatus]) -> dict[str, Any]:
-    """``{"groups": [...]}``: the groups in ``statuses``, oldest first."""
-    groups = marked_all(ctx.stores, ctx.stores.groups.list_by_status(sorted(statuses)))
+def groups_in(
+    ctx: EngineContext, statuses: Collection[GroupStatus], account: str | None = None
+) -> dict[str, Any]:
+    """``{"groups": [...]}``: the groups in ``statuses`` (of ``account`` when given), oldest first."""
+    listed = ctx.stores.groups.list_by_status(sorted(statuses))
+    if account is not None:
+        listed = [group for group in listed if group.account == account]
+    groups = marked_all(ctx.stores, listed)
     groups.sort(key=lambda group: (group.created_at, group.id))
     return {"groups": [group_view(group) for group in groups]}
 
@@ -53,9 +70,12 @@ def group_detail(ctx: EngineContext, group_id: str) -> dict[str, Any]:
     }
 
 
-def ranked_queue(ctx: EngineContext) -> dict[str, Any]:
-    """Queued entries in promotion order (the live ``queue.rules``), ranked from 1."""
+def ranked_queue(ctx: EngineContext, account: str | None = None) -> dict[str, Any]:
+    """Queued entries (of ``account`` when given) in promotion order (the live ``queue.rules``), ranked
+    from 1."""
     entries = ctx.stores.queue.list_all()
+    if account is not None:
+        entries = [entry for entry in entries if entry.exchange.strip().lower() == account]
     prices = {}
     for market in {(entry.exchange, entry.symbol) for entry in entries}:
         price = ctx.stores.prices.get(*market)
@@ -97,13 +117,54 @@ def remove_queued(ctx: EngineContext, entry_id: str, now: datetime) -> dict[str,
     raise NotFound(f"no queued entry {entry_id}")
 
 
-def pool_status(ctx: EngineContext) -> dict[str, Any]:
-    """Pool size, groups holding a slot and free slots."""
-    count, slots = ctx.stores.pool.status()
-    maximum = ctx.config.snapshot().pool.max_open_groups
-    return {"max_open_groups": maximum, "open": count, "free": max(maximum - count, 0), "groups": slots}
+def pool_status(ctx: EngineContext, account: str | None = None) -> dict[str, Any]:
+    """Every account's pool (DESIGN §3.10) and their totals: size, groups holding a slot, free slots;
+    ``account`` limits it to one account."""
+    config = ctx.config.snapshot()
+    counts = ctx.stores.pool.counts()
+    names = sorted(set(config.engine.accounts) | {name for name, count in counts.items() if count})
+    if account is not None:
+        names = [account]
+    accounts: dict[str, dict[str, int]] = {}
+    for name in names:
+        maximum, used = config.pool.max_open_for(name), counts.get(name, 0)
+        accounts[name] = {"max_open_groups": maximum, "open": used, "free": max(maximum - used, 0)}
+    slots = [
+        group_id
+        for group_id, key in ctx.stores.pool.slots()
+        if account is None or key.split("#", 1)[0] == account
+    ]
+    return {
+        "max_open_groups": sum(pool["max_open_groups"] for pool in accounts.values()),
+        "open": sum(pool["open"] for pool in accounts.values()),
+        "free": sum(pool["free"] for pool in accounts.values()),
+        "groups": slots,
+        "accounts": accounts,
+    }
 
 
 def equity_points(ctx: EngineContext, since: datetime | None) -> dict[str, Any]:
     """The equity curve, oldest first, from ``since`` when given."""
     return {"points": [equity_view(point) for point in ctx.stores.equity.list(since)]}
+
+
+def event_log(
+    ctx: EngineContext,
+    *,
+    group_id: str | None = None,
+    since: datetime | None = None,
+    kind: str | None = None,
+    account: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """``{"events": [...]}`` newest first: a group's events, or every event since ``since`` (default the
+    last 30 days), filtered by ``kind``/``account``, at most ``limit`` (≤ :data:`MAX_EVENTS`)."""
+    events = ctx.stores.events.list(
+        group_id=group_id,
+        since=since,
+        kind=kind,
+        account=account,
+        limit=max(1, min(limit, MAX_EVENTS)),
+        now=ctx.now(),
+    )
+    return {"events": [event_view(event) for event in events]}

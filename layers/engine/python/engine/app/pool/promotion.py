@@ -26,6 +26,7 @@ from engine.app.intake import (
     plan_pyramid,
 )
 from engine.domain.config import ConfigSnapshot
+from engine.domain.counters import account_of
 from engine.domain.models import Group, GroupStatus, QueueEntry
 from engine.domain.models import Outcome as SignalOutcome
 from engine.domain.queue import promotion_order
@@ -78,9 +79,13 @@ class PromotionResult:
 Placer = Callable[[PlannedGroup, QueueEntry], PromotionResult]
 
 
-def promotion_candidates(stores: Stores, config: ConfigSnapshot) -> list[QueueEntry]:
-    """Every queued entry, best first (``queue.rules`` with the stored prices)."""
+def promotion_candidates(
+    stores: Stores, config: ConfigSnapshot, *, account: str | None = None
+) -> list[QueueEntry]:
+    """Every queued entry (of ``account`` when given), best first (``queue.rules`` with the stored prices)."""
     entries = stores.queue.list_all()
+    if account is not None:
+        entries = [entry for entry in entries if account_of(entry.exchange) == account]
     prices: dict[tuple[str, str], Decimal] = {}
     for exchange, symbol in {(entry.exchange, entry.symbol) for entry in entries}:
         price = stores.prices.get(exchange, symbol)
@@ -115,7 +120,8 @@ def record_queue_event(
 
 def hand_over_placer(stores: Stores, old_group: Group, config: ConfigSnapshot | None = None) -> Placer:
     """A placer giving ``old_group``'s slot to the planned group (``config``: the exposure cap)."""
-    cap = None if config is None else config.engine.max_total_exposure_usd
+    account = account_of(old_group.exchange)
+    cap = None if config is None else config.engine.for_account(account).max_total_exposure_usd
 
     def place(plan: PlannedGroup, entry: QueueEntry) -> PromotionResult:
         try:
@@ -144,9 +150,11 @@ def open_placer(stores: Stores, config: ConfigSnapshot) -> Placer:
         result = stores.pool.open_group(
             plan.group,
             plan.orders,
-            max_open=config.pool.max_open_groups,
+            max_open=config.pool.max_open_for(account_of(plan.group.exchange)),
             queue_entry_id=entry.id,
-            exposure_cap_usd=config.engine.max_total_exposure_usd,
+            exposure_cap_usd=config.engine.for_account(
+                account_of(plan.group.exchange)
+            ).max_total_exposure_usd,
             now=plan.group.created_at,
         )
         if result is OpenResult.OPENED:
@@ -231,7 +239,11 @@ def _promote_pyramid(
         group.status = GroupStatus.PARTIALLY_FILLED
     try:
         stores.groups.add_pyramid(
-            group, pyramid, orders, now=now, exposure_cap_usd=config.engine.max_total_exposure_usd
+            group,
+            pyramid,
+            orders,
+            now=now,
+            exposure_cap_usd=config.engine.for_account(account_of(group.exchange)).max_total_exposure_usd,
         )
     except (StaleWrite, AlreadyExists):  # incl. CounterConflict (the exposure cap)
         return PromotionResult(Outcome.SKIPPED, group.id, "its group changed meanwhile; retried later")

@@ -39,7 +39,8 @@ from engine.app.pool.promotion import (
 )
 from engine.app.shared.errors import InvalidState, NotFound, PoolFull
 from engine.domain.config import ConfigSnapshot
-from engine.domain.models import OPEN_GROUP_STATUSES, TERMINAL_GROUP_STATUSES, Group
+from engine.domain.counters import account_of
+from engine.domain.models import OPEN_GROUP_STATUSES, TERMINAL_GROUP_STATUSES, Group, QueueEntry
 from engine.domain.queue import is_expired
 
 __all__ = ["holds_slot", "on_group_change", "promote_entry", "sweep_queue"]
@@ -49,8 +50,7 @@ EXPIRED = "expired"
 
 def holds_slot(stores: Stores, group_id: str) -> bool:
     """True while ``group_id`` holds a pool slot (strongly consistent scan of the pool's slot items)."""
-    _, slots = stores.pool.status()
-    return group_id in slots
+    return any(held == group_id for held, _key in stores.pool.slots())
 
 
 def _queue_held(stores: Stores, config: ConfigSnapshot) -> bool:
@@ -82,11 +82,13 @@ def on_group_change(
     if not holds_slot(stores, current.id):
         return None
     cfg = config if config is not None else ctx.config.snapshot()
-    if stores.pool.count() > cfg.pool.max_open_groups or _queue_held(stores, cfg):
+    account = account_of(current.exchange)
+    if stores.pool.count(account) > cfg.pool.max_open_for(account) or _queue_held(stores, cfg):
         stores.pool.release_slot(current.id, current.key)
         return None
     placer = hand_over_placer(stores, current, cfg)
-    for entry in promotion_candidates(stores, cfg):
+    # A freed slot is the account's: only its own queued entries may take it (DESIGN §3.10).
+    for entry in promotion_candidates(stores, cfg, account=account):
         result = promote(ctx, entry, cfg, now, slot_available=True, place=placer)
         if result.outcome is Outcome.PROMOTED:
             return result.group_id
@@ -123,18 +125,29 @@ def sweep_queue(ctx: EngineContext, config: ConfigSnapshot, now: datetime) -> li
     placer = open_placer(stores, config)
     promoted: list[str] = []
     tried: set[str] = set()
-    while stores.pool.count() < config.pool.max_open_groups:
-        candidates = [entry for entry in promotion_candidates(stores, config) if entry.id not in tried]
-        if not candidates:
+    stopped: set[str] = set()  # accounts whose pool is full or whose queue the checks hold
+    while True:
+        candidates = [
+            entry
+            for entry in promotion_candidates(stores, config)
+            if entry.id not in tried and account_of(entry.exchange) not in stopped
+        ]
+        entry = next((e for e in candidates if _has_room(stores, config, e)), None)
+        if entry is None:
             break
-        entry = candidates[0]
         tried.add(entry.id)
         result = promote(ctx, entry, config, now, slot_available=None, place=placer)
         if result.group_id is not None and result.outcome in (Outcome.PROMOTED, Outcome.PYRAMIDED):
             promoted.append(result.group_id)
         if result.outcome in (Outcome.HELD, Outcome.POOL_FULL):
-            break
+            stopped.add(account_of(entry.exchange))
     return promoted
+
+
+def _has_room(stores: Stores, config: ConfigSnapshot, entry: QueueEntry) -> bool:
+    """True when ``entry``'s account has a free slot in its pool."""
+    account = account_of(entry.exchange)
+    return stores.pool.count(account) < config.pool.max_open_for(account)
 
 
 def promote_entry(ctx: EngineContext, entry_id: str, config: ConfigSnapshot, now: datetime) -> Group:
@@ -150,8 +163,10 @@ def promote_entry(ctx: EngineContext, entry_id: str, config: ConfigSnapshot, now
     if entry is None:
         raise NotFound(f"queue entry {entry_id} not found")
     extends_open_group = stores.groups.get_open_by_key(entry.key) is not None
-    if not extends_open_group and stores.pool.count() >= config.pool.max_open_groups:
-        raise PoolFull(f"pool full: {config.pool.max_open_groups} groups open")
+    account = account_of(entry.exchange)
+    maximum = config.pool.max_open_for(account)
+    if not extends_open_group and stores.pool.count(account) >= maximum:
+        raise PoolFull(f"pool of {account} full: {maximum} groups open")
     result = promote(
         ctx, entry, config, now, slot_available=None, place=open_placer(stores, config), raise_refusal=True
     )

@@ -116,13 +116,15 @@ def guard_marker(group_id: str, version: int) -> str:
 
 
 def _plan(snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime) -> RiskPlan | None:
-    """The domain's plan over the candidates; groups with a risk close in flight are not winners."""
+    """The domain's plan over the candidates; groups with a risk close in flight, or of another account
+    than the loser's, are not winners."""
     candidates = [s.candidate for s in snapshots if s.candidate is not None]
     loser = select_loser(candidates, config.risk, now)
     if loser is None:
         return None
     busy = {s.group.id for s in snapshots if winner_close_in_flight(s.orders)}
-    winner_pool = [c for c in candidates if c.group.id not in busy]
+    # An account's loser is offset only by its own winners (DESIGN §3.10).
+    winner_pool = [c for c in candidates if c.group.id not in busy and c.group.account == loser.group.account]
     return plan_offset(loser, select_winners(winner_pool, loser, config.risk), config.risk)
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from engine.domain.events import Event
 from engine.domain.models import Group, Order, ProtectionState, Pyramid, QueueEntry
 from engine.domain.risk import LoserClose, RiskPlan, WinnerClose
 from engine.store import EquityPoint, RiskActionRecord
@@ -61,6 +62,7 @@ def group_view(group: Group) -> dict[str, Any]:
     figures = group.figures
     return {
         "id": group.id,
+        "account": group.account,
         "exchange": group.exchange,
         "symbol": group.symbol,
         "timeframe": group.timeframe,
@@ -236,4 +238,21 @@ def equity_view(point: EquityPoint) -> dict[str, Any]:
         "at": iso(point.at),
         "realized_usd": number(point.realized_usd),
         "equity_usd": number(point.equity_usd),
+    }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    """One entry of the event log (``GET /events``)."""
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "kind": event.kind,
+        "name": event.name,
+        "reason": event.reason,
+        "group_id": event.group_id,
+        "account": event.account,
+        "symbol": event.symbol,
+        "side": event.side,
+        "timeframe": event.timeframe,
+        "data": jsonable(dict(event.data)),
     }

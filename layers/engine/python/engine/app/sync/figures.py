@@ -61,8 +61,8 @@ def measure(stores: Stores, config: ConfigSnapshot) -> EngineFigures:
     unrealized = sum((g.figures.unrealized_pnl_usd for g in open_groups), ZERO)
     states = Counter(o.status.value for o in stores.orders.list_by_status(LIVE_ORDER_STATUSES))
     return EngineFigures(
-        pool_open=stores.pool.count(),
-        pool_max=config.pool.max_open_groups,
+        pool_open=sum(stores.pool.counts().values()),
+        pool_max=sum(config.pool.max_open_for(account) for account in config.engine.accounts),
         queue_depth=len(stores.queue.list_all()),
         open_groups=len(open_groups),
         realized_pnl_usd=realized,
