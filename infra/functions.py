@@ -110,8 +110,9 @@ assert (
 FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "webhook",
-        # idempotency: Powertools' persistence layer in engine.app.intake.webhook.
-        read_write=_names("groups", "orders", "queue", "pool", "events", "idempotency"),
+        # idempotency: Powertools' persistence layer in engine.app.intake.webhook. risk_actions: an exit's
+        # refresh of the group evaluates its protections and records a trigger there.
+        read_write=_names("groups", "orders", "queue", "pool", "events", "idempotency", "risk_actions"),
         read_only=_names("markets", "prices"),
         memory_mb=WEBHOOK_MEMORY_MB,
         timeout_seconds=10,

@@ -140,7 +140,9 @@ def compile_like_the_layer() -> None:
     """
     for folder in (LAYER, FUNCTIONS_ROOT):
         subprocess.run(
-            [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(folder)],
+            # Timestamp-checked (the default), not the layer's unchecked-hash: these .pyc files live beside
+            # the sources, and an unchecked one would keep serving a module after its source was edited.
+            [sys.executable, "-m", "compileall", "-q", str(folder)],
             check=True,
             stdout=subprocess.DEVNULL,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},

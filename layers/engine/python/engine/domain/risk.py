@@ -29,6 +29,10 @@ Decisions written down here:
 - At the moment of acting the caller re-checks the loser with :func:`still_losing` (a loser that
   recovered above the threshold is left alone).
 - ``loss_usd`` of the loser is a positive amount (the loss); ``realized_usd`` of a winner is positive.
+- The timer as observed now (:func:`observed_timer`, with :func:`dca_progress`): a pyramid created after
+  the running timer started resets it (*new pyramid*); a queued pyramid continuation for the group's key
+  replaced after it started resets it when ``risk.reset_timer_on_replacement`` (*replacement*). The risk
+  engine and position refreshes both call it with what they read.
 """
 
 from __future__ import annotations
@@ -39,8 +43,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from engine.domain.accounting import is_fully_filled
 from engine.domain.config import RiskConfig
-from engine.domain.models import OPEN_GROUP_STATUSES, ZERO, Group, GroupStatus, MarketPrecision, Side
+from engine.domain.models import (
+    OPEN_GROUP_STATUSES,
+    ZERO,
+    Group,
+    GroupStatus,
+    MarketPrecision,
+    Order,
+    OrderPurpose,
+    OrderStatus,
+    QueueEntry,
+    Side,
+)
 from engine.domain.money import plain, round_down, round_up
 
 #: Statuses in which a group may be chosen as loser or winner (open, no close in flight).
@@ -350,3 +366,57 @@ def evaluate(candidates: Sequence[RiskCandidate], cfg: RiskConfig, now: datetime
     if loser is None:
         return None
     return plan_offset(loser, select_winners(candidates, loser, cfg), cfg)
+
+
+#: Entry-leg statuses that mean the exchange accepted the order.
+SUBMITTED_STATUSES = frozenset(
+    {OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELLED}
+)
+
+
+def dca_progress(group: Group, orders: Sequence[Order]) -> tuple[int, bool, bool]:
+    """``(pyramids_filled, all_dca_submitted, all_dca_filled)`` from the group's entry orders.
+
+    A pyramid is filled when it has entry legs and every one of them is fully filled. "All submitted"
+    means every leg of every pyramid exists and was accepted by the exchange (open, partially filled,
+    filled, or cancelled after that); "all filled" that every one is fully filled.
+    """
+    entries = [order for order in orders if order.purpose == OrderPurpose.ENTRY]
+    pyramids_filled = 0
+    for pyramid in group.pyramids:
+        legs = [order for order in entries if order.pyramid == pyramid.index]
+        if legs and all(is_fully_filled(leg) for leg in legs):
+            pyramids_filled += 1
+    expected_legs = sum(pyramid.leg_count for pyramid in group.pyramids)
+    complete = bool(entries) and len(entries) >= expected_legs
+    all_submitted = complete and all(order.status in SUBMITTED_STATUSES for order in entries)
+    all_filled = complete and all(is_fully_filled(order) for order in entries)
+    return pyramids_filled, all_submitted, all_filled
+
+
+def _new_pyramid_since(group: Group, started: datetime | None) -> bool:
+    return started is not None and any(p.created_at > started for p in group.pyramids[1:])
+
+
+def _replaced_since(group: Group, started: datetime | None, queued: Sequence[QueueEntry]) -> bool:
+    if started is None:
+        return False
+    return any(
+        entry.key == group.key and entry.replacement_count > 0 and entry.updated_at > started
+        for entry in queued
+    )
+
+
+def observed_timer(
+    candidate: RiskCandidate, cfg: RiskConfig, now: datetime, queued: Sequence[QueueEntry]
+) -> datetime | None:
+    """The group's timer start after this observation (see the module docstring)."""
+    group = candidate.group
+    started = group.risk_timer_started_at
+    return next_timer(
+        candidate,
+        cfg,
+        now,
+        new_pyramid=_new_pyramid_since(group, started),
+        replacement=_replaced_since(group, started, queued),
+    )

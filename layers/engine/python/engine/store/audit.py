@@ -20,7 +20,15 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
-from engine.domain.events import KIND_OPERATOR, KIND_RISK, KIND_SIGNAL, OPERATOR_ACTIONS, Event, event_day
+from engine.domain.events import (
+    KIND_OPERATOR,
+    KIND_PROTECTION,
+    KIND_RISK,
+    KIND_SIGNAL,
+    OPERATOR_ACTIONS,
+    Event,
+    event_day,
+)
 from engine.domain.models import Outcome
 from engine.store.errors import StoreError
 from engine.store.tables import EquityModel, EventModel, RiskActionModel, bind
@@ -319,11 +327,14 @@ def risk_action_event(action: RiskActionRecord) -> Event:
         data["amount_usd"] = str(action.amount_usd)
     if action.related_group_ids:
         data["related_group_ids"] = list(action.related_group_ids)
+    # A protection trigger (engine.app.positions.protection) is its own kind, named by the rule that fired.
+    protection = action.action == "protection"
+    kind = KIND_PROTECTION if protection else KIND_OPERATOR if by_operator else KIND_RISK
     return Event(
         id=f"risk#{action.id}",
         at=action.at,
-        kind=KIND_OPERATOR if by_operator else KIND_RISK,
-        name=action.action,
+        kind=kind,
+        name=str(details.get("rule") or action.action) if protection else action.action,
         reason=action.reason,
         group_id=action.group_id,
         account=details.get("account") if isinstance(details.get("account"), str) else None,

@@ -153,6 +153,7 @@ def record_trigger(
             group_id=group.id,
             details={
                 "rule": CloseReason(trigger.reason).value,
+                "account": group.account,
                 "symbol": group.symbol,
                 "side": group.side.value,
                 "price": price,

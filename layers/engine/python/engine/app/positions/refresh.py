@@ -90,8 +90,7 @@ from engine.domain.models import (
     close_purpose,
 )
 from engine.domain.money import round_down
-from engine.domain.risk import RiskCandidate
-from engine.domain.risk_timer import dca_progress, observed_timer
+from engine.domain.risk import RiskCandidate, dca_progress, observed_timer
 from engine.domain.takeprofit import (
     aggregate_triggered,
     pyramid_aggregate_triggered,

@@ -28,8 +28,7 @@ from engine.app.shared.retry import retry_on_stale
 from engine.domain.accounting import base_currency_of, compute_figures
 from engine.domain.config import ConfigSnapshot, RiskConfig
 from engine.domain.models import Group, Order, QueueEntry
-from engine.domain.risk import RiskCandidate
-from engine.domain.risk_timer import dca_progress, observed_timer
+from engine.domain.risk import RiskCandidate, dca_progress, observed_timer
 from engine.store import StaleWrite
 
 logger = Logger(child=True)
