@@ -112,6 +112,7 @@ class LocalRuntime:
             self._persister.sources.scheduler = scheduler.last_runs
             self._persister.start()
         self.webhook_secret = bootstrap.prepare(secrets.token_urlsafe(24))
+        self._load_functions()
         if self._persister is not None:
             self._persister.flush()
             self._persister.compact()
@@ -129,6 +130,13 @@ class LocalRuntime:
                 out=self._out,
             )
             self._view.start()
+
+    def _load_functions(self) -> None:
+        """Import every handler now (a warm container): the first burst of alerts pays no import."""
+        names = {"webhook", "operator_api", *SCHEDULED_FUNCTIONS, *(name for _, name in STREAM_CONSUMERS)}
+        for name in sorted(names):
+            if self.registry.exists(name):
+                self.registry.module(name)
 
     def _open_state(self) -> State | None:
         """Hold the state directory (``FRESH``: empty it) and read what it holds."""
