@@ -7,7 +7,8 @@ scheduler at their `make run` defaults, state in a temporary directory), sends t
 
 - moto requests per signal, by the function (or runtime part) that made them and by operation;
 - ``--cprofile FILE``: a cProfile of every thread (``threading.setprofile``), written as pstats;
-- ``--tracemalloc N``: the top N allocation sites that grew between the first and the last round.
+- ``--tracemalloc N``: the top N allocation sites that grew between the first and the last round;
+- ``--types N``: the N object types whose live count grew most (``gc``; much cheaper than tracemalloc).
 
 Usage: ``PYTHONPATH=layers/engine/python:. python -m tests.bench.profile_local [--signals 200] ...``
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -102,6 +104,11 @@ def _dump_profiles(path: Path) -> None:
     stats.dump_stats(path)
 
 
+def _type_counts() -> Counter[str]:
+    gc.collect()
+    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
+
+
 @contextlib.contextmanager
 def _runtime(state_dir: Path) -> Iterator[LocalRuntime]:
     settings = LocalSettings.from_env({**os.environ, "PORT": "0", "LOCAL_STATE_DIR": str(state_dir)})
@@ -113,12 +120,26 @@ def _runtime(state_dir: Path) -> Iterator[LocalRuntime]:
         runtime.stop()
 
 
+def _print_requests(signals: int) -> None:
+    total = sum(_requests.values())
+    print(f"\nmoto requests: {total} ({total / signals:.1f} a signal)")
+    by_caller: Counter[str] = Counter()
+    for (caller, _operation), count in _requests.items():
+        by_caller[caller] += count
+    for caller, count in by_caller.most_common():
+        operations = ", ".join(
+            f"{operation} {n}" for (who, operation), n in _requests.most_common() if who == caller
+        )
+        print(f"  {caller}: {count} ({count / signals:.1f} a signal): {operations}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--signals", type=int, default=200)
     parser.add_argument("--round", type=int, default=50)
     parser.add_argument("--cprofile", type=Path)
     parser.add_argument("--tracemalloc", type=int, default=0)
+    parser.add_argument("--types", type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault("CONFIG_MAX_AGE_SECONDS", "1")
     _count_requests()
@@ -138,30 +159,28 @@ def main() -> None:
         bench_local.set_prices(client)
         _requests.clear()
         baseline = tracemalloc.take_snapshot() if args.tracemalloc else None
+        types_before = _type_counts() if args.types else Counter()
         started, cpu = time.perf_counter(), time.process_time()
         result = bench_local.soak(client, args.signals, args.round)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if args.cprofile:
             _dump_profiles(args.cprofile)
         final = tracemalloc.take_snapshot() if args.tracemalloc else None
+        types_after = _type_counts() if args.types else Counter()
     count = len(result.samples)
     print(f"{count} signals in {elapsed:.0f} s, process CPU {cpu:.1f} s ({cpu / count:.3f} s a signal)")
     for number, figures in enumerate(bench_local.quarters(result), start=1):
         print(f"Q{number}: {json.dumps(figures)}")
-    total = sum(_requests.values())
-    print(f"\nmoto requests: {total} ({total / len(result.samples):.1f} a signal)")
-    by_caller: Counter[str] = Counter()
-    for (caller, _operation), count in _requests.items():
-        by_caller[caller] += count
-    for caller, count in by_caller.most_common():
-        operations = ", ".join(
-            f"{operation} {n}" for (who, operation), n in _requests.most_common() if who == caller
-        )
-        print(f"  {caller}: {count} ({count / len(result.samples):.1f} a signal): {operations}")
+    _print_requests(count)
     if args.cprofile:
         out = io.StringIO()
         pstats.Stats(str(args.cprofile), stream=out).sort_stats("cumulative").print_stats(40)
         print(out.getvalue())
+    if args.types:
+        types_after.subtract(types_before)
+        print(f"\nlive objects that grew most, top {args.types}:")
+        for name, grown in types_after.most_common(args.types):
+            print(f"  {grown:+d} {name}")
     if baseline is not None and final is not None:
         print(f"\nmemory growth, top {args.tracemalloc} sites:")
         for stat in final.compare_to(baseline, "traceback")[: args.tracemalloc]:
