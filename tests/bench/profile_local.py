@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.local.aws import queries
 from engine.local.aws import server as moto_server
 from engine.local.functions import FunctionRegistry
 from engine.local.runtime import LocalRuntime
@@ -120,6 +121,21 @@ def _runtime(state_dir: Path) -> Iterator[LocalRuntime]:
         runtime.stop()
 
 
+def _table_sizes(region: str) -> dict[str, list[int]]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    from engine.local.settings import ACCOUNT_ID
+
+    backend = dynamodb_backends[ACCOUNT_ID][region]
+    return {
+        name: [
+            len(queries._MOTO_ALL_ITEMS(table)),
+            len(table.stream_shard.items) if table.stream_shard else 0,
+        ]
+        for name, table in backend.tables.items()
+    }
+
+
 def _print_requests(signals: int) -> None:
     total = sum(_requests.values())
     print(f"\nmoto requests: {total} ({total / signals:.1f} a signal)")
@@ -167,11 +183,13 @@ def main() -> None:
             _dump_profiles(args.cprofile)
         final = tracemalloc.take_snapshot() if args.tracemalloc else None
         types_after = _type_counts() if args.types else Counter()
+        tables = _table_sizes(runtime.settings.region)
     count = len(result.samples)
     print(f"{count} signals in {elapsed:.0f} s, process CPU {cpu:.1f} s ({cpu / count:.3f} s a signal)")
     for number, figures in enumerate(bench_local.quarters(result), start=1):
         print(f"Q{number}: {json.dumps(figures)}")
     _print_requests(count)
+    print("\nitems and retained stream records per table: " + json.dumps(tables))
     if args.cprofile:
         out = io.StringIO()
         pstats.Stats(str(args.cprofile), stream=out).sort_stats("cumulative").print_stats(40)
