@@ -48,8 +48,10 @@ test: install lint browser
 unit: install
 	$(VENV)/bin/pytest tests/unit
 
+# State lives in .local/ (git-ignored) and is restored on the next start; `make run FRESH=1` starts clean.
+# PORT chooses the HTTP port (8080).
 run: install
-	PYTHONPATH=layers/engine/python $(PY) -m engine.local
+	PYTHONPATH=layers/engine/python FRESH=$(FRESH) PORT=$(PORT) $(PY) -m engine.local
 
 # The arm64 / Python 3.12 layers (pip --platform, no Docker; engine package compiled), then the offline synth.
 build/layers/deps/python: layers/deps/requirements.txt requirements.lock

@@ -1,14 +1,19 @@
-"""Benchmark: the local runtime end to end — signal received → order on the paper exchange.
+"""Benchmark: the local runtime (`make run`) under a candle-close burst and over a long session.
 
-Starts ``python -m engine.local`` as a subprocess (its own moto server, stream pump and scheduler),
-widens the pool and limits through SSM at the runtime's AWS endpoint (as an operator would), then
-sends entry signals one at a time for distinct (exchange, symbol, timeframe) keys. For each signal it
-measures the webhook's answer, reads the legs' client order ids once (``GET /groups/{id}``), then polls
-the paper exchange's order book (the paper orders table, at the runtime's AWS endpoint) until the first
-entry leg is in it and until every entry leg is.
+Each part starts ``python -m engine.local`` as a subprocess on a fresh state directory (its own moto
+server, stream pump and scheduler, the schedules at their `make run` defaults) and talks to it over
+HTTP only, plus the runtime's AWS endpoint for config edits and for reading the paper exchange's book.
 
-The scheduled functions (order_sync, risk_engine) are set to a one-hour period so their passes over a
-growing book do not land inside the measured path; everything else runs as ``make run`` runs it.
+- **Burst**: 15 entry alerts on distinct keys sent at once (one thread each) to a fresh runtime with its
+  default config, as TradingView delivers a candle close; min / median / max of the webhook's answers.
+- **Soak**: ``BENCH_SOAK_SIGNALS`` (1,000) signals one after another in rounds of ``BENCH_SOAK_ROUND``
+  (50) entries on distinct keys followed by the 50 exits of those keys, so closed history grows while
+  the open book stays under 50 groups. For each entry: the webhook's answer, then signal → the first
+  entry leg in the paper exchange's order book (polled every 25 ms); for each exit the webhook's answer.
+  Resident memory of the runtime's process tree before the first and after the last signal, and the
+  figures per quarter of the signals (the last quarter runs against the biggest history).
+
+Figures go to ``bench-results/local.json``; nothing is asserted (DESIGN §8).
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +38,12 @@ from typing import Any
 import boto3
 
 from engine.local.settings import APP, STAGE, TABLE_VARIABLES
-from tests.bench.common import ms, percentile, print_report
+from tests.bench.common import median, ms, percentile, print_report, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
-SIGNALS = int(os.environ.get("BENCH_LOCAL_SIGNALS", "200"))
-#: Stop sending after this many seconds (keeps `make bench` bounded on a busy machine); the table says so.
-BUDGET_SECONDS = float(os.environ.get("BENCH_LOCAL_BUDGET_SECONDS", "150"))
+SOAK_SIGNALS = int(os.environ.get("BENCH_SOAK_SIGNALS", "1000"))
+ROUND = int(os.environ.get("BENCH_SOAK_ROUND", "50"))
+BURST = int(os.environ.get("BENCH_BURST", "15"))
 POLL_SECONDS = 0.025
 ORDER_TIMEOUT_SECONDS = 30.0
 #: The paper exchange's order book (engine.store PAPER_ORDERS_TABLE, local default name).
@@ -58,6 +64,9 @@ EXCHANGES = ("binance", "bybit", "okx")
 TIMEFRAMES = (1, 3, 5, 15, 30, 60, 120, 240)
 
 
+# ---------------------------------------------------------------------- the runtime
+
+
 @dataclass
 class Runtime:
     """A running local runtime: its process, base URL, webhook secret and AWS endpoint."""
@@ -67,6 +76,16 @@ class Runtime:
     secret: str
     endpoint: str
     output: list[str]
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client against the runtime's moto endpoint."""
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
 
 def _reader(process: subprocess.Popen[str], lines: list[str], ready: threading.Event) -> None:
@@ -87,18 +106,18 @@ def _banner_value(lines: list[str], label: str) -> str:
 
 
 @contextlib.contextmanager
-def local_runtime() -> Iterator[Runtime]:
-    """Start ``python -m engine.local`` on a free port; stop it (SIGTERM) afterwards."""
-    env = dict(os.environ)
+def local_runtime(state_dir: Path, **extra_env: str) -> Iterator[Runtime]:
+    """Start ``python -m engine.local`` on a free port with its state in ``state_dir``; SIGTERM after."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_ENDPOINT_URL")}
     env.update(
         PORT="0",
         PYTHONPATH=str(ROOT / "layers" / "engine" / "python"),
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-        LOCAL_SYNC_SECONDS="3600",
-        LOCAL_RISK_SECONDS="3600",
+        LOCAL_STATE_DIR=str(state_dir),
         CONFIG_MAX_AGE_SECONDS="1",
         PYTHONUNBUFFERED="1",
+        **extra_env,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.local"],
@@ -113,7 +132,7 @@ def local_runtime() -> Iterator[Runtime]:
     ready = threading.Event()
     threading.Thread(target=_reader, args=(process, lines, ready), daemon=True).start()
     try:
-        if not ready.wait(60) or process.poll() is not None:
+        if not ready.wait(90) or process.poll() is not None:
             raise RuntimeError("local runtime did not start:\n" + "\n".join(lines[-30:]))
         webhook_url = _banner_value(lines, "Webhook URL")
         yield Runtime(
@@ -127,25 +146,51 @@ def local_runtime() -> Iterator[Runtime]:
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
 
 
-def resident_mb(pid: int) -> int | str:
-    """Resident memory of process ``pid`` in MB (Linux), or "n/a"."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    pids, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pids.extend(int(child) for child in children)
+                frontier.extend(int(child) for child in children)
+    return pids
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants in MB (Linux)."""
+    total_kb = 0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{member}/status", encoding="utf-8") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return "n/a"
+                    total_kb += int(line.split()[1])
+    return round(total_kb / 1024, 1)
 
 
-def http(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants so far (Linux)."""
+    ticks = 0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{member}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------- HTTP and signals
+
+
+def http(method: str, url: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
     """A JSON request; (status, parsed body)."""
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     request = urllib.request.Request(
@@ -162,13 +207,7 @@ def widen_limits(runtime: Runtime) -> None:
     """Pool of 1,000 groups, no per-symbol or exposure limit in the way, a deep paper balance."""
     _, info = http("GET", f"{runtime.url}/_local/info")
     prefix = info["parameter_prefix"]
-    ssm = boto3.client(
-        "ssm",
-        endpoint_url=runtime.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ssm = runtime.aws("ssm")
     engine = json.loads(ssm.get_parameter(Name=f"{prefix}engine")["Parameter"]["Value"])
     engine["max_open_per_symbol"] = 1000
     engine["max_total_exposure_usd"] = 1_000_000_000
@@ -178,6 +217,7 @@ def widen_limits(runtime: Runtime) -> None:
         Name=f"{prefix}pool", Value=json.dumps({"max_open_groups": 1000}), Type="String", Overwrite=True
     )
     deadline = time.monotonic() + 30
+    pool: Any = None
     while time.monotonic() < deadline:
         status, pool = http("GET", f"{runtime.url}/pool")
         accounts = pool.get("accounts", {}) if status == 200 else {}
@@ -187,12 +227,24 @@ def widen_limits(runtime: Runtime) -> None:
     raise RuntimeError(f"the pool edit was not picked up: {pool}")
 
 
-def signal(secret: str, exchange: str, symbol: str, timeframe: int) -> dict[str, Any]:
-    """An entry alert as TradingView sends it."""
+def set_prices(runtime: Runtime) -> None:
+    """Paper prices for every symbol on every paper account."""
+    status, answer = http("POST", f"{runtime.url}/_local/prices", {s: float(p) for s, p in PRICES.items()})
+    if status != 200:
+        raise RuntimeError(f"setting paper prices failed: {status} {answer}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def entry(secret: str, key: tuple[str, str, int]) -> dict[str, Any]:
+    """A long entry alert as TradingView sends it (default DCA: 5 limit legs)."""
+    exchange, symbol, timeframe = key
     return {
         "secret": secret,
         "source": "tradingview",
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "timestamp": _now(),
         "tv": {
             "exchange": exchange,
             "symbol": symbol.replace("/", ""),
@@ -206,8 +258,28 @@ def signal(secret: str, exchange: str, symbol: str, timeframe: int) -> dict[str,
     }
 
 
+def exit_(secret: str, key: tuple[str, str, int]) -> dict[str, Any]:
+    """The strategy's closing alert (sell to flat) for the long group of ``key``."""
+    exchange, symbol, timeframe = key
+    return {
+        "secret": secret,
+        "source": "tradingview",
+        "timestamp": _now(),
+        "tv": {
+            "exchange": exchange,
+            "symbol": symbol.replace("/", ""),
+            "timeframe": str(timeframe),
+            "action": "sell",
+            "market_position": "flat",
+            "prev_market_position": "long",
+            "close_price": PRICES[symbol],
+        },
+        "execution_intent": {"type": "exit", "side": "sell"},
+    }
+
+
 def keys() -> list[tuple[str, str, int]]:
-    """Distinct (exchange, symbol, timeframe) keys, interleaved across exchanges and symbols."""
+    """Distinct (exchange, symbol, timeframe) keys, interleaved across exchanges and symbols (240)."""
     return [
         (exchange, symbol, timeframe)
         for timeframe in TIMEFRAMES
@@ -224,114 +296,247 @@ def entry_client_ids(runtime: Runtime, group_id: str) -> list[str]:
     return [o["client_order_id"] for o in answer.get("orders", []) if o.get("purpose") == "entry"]
 
 
-def wait_for_orders(
-    paper: Any, exchange: str, client_ids: list[str], start: float
-) -> tuple[float | None, float | None]:
-    """Seconds from ``start`` until the first, and every, entry order is in the paper exchange's book."""
-    keys = [{"exchange": {"S": exchange}, "client_order_id": {"S": cid}} for cid in client_ids]
-    first: float | None = None
+def first_order_seconds(paper: Any, exchange: str, client_ids: list[str], start: float) -> float | None:
+    """Seconds from ``start`` until the first of ``client_ids`` is in the paper exchange's book."""
+    wanted = [{"exchange": {"S": exchange}, "client_order_id": {"S": cid}} for cid in client_ids]
     deadline = start + ORDER_TIMEOUT_SECONDS
     while time.perf_counter() < deadline:
         answer = paper.batch_get_item(
-            RequestItems={PAPER_TABLE: {"Keys": keys, "ProjectionExpression": "client_order_id"}}
+            RequestItems={PAPER_TABLE: {"Keys": wanted, "ProjectionExpression": "client_order_id"}}
         )
-        found = len(answer["Responses"].get(PAPER_TABLE, []))
-        now = time.perf_counter() - start
-        if found and first is None:
-            first = now
-        if found == len(keys):
-            return first, now
+        if answer["Responses"].get(PAPER_TABLE):
+            return time.perf_counter() - start
         time.sleep(POLL_SECONDS)
-    return first, None
+    return None
+
+
+# ---------------------------------------------------------------------- burst
+
+
+def burst(runtime: Runtime, count: int) -> dict[str, Any]:
+    """``count`` entry alerts on distinct keys at once; the answers' seconds and outcomes."""
+    bodies = [json.dumps(entry(runtime.secret, key)).encode() for key in keys()[:count]]
+    seconds: list[float] = [0.0] * count
+    outcomes: list[str] = [""] * count
+    gate = threading.Barrier(count)
+
+    def send(index: int) -> None:
+        gate.wait()
+        start = time.perf_counter()
+        status, answer = http("POST", f"{runtime.url}/webhook", bodies[index])
+        seconds[index] = time.perf_counter() - start
+        outcomes[index] = f"{status} {answer.get('outcome') if isinstance(answer, dict) else answer}"
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counted: dict[str, int] = {}
+    for outcome in outcomes:
+        counted[outcome] = counted.get(outcome, 0) + 1
+    return {
+        "alerts": count,
+        "min_ms": round(min(seconds) * 1000, 1),
+        "median_ms": round(median(seconds) * 1000, 1),
+        "max_ms": round(max(seconds) * 1000, 1),
+        "outcomes": counted,
+    }
+
+
+# ---------------------------------------------------------------------- soak
+
+
+@dataclass
+class Sample:
+    """One signal of the soak."""
+
+    kind: str
+    webhook: float
+    first_order: float | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Soak:
+    """What the soak measured."""
+
+    samples: list[Sample] = field(default_factory=list)
+    rss_before: float = 0.0
+    rss_after: float = 0.0
+    rss_by_quarter: list[float] = field(default_factory=list)
+    cpu_by_quarter: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def soak(runtime: Runtime, signals: int, round_size: int) -> Soak:
+    """``signals`` signals in rounds: ``round_size`` entries on distinct keys, then their exits."""
+    paper = runtime.aws("dynamodb")
+    all_keys = keys()
+    plan: list[tuple[str, tuple[str, str, int]]] = []
+    offset = 0
+    while len(plan) < signals:
+        window = [all_keys[(offset + i) % len(all_keys)] for i in range(round_size)]
+        offset += round_size
+        plan.extend(("entry", key) for key in window)
+        plan.extend(("exit", key) for key in window)
+    plan = plan[:signals]
+    quarter = max(1, signals // 4)
+    result = Soak(rss_before=tree_rss_mb(runtime.process.pid))
+    cpu_mark = tree_cpu_seconds(runtime.process.pid)
+    started = time.perf_counter()
+    for index, (kind, key) in enumerate(plan, start=1):
+        body = json.dumps((entry if kind == "entry" else exit_)(runtime.secret, key)).encode()
+        start = time.perf_counter()
+        status, answer = http("POST", f"{runtime.url}/webhook", body)
+        sample = Sample(kind, time.perf_counter() - start)
+        result.samples.append(sample)
+        outcome = answer.get("outcome") if isinstance(answer, dict) else None
+        if kind == "entry":
+            group_id = answer.get("group_id") if isinstance(answer, dict) else None
+            if status != 202 or outcome != "opened" or not group_id:
+                sample.problem = f"entry {status} {outcome}"
+            else:
+                ids = entry_client_ids(runtime, group_id)
+                sample.first_order = first_order_seconds(paper, key[0], ids, start)
+                if sample.first_order is None:
+                    sample.problem = f"no order on the exchange within {ORDER_TIMEOUT_SECONDS:.0f} s"
+        elif status != 202 or outcome not in ("exited", "ignored"):
+            sample.problem = f"exit {status} {outcome}"
+        if index % quarter == 0 or index == len(plan):
+            cpu_now = tree_cpu_seconds(runtime.process.pid)
+            result.cpu_by_quarter.append(cpu_now - cpu_mark)
+            cpu_mark = cpu_now
+            result.rss_by_quarter.append(tree_rss_mb(runtime.process.pid))
+            print(
+                f"  soak: {index}/{len(plan)} signals, {time.perf_counter() - started:.0f} s, "
+                f"RSS {result.rss_by_quarter[-1]} MB",
+                flush=True,
+            )
+    result.seconds = time.perf_counter() - started
+    result.rss_after = tree_rss_mb(runtime.process.pid)
+    return result
+
+
+def quarters(result: Soak) -> list[dict[str, Any]]:
+    """Webhook and first-order p50/p99 (ms) per quarter of the signals."""
+    size = max(1, len(result.samples) // 4)
+    figures = []
+    for number in range(4):
+        part = result.samples[number * size : (number + 1) * size if number < 3 else None]
+        hooks = [sample.webhook for sample in part]
+        firsts = [sample.first_order for sample in part if sample.first_order is not None]
+        figures.append(
+            {
+                "signals": len(part),
+                "webhook_p50_ms": round(percentile(hooks, 50) * 1000, 1) if hooks else None,
+                "webhook_p99_ms": round(percentile(hooks, 99) * 1000, 1) if hooks else None,
+                "first_order_p50_ms": round(percentile(firsts, 50) * 1000, 1) if firsts else None,
+                "first_order_p99_ms": round(percentile(firsts, 99) * 1000, 1) if firsts else None,
+                "cpu_seconds": round(result.cpu_by_quarter[number], 1)
+                if number < len(result.cpu_by_quarter)
+                else None,
+                "rss_mb": result.rss_by_quarter[number] if number < len(result.rss_by_quarter) else None,
+            }
+        )
+    return figures
+
+
+# ---------------------------------------------------------------------- report
 
 
 def run() -> None:
-    """Start the runtime, send the signals, print the table."""
-    acks: list[float] = []
-    firsts: list[float] = []
-    alls: list[float] = []
-    problems: dict[str, int] = {}
-    with local_runtime() as runtime:
-        widen_limits(runtime)
-        status, _ = http("POST", f"{runtime.url}/_local/prices", {s: float(p) for s, p in PRICES.items()})
-        if status != 200:
-            raise RuntimeError(f"setting paper prices failed: {status}")
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=runtime.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        rss_start = resident_mb(runtime.process.pid)
-        started = time.perf_counter()
-        sent = 0
-        for exchange, symbol, timeframe in keys()[:SIGNALS]:
-            if time.perf_counter() - started > BUDGET_SECONDS:
-                break
-            sent += 1
-            body = json.dumps(signal(runtime.secret, exchange, symbol, timeframe)).encode()
-            start = time.perf_counter()
-            status, answer = http("POST", f"{runtime.url}/webhook", body)
-            acks.append(time.perf_counter() - start)
-            group_id = answer.get("group_id") if isinstance(answer, dict) else None
-            if status != 202 or answer.get("outcome") != "opened" or not group_id:
-                label = f"{status} {answer.get('outcome') if isinstance(answer, dict) else answer}"
-                problems[label] = problems.get(label, 0) + 1
-                continue
-            first, every = wait_for_orders(dynamodb, exchange, entry_client_ids(runtime, group_id), start)
-            if first is None:
-                problems["no order on the exchange within 30 s"] = (
-                    problems.get("no order on the exchange within 30 s", 0) + 1
-                )
-                continue
-            firsts.append(first)
-            if every is not None:
-                alls.append(every)
-        total = time.perf_counter() - started
-        rss_end = resident_mb(runtime.process.pid)
-        dead = http("GET", f"{runtime.url}/_local/status")[1].get("dead_letters", [])
-    rows: list[list[object]] = []
-    quarter = max(1, len(firsts) // 4)
-    for label, values in (
-        ("webhook answered (202 opened)", acks),
-        ("signal → first entry order on the paper exchange", firsts),
-        ("signal → every entry leg on the paper exchange", alls),
-        ("  first order, first quarter of the signals", firsts[:quarter]),
-        ("  first order, last quarter (bigger book)", firsts[-quarter:]),
-    ):
-        rows.append(
+    """The burst, then the soak, each on a fresh runtime; print the tables, write local.json."""
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as scratch:
+        with local_runtime(Path(scratch) / "burst") as runtime:
+            set_prices(runtime)
+            burst_figures = burst(runtime, BURST)
+        with local_runtime(Path(scratch) / "soak") as runtime:
+            widen_limits(runtime)
+            set_prices(runtime)
+            result = soak(runtime, SOAK_SIGNALS, ROUND)
+            dead = http("GET", f"{runtime.url}/_local/status")[1].get("dead_letters", [])
+    print_report(
+        f"Local runtime: a burst of {BURST} alerts on distinct keys against a fresh runtime",
+        ["alerts", "min ms", "median ms", "max ms", "answers"],
+        [
             [
-                label,
-                len(values),
-                ms(percentile(values, 50)) if values else "-",
-                ms(percentile(values, 99)) if values else "-",
-                ms(max(values)) if values else "-",
+                burst_figures["alerts"],
+                burst_figures["min_ms"],
+                burst_figures["median_ms"],
+                burst_figures["max_ms"],
+                ", ".join(f"{k}: {v}" for k, v in burst_figures["outcomes"].items()),
             ]
-        )
-    notes = [
-        f"{sent} entry signals sent one after another for distinct exchange/symbol/timeframe keys "
-        f"(5 limit legs each, default DCA); {total:.1f} s in all",
-        "path: HTTP → webhook handler → DynamoDB (moto server) → stream pump (0.2 s poll) → order_executor "
-        "→ paper exchange; measured by reading the paper order book (BatchGetItem on the legs' client "
-        "order ids at the runtime's AWS endpoint) every 25 ms",
-        "order_sync/risk_engine schedules set to 1 h so they stay out of the measured path",
+        ],
+        ["every alert sent at the same moment from its own thread (TradingView gives up after 3 s)"],
+    )
+    per_quarter = quarters(result)
+    rows = [
+        [
+            f"Q{number}",
+            figures["signals"],
+            figures["webhook_p50_ms"],
+            figures["webhook_p99_ms"],
+            figures["first_order_p50_ms"],
+            figures["first_order_p99_ms"],
+            figures["cpu_seconds"],
+            figures["rss_mb"],
+        ]
+        for number, figures in enumerate(per_quarter, start=1)
     ]
-    if sent < SIGNALS:
-        notes.append(
-            f"time budget of {BUDGET_SECONDS:.0f} s reached after {sent} of {SIGNALS} signals "
-            "(BENCH_LOCAL_BUDGET_SECONDS)"
-        )
-    notes.append(f"runtime process resident memory: {rss_start} MB before the signals, {rss_end} MB after")
+    problems: dict[str, int] = {}
+    for sample in result.samples:
+        if sample.problem:
+            problems[sample.problem] = problems.get(sample.problem, 0) + 1
+    hooks = [sample.webhook for sample in result.samples]
+    firsts = [sample.first_order for sample in result.samples if sample.first_order is not None]
+    notes = [
+        f"{len(result.samples)} signals one after another in rounds of {ROUND} entries on distinct "
+        f"exchange/symbol/timeframe keys then their {ROUND} exits; {result.seconds:.0f} s in all; "
+        "schedules at their `make run` defaults (order_sync asked every second, risk every 30 s)",
+        f"webhook p50 {ms(percentile(hooks, 50))} / p99 {ms(percentile(hooks, 99))} ms overall; "
+        + (
+            f"signal → first entry order p50 {ms(percentile(firsts, 50))} / "
+            f"p99 {ms(percentile(firsts, 99))} ms"
+            if firsts
+            else "no first order measured"
+        ),
+        f"resident memory of the runtime's process tree: {result.rss_before} MB before the signals, "
+        f"{result.rss_after} MB after",
+        "CPU s: user + system seconds the runtime spent during the quarter (the client's polling included)",
+    ]
     if problems:
         notes.append("not measured: " + ", ".join(f"{k}: {v}" for k, v in problems.items()))
     if dead:
         notes.append(f"dead letters in the stream pump: {len(dead)}")
     print_report(
-        "Local runtime: signal received → order on the paper exchange",
-        ["measure", "signals", "p50 ms", "p99 ms", "max ms"],
+        "Local runtime soak: signals in rounds (entries, then their exits)",
+        [
+            "quarter",
+            "signals",
+            "webhook p50",
+            "webhook p99",
+            "1st order p50",
+            "1st order p99",
+            "CPU s",
+            "RSS MB",
+        ],
         rows,
         notes,
+    )
+    write_results(
+        "local",
+        {
+            "signals": len(result.samples),
+            "round": ROUND,
+            "seconds": round(result.seconds, 1),
+            "rss_mb_before": result.rss_before,
+            "rss_mb_after": result.rss_after,
+            "quarters": per_quarter,
+            "problems": problems,
+            "dead_letters": len(dead),
+            "burst": burst_figures,
+        },
     )
 
 

@@ -85,8 +85,12 @@ class Stopped:
 class LocalStack:
     """One `python -m engine.local` subprocess and an HTTP client for it."""
 
-    def __init__(self, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, env: Mapping[str, str] | None = None, *, state_dir: Path | None = None
+    ) -> None:
         self.workdir = workdir
+        #: Where the runtime keeps its state (restarts reuse it; each new stack starts with it empty).
+        self.state_dir = state_dir or workdir / "state"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = {**BASE_ENV, **(env or {})}
@@ -106,6 +110,8 @@ class LocalStack:
             HOST="127.0.0.1",
             PORT=str(self.port),
             ENGINE_FUNCTIONS_ROOT=str(ROOT / "functions"),
+            LOCAL_STATE_DIR=str(self.state_dir),
+            LOCAL_FRESH="0",
             AWS_DEFAULT_REGION="us-east-1",
             AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
             **self._extra_env,

@@ -100,6 +100,7 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "FAKE_OUT": str(out),
         "LOCAL_SYNC_SECONDS": "3600",
         "LOCAL_RISK_SECONDS": "3600",
+        "LOCAL_STATE_DIR": str(tmp_path / "state"),
     }
     stderr = tmp_path / "stderr.log"
     with stderr.open("w") as errors:

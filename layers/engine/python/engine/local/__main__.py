@@ -1,4 +1,8 @@
-"""``python -m engine.local``: run the local runtime until Ctrl-C or SIGTERM (exit status 0)."""
+"""``python -m engine.local``: run the local runtime until Ctrl-C or SIGTERM (exit status 0).
+
+A start-up failure exits 1: a reason the user can fix (the port is taken, the state directory is held by
+another runtime or unreadable, a bad setting) in one line on stderr, anything else with its traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import sys
 import threading
 from types import FrameType
 
-from engine.local.runtime import LocalRuntime
+from engine.local.runtime import LocalRuntime, StartError
 from engine.local.settings import LocalSettings
 from engine.local.view import is_interactive
 
@@ -28,9 +32,17 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    runtime = LocalRuntime(LocalSettings.from_env(), out=sys.stdout, interactive=is_interactive())
+    try:
+        settings = LocalSettings.from_env()
+    except ValueError as exc:
+        print(f"local runtime failed to start: {exc}", file=sys.stderr)
+        return 1
+    runtime = LocalRuntime(settings, out=sys.stdout, interactive=is_interactive())
     try:
         runtime.start()
+    except StartError as exc:
+        print(f"local runtime failed to start: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         logging.getLogger("engine.local").exception("local runtime failed to start")
         print(f"local runtime failed to start: {exc}", file=sys.stderr)

@@ -14,6 +14,14 @@ Delivery, per consumer and shard (the behaviour of a mapping with ``ReportBatchI
   its neighbours down with it;
 - a record that fails alone (or is reported failed) ``max_retries`` + 1 times goes to the dead-letter
   list (the local twin of the on-failure SQS destination) and the consumer moves on.
+
+Positions: each consumer's position is the sequence number of the last record it acknowledged (or
+dead-lettered). :meth:`StreamPump.positions` reads them (the local runtime saves them with the tables,
+and trims what every consumer has acknowledged); a pump built with ``positions`` starts each consumer
+right after its saved position, so records fetched but not acknowledged before a restart are delivered
+again. ``has_records(table, after)`` (optional) says whether a stream may hold a record after a sequence
+number without a request; ``wake`` (optional) is set by whoever writes, so the loop does not wait out
+its poll period.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from engine.local.events import stream_event, stream_event_record
 log = logging.getLogger("engine.local.pump")
 
 Deliver = Callable[[dict[str, Any]], Any]
+HasRecords = Callable[[str, "str | None"], bool]
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,10 @@ class PassResult:
 
 @dataclass
 class _ShardReader:
+    table: str
     stream_arn: str
     shard_id: str
+    acknowledged: str | None = None
     last_fetched: str | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     batch_limit: int = 0
@@ -124,6 +135,10 @@ class StreamPump:
         max_retries: int = 3,
         poll_seconds: float = 0.2,
         after_pass: Callable[[], object] | None = None,
+        positions: Mapping[str, str] | None = None,
+        has_records: HasRecords | None = None,
+        wake: threading.Event | None = None,
+        dead_letters: list[DeadLetter] | None = None,
     ) -> None:
         self.consumers = consumers
         self._dynamodb = dynamodb
@@ -133,19 +148,48 @@ class StreamPump:
         self.max_retries = max_retries
         self.poll_seconds = poll_seconds
         self._after_pass = after_pass
+        self._saved = dict(positions or {})
+        self._has_records = has_records
+        self._wake = wake or threading.Event()
         self._readers: dict[str, list[_ShardReader]] = {}
-        self._dead_letters: list[DeadLetter] = []
+        self._dead_letters: list[DeadLetter] = list(dead_letters or [])
+        self._positions: dict[str, str] = dict(self._saved)
+        self._positions_lock = threading.Lock()
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ public
 
+    @staticmethod
+    def key_of(consumer: Consumer) -> str:
+        """The name of a consumer's position: ``<consumer>|<table>``."""
+        return f"{consumer.name}|{consumer.table}"
+
+    def positions(self) -> dict[str, str]:
+        """Last acknowledged sequence number per consumer (:meth:`key_of`); saved positions of consumers
+        not read yet are kept."""
+        with self._positions_lock:
+            return dict(self._positions)
+
+    def acknowledged(self) -> dict[str, int | None]:
+        """Per table, the lowest position over its consumers (None while one of them has none)."""
+        current = self.positions()
+        lowest: dict[str, int | None] = {}
+        for consumer in self.consumers:
+            position = current.get(self.key_of(consumer))
+            value = None if position is None else int(position)
+            if consumer.table not in lowest:
+                lowest[consumer.table] = value
+            else:
+                seen = lowest[consumer.table]
+                lowest[consumer.table] = None if seen is None or value is None else min(seen, value)
+        return lowest
+
     @property
     def dead_letters(self) -> list[DeadLetter]:
-        """Records given up on, oldest first."""
-        with self._lock:
-            return list(self._dead_letters)
+        """Records given up on, oldest first (a copy; not blocked by a pass in progress)."""
+        return list(self._dead_letters)
 
     def run_pass(self) -> PassResult:
         """Deliver at most one batch per consumer and shard."""
@@ -178,6 +222,7 @@ class StreamPump:
     def stop(self) -> None:
         """Stop the thread after its current pass."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
             self._thread = None
@@ -186,16 +231,18 @@ class StreamPump:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
             try:
                 busy = self.run_pass().sent > 0
             except Exception:
                 log.exception("stream pump pass failed")
                 busy = False
             if not busy:
-                self._stop.wait(self.poll_seconds)
+                self._wake.wait(self.poll_seconds)
 
     def _readers_of(self, consumer: Consumer) -> list[_ShardReader]:
-        readers = self._readers.get(consumer.name + "|" + consumer.table)
+        key = self.key_of(consumer)
+        readers = self._readers.get(key)
         if readers:
             return readers
         table = self._dynamodb.describe_table(TableName=consumer.table)["Table"]
@@ -203,17 +250,27 @@ class StreamPump:
         if not stream_arn:
             raise RuntimeError(f"table {consumer.table} has no stream")
         shards = self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+        saved = self._saved.get(key)
         readers = [
-            _ShardReader(stream_arn=stream_arn, shard_id=shard["ShardId"], batch_limit=self.batch_size)
+            _ShardReader(
+                table=consumer.table,
+                stream_arn=stream_arn,
+                shard_id=shard["ShardId"],
+                acknowledged=saved,
+                last_fetched=saved,
+                batch_limit=self.batch_size,
+            )
             for shard in shards
         ]
         if readers:
-            self._readers[consumer.name + "|" + consumer.table] = readers
+            self._readers[key] = readers
         return readers
 
     def _fetch(self, reader: _ShardReader) -> None:
         room = self.batch_size - len(reader.pending)
         if room <= 0:
+            return
+        if self._has_records is not None and not self._has_records(reader.table, reader.last_fetched):
             return
         # A fresh iterator after the last record we hold, on every fetch, rather than following
         # NextShardIterator: moto rolls back a cancelled transaction by swapping in a copy of the whole
@@ -259,12 +316,12 @@ class StreamPump:
             error = f"{type(exc).__name__}: {exc}"
             failed, whole_batch = 0, True
         if failed is None:
-            self._acknowledge(reader, len(batch))
+            self._acknowledge(consumer, reader, len(batch))
             reader.batch_limit = self.batch_size
             result.delivered = len(batch)
             return result
         result.failures = 1
-        self._acknowledge(reader, failed)
+        self._acknowledge(consumer, reader, failed)
         result.delivered = failed
         if whole_batch and len(batch) > 1:
             reader.batch_limit = max(1, len(batch) // 2)
@@ -274,16 +331,20 @@ class StreamPump:
         reader.attempts[sequence] = reader.attempts.get(sequence, 0) + 1
         if reader.attempts[sequence] > self.max_retries:
             self._dead_letter(consumer, record, reader.attempts.pop(sequence), error)
-            reader.pending.pop(0)
+            self._acknowledge(consumer, reader, 1)
             reader.batch_limit = self.batch_size
             result.dead_letters = 1
         return result
 
-    @staticmethod
-    def _acknowledge(reader: _ShardReader, count: int) -> None:
+    def _acknowledge(self, consumer: Consumer, reader: _ShardReader, count: int) -> None:
+        if count <= 0:
+            return
         for record in reader.pending[:count]:
             reader.attempts.pop(record["dynamodb"]["SequenceNumber"], None)
+        reader.acknowledged = reader.pending[count - 1]["dynamodb"]["SequenceNumber"]
         del reader.pending[:count]
+        with self._positions_lock:
+            self._positions[self.key_of(consumer)] = reader.acknowledged
 
     def _dead_letter(self, consumer: Consumer, record: dict[str, Any], attempts: int, error: str) -> None:
         letter = DeadLetter(

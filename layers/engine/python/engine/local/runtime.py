@@ -1,32 +1,40 @@
 """The local runtime: moto, the handlers behind HTTP, the stream pump, the scheduler and the view.
 
-Start order: bind the HTTP port (fail fast when taken), start moto, point the process at it, create
-tables and seed config and the webhook secret, then start the pump, the scheduler and the server.
-:meth:`LocalRuntime.stop` undoes it all in reverse; every thread is joined before moto goes away.
+Start order: bind the HTTP port and hold the state directory (fail fast when either is taken), start
+moto, point the process at it, restore the saved state (``engine.local.aws.persistence``), start journalling,
+create missing tables and seed config and the webhook secret (what was restored is kept), then start the
+pump, the scheduler and the server. :meth:`LocalRuntime.stop` undoes it all in reverse; every thread is
+joined, and the state saved, before moto goes away.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TextIO
 
 import boto3
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 
 from engine.local import bootstrap
 from engine.local.activity import ActivityLog, released_groups
 from engine.local.alert_example import alert_message
+from engine.local.aws import changes, streams
 from engine.local.aws.housekeeping import prune_shard_iterators
+from engine.local.aws.persistence import Persister, State, StateDirectory, StateError, restore
 from engine.local.aws.server import SerialisedMotoServer
 from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
 from engine.local.functions import FunctionRegistry
 from engine.local.http_api import LocalHttpServer
-from engine.local.pump import Consumer, Deliver, StreamPump
+from engine.local.pump import Consumer, DeadLetter, Deliver, StreamPump
 from engine.local.scheduler import Schedule, Scheduler
 from engine.local.settings import LocalSettings, configure_process_environment
 from engine.local.view import TerminalView
@@ -40,6 +48,10 @@ STREAM_CONSUMERS = (
     ("GROUPS_TABLE", "slot_release"),
 )
 SCHEDULED_FUNCTIONS = ("order_sync", "risk_engine")
+
+
+class StartError(RuntimeError):
+    """The runtime cannot start for a reason a user can fix (the message says which, in one line)."""
 
 
 class LocalRuntime:
@@ -58,6 +70,11 @@ class LocalRuntime:
         self._notifier: LocalNotifier | None = None
         self._scheduler: Scheduler | None = None
         self._view: TerminalView | None = None
+        self._state_dir: StateDirectory | None = None
+        self._persister: Persister | None = None
+        self._wake = threading.Event()
+        self._trimmed: dict[str, int] = {}
+        self.restored: dict[str, int] | None = None
         self.endpoint_url = ""
         self.webhook_secret = ""
 
@@ -73,14 +90,35 @@ class LocalRuntime:
 
     def _start(self) -> None:
         settings = self.settings
-        self._http = LocalHttpServer((settings.host, settings.port), self)
+        self._http = _bind(settings.host, settings.port, self)
+        state = self._open_state()
         self.endpoint_url = self._moto.start()
         configure_process_environment(self.endpoint_url, settings.region)
+        if state is not None:
+            started = time.monotonic()
+            with self._moto.lock:
+                self.restored = restore(state, settings.region)
+            log.info("state restored in %.2f s: %s", time.monotonic() - started, self.restored)
+        self._pump = self._build_pump(state)
+        self._scheduler = self._build_scheduler(state)
+        changes.add_listener(self._stream_written)
+        if self._state_dir is not None:
+            self._persister = Persister(
+                self._state_dir, settings.region, self._moto.lock, state, interval=settings.save_seconds
+            )
+            pump, scheduler = self._pump, self._scheduler
+            self._persister.sources.positions = pump.positions
+            self._persister.sources.acknowledged = pump.acknowledged
+            self._persister.sources.dead_letters = lambda: [letter.as_dict() for letter in pump.dead_letters]
+            self._persister.sources.scheduler = scheduler.last_runs
+            self._persister.start()
         self.webhook_secret = bootstrap.prepare(secrets.token_urlsafe(24))
-        self._pump = self._build_pump()
-        self._scheduler = self._build_scheduler()
         create_topic(settings.region)
         self._notifier = LocalNotifier(self.registry, settings.region, settings.stream_poll_seconds)
+        self._load_functions()
+        if self._persister is not None:
+            self._persister.flush()
+            self._persister.compact()
         self._pump.start()
         self._notifier.start()
         self._scheduler.start()
@@ -97,6 +135,30 @@ class LocalRuntime:
             )
             self._view.start()
 
+    def _load_functions(self) -> None:
+        """Import every handler now (a warm container): the first burst of alerts pays no import."""
+        names = {"webhook", "operator_api", *SCHEDULED_FUNCTIONS, *(name for _, name in STREAM_CONSUMERS)}
+        for name in sorted(names):
+            if self.registry.exists(name):
+                self.registry.module(name)
+
+    def _open_state(self) -> State | None:
+        """Hold the state directory (``FRESH``: empty it) and read what it holds."""
+        if self.settings.state_dir is None:
+            return None
+        directory = StateDirectory(self.settings.state_dir)
+        try:
+            directory.lock()
+            self._state_dir = directory
+            if self.settings.fresh:
+                directory.wipe()
+                return None
+            return directory.load()
+        except StateError as exc:
+            raise StartError(f"{exc}; `make run FRESH=1` starts clean") from None
+        except OSError as exc:
+            raise StartError(f"cannot use the state directory {self.settings.state_dir}: {exc}") from None
+
     def stop(self) -> None:
         """Stop the server, the view, the scheduler, the pump and moto (in that order)."""
         if self._http is not None:
@@ -109,9 +171,42 @@ class LocalRuntime:
             if part is not None:
                 part.stop()
         self._view = self._scheduler = self._pump = self._notifier = None
-        self._moto.stop()
+        changes.remove_listener(self._stream_written)
+        try:
+            if self._persister is not None:
+                self._persister.stop()
+            elif self._state_dir is not None:
+                self._state_dir.unlock()
+        finally:
+            self._persister = self._state_dir = None
+            self._moto.stop()
 
-    def _build_pump(self) -> StreamPump:
+    def _stream_written(self, table: Table, hash_value: DynamoType, range_value: DynamoType | None) -> None:
+        if table.stream_shard is not None:
+            self._wake.set()
+
+    def _housekeeping(self) -> None:
+        """After each pump pass: forget moto's old iterators; trim what every consumer acknowledged (and
+        the journal holds)."""
+        prune_shard_iterators()
+        if self._pump is None:
+            return
+        acknowledged = dict(self._pump.acknowledged())
+        if self._notifier is not None and self._notifier.enabled:  # the events stream is the notifier's
+            acknowledged.update(self._notifier.pump.acknowledged())
+        for table, through in acknowledged.items():
+            if through is None:
+                continue
+            if self._persister is not None:
+                flushed = self._persister.flushed_through(table)
+                through = min(through, flushed if flushed is not None else -1)
+            if through <= self._trimmed.get(table, -1):
+                continue
+            with self._moto.lock:
+                streams.trim(table, self.settings.region, through)
+            self._trimmed[table] = through
+
+    def _build_pump(self, state: State | None = None) -> StreamPump:
         consumers: list[Consumer] = []
         for variable, function in STREAM_CONSUMERS:
             if not self.registry.exists(function):
@@ -130,7 +225,11 @@ class LocalRuntime:
             streams=boto3.client("dynamodbstreams", region_name=self.settings.region),
             region=self.settings.region,
             poll_seconds=self.settings.stream_poll_seconds,
-            after_pass=prune_shard_iterators,
+            after_pass=self._housekeeping,
+            positions=state.positions if state else None,
+            has_records=lambda table, after: streams.has_records_after(table, self.settings.region, after),
+            wake=self._wake,
+            dead_letters=[DeadLetter(**letter) for letter in state.dead_letters] if state else None,
         )
 
     def _stream_target(self, function: str) -> Deliver:
@@ -146,7 +245,7 @@ class LocalRuntime:
 
         return deliver
 
-    def _build_scheduler(self) -> Scheduler:
+    def _build_scheduler(self, state: State | None = None) -> Scheduler:
         periods = {"order_sync": self.settings.sync_seconds, "risk_engine": self.settings.risk_seconds}
         schedules = []
         for function in SCHEDULED_FUNCTIONS:
@@ -154,7 +253,8 @@ class LocalRuntime:
                 schedules.append(Schedule(function, periods[function]))
             else:
                 log.warning("function %s not found: not scheduled", function)
-        return Scheduler(schedules, self.registry.invoke, self.settings.region)
+        last_runs = state.scheduler if state else None
+        return Scheduler(schedules, self.registry.invoke, self.settings.region, last_runs)
 
     # ------------------------------------------------------------------ banner
 
@@ -305,6 +405,19 @@ class LocalRuntime:
             log.exception("status: reading state failed")
             return 500, {"error": "status_unavailable", "reason": f"{type(exc).__name__}: {exc}", **answer}
         return 200, {"pool": state.pool, "queue": state.queue, "groups": state.groups, **answer}
+
+
+def _bind(host: str, port: int, backend: LocalRuntime) -> LocalHttpServer:
+    """The HTTP server on ``host:port``; :class:`StartError` in one line when the port is taken."""
+    try:
+        return LocalHttpServer((host, port), backend)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartError(
+                f"port {port} on {host} is already in use: stop what listens there or choose another port, "
+                f"e.g. PORT={port + 1 if port else 8081} make run"
+            ) from None
+        raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _json_or_text(value: Any) -> Any:

@@ -9,6 +9,8 @@ risk_engine every ``LOCAL_RISK_SECONDS`` (30). :meth:`Scheduler.run_now` with ``
 their intervals.
 
 One run of a function at a time: a tick and a due schedule never overlap for the same function.
+:meth:`Scheduler.last_runs` (wall-clock starts) is saved with the local state; a scheduler built with
+``last_runs`` fires each schedule one period after its saved run (at once when that is past).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +41,17 @@ class Schedule:
 class Scheduler:
     """Fires each schedule on its period in a daemon thread; runs one on demand with :meth:`run_now`."""
 
-    def __init__(self, schedules: list[Schedule], invoke: Invoke, region: str) -> None:
+    def __init__(
+        self,
+        schedules: list[Schedule],
+        invoke: Invoke,
+        region: str,
+        last_runs: Mapping[str, float] | None = None,
+    ) -> None:
         self.schedules = schedules
         self._invoke = invoke
         self._region = region
+        self._last_runs: dict[str, float] = dict(last_runs or {})
         self._locks = {schedule.function: threading.Lock() for schedule in schedules}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,7 +61,12 @@ class Scheduler:
         lock = self._locks.setdefault(function, threading.Lock())
         event = scheduled_event(f"{APP}-{STAGE}-{function}-schedule", self._region, force=force)
         with lock:
+            self._last_runs[function] = time.time()
             return self._invoke(function, event)
+
+    def last_runs(self) -> dict[str, float]:
+        """Function -> wall-clock time (epoch seconds) its last run started."""
+        return dict(self._last_runs)
 
     def start(self) -> None:
         """Start firing the schedules (first run after one period)."""
@@ -68,8 +82,12 @@ class Scheduler:
             self._thread = None
 
     def _loop(self) -> None:
-        now = time.monotonic()
-        due = {schedule.function: now + schedule.every_seconds for schedule in self.schedules}
+        now, wall = time.monotonic(), time.time()
+        due = {}
+        for schedule in self.schedules:
+            last = self._last_runs.get(schedule.function)
+            wait = schedule.every_seconds if last is None else last + schedule.every_seconds - wall
+            due[schedule.function] = now + min(max(wait, 0.0), schedule.every_seconds)
         while not self._stop.is_set():
             now = time.monotonic()
             for schedule in self.schedules:

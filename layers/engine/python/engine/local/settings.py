@@ -56,6 +56,28 @@ def default_functions_root() -> Path:
     return Path(__file__).resolve().parents[5] / "functions"
 
 
+def default_state_dir() -> Path:
+    """``<repo>/.local`` (git-ignored): where `make run` keeps its state between runs."""
+    return Path(__file__).resolve().parents[5] / ".local"
+
+
+def _flag(env: MutableMapping[str, str], *names: str) -> bool:
+    return any((env.get(name) or "").strip().lower() in ("1", "true", "yes", "on") for name in names)
+
+
+def _port(env: MutableMapping[str, str]) -> int:
+    raw = (env.get("PORT") or "").strip()
+    if not raw:
+        return 8080
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(f"PORT must be a port number, got {raw!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"PORT must be between 0 and 65535, got {port}")
+    return port
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     """What the local runtime listens on and how often it runs the scheduled functions."""
@@ -67,20 +89,37 @@ class LocalSettings:
     sync_seconds: float
     risk_seconds: float
     stream_poll_seconds: float = 0.2
+    #: Where the state is kept between runs; None keeps nothing (an in-process runtime, e.g. the demo).
+    state_dir: Path | None = None
+    #: Forget the saved state before starting (``FRESH=1``).
+    fresh: bool = False
+    #: How often the state is journalled (a ``kill -9`` loses at most this much acknowledged work).
+    save_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: MutableMapping[str, str] | None = None) -> LocalSettings:
         """Read ``HOST``/``PORT`` (127.0.0.1:8080), ``ENGINE_FUNCTIONS_ROOT``, ``LOCAL_SYNC_SECONDS`` (1),
-        ``LOCAL_RISK_SECONDS`` (30) and ``AWS_DEFAULT_REGION`` (us-east-1)."""
+        ``LOCAL_RISK_SECONDS`` (30), ``AWS_DEFAULT_REGION`` (us-east-1), ``LOCAL_STATE_DIR``
+        (``<repo>/.local``), ``FRESH`` (or ``LOCAL_FRESH``; 1 starts clean) and ``LOCAL_SAVE_SECONDS``
+        (1, at most 5)."""
         env = os.environ if env is None else env
         root = env.get("ENGINE_FUNCTIONS_ROOT")
+        state_dir = (env.get("LOCAL_STATE_DIR") or "").strip()
+        save_seconds = _positive_float(env, "LOCAL_SAVE_SECONDS", 1.0)
+        if save_seconds > 5:
+            raise ValueError(
+                f"LOCAL_SAVE_SECONDS must be at most 5 (a kill loses that much), got {save_seconds}"
+            )
         return cls(
-            host=env.get("HOST", "127.0.0.1"),
-            port=int(env.get("PORT", "8080")),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_port(env),
             region=env.get("AWS_DEFAULT_REGION") or "us-east-1",
             functions_root=Path(root).resolve() if root else default_functions_root(),
             sync_seconds=_positive_float(env, "LOCAL_SYNC_SECONDS", LOCAL_SYNC_SECONDS),
             risk_seconds=_positive_float(env, "LOCAL_RISK_SECONDS", 30.0),
+            state_dir=Path(state_dir).resolve() if state_dir else default_state_dir(),
+            fresh=_flag(env, "FRESH", "LOCAL_FRESH"),
+            save_seconds=save_seconds,
         )
 
 

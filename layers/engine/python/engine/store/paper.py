@@ -3,24 +3,35 @@
 Satisfies ``engine.exchange``'s paper-order protocol (without importing it): ``get``, ``put``,
 ``list_open``, ``list_all``, ``get_balances``, ``put_balances``. Balances live in the item with
 ``client_order_id`` ``#balance``; they are asset -> Decimal.
+
+Open orders are also kept under the hash key ``<exchange>#open`` (same range key, same attributes),
+written in one transaction with the order, so :meth:`PaperOrderStore.list_open` — every order placed
+reads it, to know the balance the open orders reserve — reads the open book, not every order the
+account ever placed. An account written before that copy existed gets it on its first ``list_open``
+(the item ``#open-index`` marks it done).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 from engine.domain.models import ZERO, ExchangeOrder
 from engine.store.tables import PaperOrderModel, bind
+from engine.store.tx import Transaction
 
 BALANCE_ID = "#balance"
+OPEN_INDEX_ID = "#open-index"
 OPEN = "open"
+OPEN_SUFFIX = "#open"
+_RESERVED = (BALANCE_ID, OPEN_INDEX_ID)
 
 
-def _to_model(order: ExchangeOrder) -> PaperOrderModel:
+def _to_model(order: ExchangeOrder, partition: str | None = None) -> PaperOrderModel:
     bind(PaperOrderModel)
     return PaperOrderModel(
-        exchange=order.exchange,
+        exchange=partition or order.exchange,
         client_order_id=order.client_order_id,
         id=order.id,
         symbol=order.symbol,
@@ -64,12 +75,20 @@ def _from_model(item: PaperOrderModel) -> ExchangeOrder:
     )
 
 
+def _open_partition(exchange: str) -> str:
+    return exchange + OPEN_SUFFIX
+
+
 class PaperOrderStore:
-    """Paper orders table (hash ``exchange``, range ``client_order_id``)."""
+    """Paper orders table (hash ``exchange``, range ``client_order_id``; open orders also under
+    ``<exchange>#open``)."""
+
+    def __init__(self) -> None:
+        self._indexed: set[str] = set()
 
     def get(self, exchange: str, client_order_id: str) -> ExchangeOrder | None:
         """The paper order with ``client_order_id`` (strongly consistent), or None."""
-        if client_order_id == BALANCE_ID:
+        if client_order_id in _RESERVED:
             return None
         try:
             return _from_model(bind(PaperOrderModel).get(exchange, client_order_id, consistent_read=True))
@@ -77,23 +96,45 @@ class PaperOrderStore:
             return None
 
     def put(self, order: ExchangeOrder) -> None:
-        """Insert or overwrite ``order`` (``order.exchange`` is the hash key)."""
-        if order.client_order_id == BALANCE_ID:
-            raise ValueError(f"{BALANCE_ID!r} is reserved for balances")
-        _to_model(order).save()
+        """Insert or overwrite ``order`` (``order.exchange`` is the hash key) and its open-book copy."""
+        if order.client_order_id in _RESERVED:
+            raise ValueError(f"{order.client_order_id!r} is reserved")
+        transaction = Transaction(f"paper:{order.exchange}:{order.client_order_id}")
+        transaction.put("order", _to_model(order))
+        copy = _to_model(order, _open_partition(order.exchange))
+        if order.status == OPEN:
+            transaction.put("open", copy)
+        else:
+            transaction.delete("open", copy)
+        transaction.commit()
 
     def list_all(self, exchange: str) -> list[ExchangeOrder]:
         """Every paper order of ``exchange``."""
         items = bind(PaperOrderModel).query(exchange, consistent_read=True)
-        return [_from_model(item) for item in items if item.client_order_id != BALANCE_ID]
+        return [_from_model(item) for item in items if item.client_order_id not in _RESERVED]
 
     def list_open(self, exchange: str, symbol: str | None = None) -> list[ExchangeOrder]:
         """Paper orders of ``exchange`` with status ``open`` (optionally of one ``symbol``)."""
+        self._index_once(exchange)
+        items = bind(PaperOrderModel).query(_open_partition(exchange), consistent_read=True)
+        orders = [replace(_from_model(item), exchange=exchange) for item in items]
         return [
-            order
-            for order in self.list_all(exchange)
-            if order.status == OPEN and (symbol is None or order.symbol == symbol)
+            order for order in orders if order.status == OPEN and (symbol is None or order.symbol == symbol)
         ]
+
+    def _index_once(self, exchange: str) -> None:
+        """Copy the open orders of an account written before the open-book copy existed (once)."""
+        if exchange in self._indexed:
+            return
+        model = bind(PaperOrderModel)
+        try:
+            model.get(exchange, OPEN_INDEX_ID, consistent_read=True)
+        except PaperOrderModel.DoesNotExist:
+            for order in self.list_all(exchange):
+                if order.status == OPEN:
+                    _to_model(order, _open_partition(exchange)).save()
+            PaperOrderModel(exchange=exchange, client_order_id=OPEN_INDEX_ID).save()
+        self._indexed.add(exchange)
 
     def get_balances(self, exchange: str) -> dict[str, Decimal] | None:
         """Asset -> balance of ``exchange``'s paper account, or None before the first ``put_balances``."""

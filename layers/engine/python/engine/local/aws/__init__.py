@@ -2,8 +2,10 @@
 
 :func:`install_cost_fixes` is called by every test tier (``tests/conftest.py``), the moto server of
 ``make run`` and the e2e stack, and the benchmarks: transactions with an undo log
-(:mod:`.transactions`), DynamoDB read answers without the model-driven serializer (:mod:`.reads`) and
-exact number arithmetic in update expressions (:mod:`.numbers`).
+(:mod:`.transactions`), queries that look at one partition instead of the whole table (:mod:`.queries`,
+fed by the item-change notifications of :mod:`.changes`), DynamoDB read answers without the
+model-driven serializer (:mod:`.reads`) and exact number arithmetic in update expressions
+(:mod:`.numbers`). :mod:`.streams` trims consumed stream records (the local runtime calls it).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 def install_cost_fixes() -> None:
     """Install the moto patches (idempotent)."""
-    from engine.local.aws import numbers, reads, transactions
+    from engine.local.aws import numbers, queries, reads, transactions
 
     transactions.install()
+    queries.install()
     reads.install()
     numbers.install()

@@ -2,45 +2,226 @@
 
 moto's DynamoDB is not safe under concurrent requests: a cancelled ``transact_write_items`` restores a
 copy of the tables and can erase other threads' writes (DESIGN §8). Real DynamoDB makes each request
-atomic; serialising requests with one lock models exactly that.
+atomic; serialising requests with one lock models exactly that. :attr:`SerialisedMotoServer.lock` is
+that lock: the local runtime holds it to trim streams and to take a consistent cut of the state.
+
+moto's WSGI app is served by a small HTTP/1.1 server of this module rather than werkzeug's development
+server, which answers every request with ``Connection: close`` and then waits for the client to hang up
+(it cannot tell an unread body from the next request): every AWS call of the runtime opened a TCP
+connection, and the server started a thread for it. :class:`_Handler` reads each body in full, answers
+with a ``Content-Length`` and keeps the connection, so clients reuse their pooled connections.
+
+The AWS clients of this process (the handlers', the pump's) skip the socket altogether: a botocore
+``before-send`` handler (:func:`_in_process`, installed for every botocore session created after
+:meth:`SerialisedMotoServer.start`) hands a request addressed to the running server's endpoint straight
+to the same WSGI app, under the same lock, and returns its answer — the request is signed, serialised
+and parsed exactly as over HTTP, without a TCP round trip and a server thread. Other processes (the aws
+CLI, tests, the console's edits) use HTTP.
+
+moto's dispatcher finds the backend of every request by listing moto's package folder (``os.listdir``
+and an ``isdir`` per service, ~190) and trying every service's URL patterns: 2-3 ms a request. The
+answer depends only on the request's host, so it is remembered per host (:class:`_Dispatcher`).
 """
 
 from __future__ import annotations
 
+import io
+import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import BaseWSGIServer, make_server
+import botocore.handlers
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from engine.local.aws import install_cost_fixes
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class _QuietHandler(MotoRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher with the backend of each host remembered."""
+
+    def __init__(self, create_app: Callable[..., Any]) -> None:
+        super().__init__(create_app)
+        self._backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        """moto's answer for ``host``, computed once."""
+        if host not in self._backends:
+            self._backends[host] = super().get_backend_for_host(host)
+        return self._backends[host]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], app: WsgiApp) -> None:
+        super().__init__(address, _Handler)
+        self.app = app
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One WSGI call per request on a kept-alive HTTP/1.1 connection."""
+
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    #: An idle connection is closed after this many seconds (the client reconnects).
+    timeout = 120
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body are separate writes: no Nagle delay on a connection that stays open.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        path, _, query = self.path.partition("?")
+        address = self.server.server_address[:2]
+        environ = _environ(self.command, path, query, self.headers.items(), self._body(), address)  # type: ignore[arg-type]
+        environ["SERVER_PROTOCOL"] = self.request_version
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = self.client_address[:2]
+        code, reason, headers, payload = _call(self.server.app, environ)
+        self.send_response(code, reason)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
+
+
+def _environ(
+    method: str,
+    path: str,
+    query: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    server: tuple[str, int],
+) -> dict[str, Any]:
+    """A WSGI environ for one request (what moto's Flask app reads)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+        "QUERY_STRING": query,
+        "CONTENT_TYPE": "",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, raw in headers:
+        value = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
+            continue
+        if key != "CONTENT_TYPE":
+            key = "HTTP_" + key
+        environ[key] = f"{environ[key]},{value}" if environ.get(key) else value
+    return environ
+
+
+def _call(app: WsgiApp, environ: dict[str, Any]) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    """Run ``app``: (status code, reason, headers, body)."""
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answer["status"], answer["headers"] = status, headers
+        return lambda data: None  # moto never uses write()
+
+    payload = b"".join(app(environ, start_response))
+    code, _, reason = answer["status"].partition(" ")
+    return int(code), reason, answer["headers"], payload
+
+
+class _RawResponse(io.BytesIO):
+    """The raw body botocore reads from an in-process answer."""
+
+    def stream(self, **_: Any) -> Iterable[bytes]:
+        chunk = self.read()
+        while chunk:
+            yield chunk
+            chunk = self.read()
+
+
+#: Endpoint URL -> (WSGI app, server address) of the servers running in this process.
+_IN_PROCESS: dict[str, tuple[WsgiApp, tuple[str, int]]] = {}
+
+
+def _in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+    """botocore ``before-send``: answer requests to a server of this process without a socket."""
+    if not _IN_PROCESS:
+        return None
+    parts = urlsplit(request.url)
+    target = _IN_PROCESS.get(f"{parts.scheme}://{parts.netloc}")
+    if target is None:
+        return None
+    app, address = target
+    body = request.body or b""
+    if not isinstance(body, bytes):
+        body = body.encode("utf-8") if isinstance(body, str) else body.read()
+    environ = _environ(request.method, parts.path or "/", parts.query, request.headers.items(), body, address)
+    code, _reason, headers, payload = _call(app, environ)
+    answer_headers = HTTPHeaders()
+    for name, value in headers:
+        answer_headers[name] = value
+    answer_headers["Content-Length"] = str(len(payload))
+    return AWSResponse(request.url, code, answer_headers, _RawResponse(payload))  # type: ignore[arg-type]
+
+
+def _install_in_process() -> None:
+    """Offer :func:`_in_process` to every botocore session created from now on (once)."""
+    if ("before-send", _in_process) not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append(("before-send", _in_process))
 
 
 class SerialisedMotoServer:
-    """moto's WSGI app behind a werkzeug threaded server, every request under one lock."""
+    """moto's WSGI app behind a threaded keep-alive HTTP server, every request under one lock."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
         self._port = port
-        self._lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
+        self.lock = threading.RLock()
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def _app(self) -> WsgiApp:
-        moto_app = DomainDispatcherApplication(create_backend_app)
-        lock = self._lock
+        moto_app = _Dispatcher(create_backend_app)
+        lock = self.lock
 
         def serialised(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             with lock:
@@ -49,14 +230,19 @@ class SerialisedMotoServer:
 
         return serialised
 
-    def start(self) -> str:
-        """Start serving in a daemon thread; returns the endpoint URL (moto's cost fixes installed)."""
+    def start(self, *, in_process: bool = True) -> str:
+        """Start serving in a daemon thread; returns the endpoint URL (moto's cost fixes installed).
+
+        ``in_process``: this process's AWS clients created from now on reach it without a socket.
+        """
         install_cost_fixes()
-        self._server = make_server(
-            self._host, self._port, self._app(), threaded=True, request_handler=_QuietHandler
-        )
+        app = self._app()
+        self._server = _Server((self._host, self._port), app)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="moto")
         self._thread.start()
+        if in_process:
+            _install_in_process()
+            _IN_PROCESS[self.endpoint_url] = (app, self._server.server_address[:2])  # type: ignore[assignment]
         return self.endpoint_url
 
     @property
@@ -71,6 +257,7 @@ class SerialisedMotoServer:
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
         if self._server is not None:
+            _IN_PROCESS.pop(self.endpoint_url, None)
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:

@@ -32,6 +32,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
+from engine.local.aws import changes
+
 _MOTO_TRANSACT = DynamoDBBackend.transact_write_items
 _OPERATIONS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
 
@@ -78,6 +80,7 @@ def _restore(table: Table, hash_value: DynamoType, range_value: DynamoType | Non
         table.items.pop(hash_value, None)
     else:
         table.items[hash_value] = item  # type: ignore[assignment]  # moto's own annotation is too narrow
+    changes.notify(table, hash_value, range_value)
 
 
 def _key(table: Table, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
