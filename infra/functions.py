@@ -121,7 +121,8 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "order_executor",
         read_write=_names("orders", "paper_orders", "state"),
-        read_only=_names("prices"),
+        # groups: the slippage guard reads the entry's group for the alert's entry_price (DESIGN §3.9).
+        read_only=_names("prices", "groups"),
         timeout_seconds=ORDER_EXECUTOR_TIMEOUT_SECONDS,
         exchange_secrets=True,
         # A paper market order on a symbol order_sync has not priced yet reads the public ticker
@@ -131,7 +132,8 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "position_update",
         # pool: a group write moves the per-account counters (pool table items) in the same transaction.
-        read_write=_names("orders", "groups", "pool", "events"),
+        # risk_actions: a refresh evaluates the group's protections and records a trigger there.
+        read_write=_names("orders", "groups", "pool", "events", "risk_actions"),
         # queue: closing a group looks up its key's queue entry (QueueStore.find_by_key).
         read_only=_names("markets", "prices", "queue"),
     ),
@@ -148,6 +150,7 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
             "queue",
             "pool",
             "events",
+            "risk_actions",  # the fast pass's protection triggers
             "markets",
             "prices",
             "paper_orders",

@@ -75,7 +75,12 @@ def test_a_graceful_stop_keeps_the_open_group_and_it_closes_on_its_take_profit_a
         after = second.group(group_id)
         assert after["group"]["status"] == before["group"]["status"] == "partially_filled"
         assert _same_orders(before, after)
-        assert second.pool()["open"] == 1 and second.pool()["max_open_groups"] == 7
+        pool = second.pool()  # pools are per account (DESIGN §3.10): the edit gave each account 7
+        assert pool["open"] == 1 and pool["accounts"]["binance"] == {
+            "max_open_groups": 7,
+            "open": 1,
+            "free": 6,
+        }
         assert second.secret == first.secret
 
         # And the group keeps trading: its legs fill and its take-profits close it

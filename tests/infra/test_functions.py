@@ -13,11 +13,14 @@ from tests.infra.conftest import as_list, flatten, logical_id_of
 # (test_code_reach.py derives the same from the handlers' call graphs).
 EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
     "webhook": (
-        {"groups", "orders", "queue", "pool", "events", "idempotency"},
+        {"groups", "orders", "queue", "pool", "events", "idempotency", "risk_actions"},
         {"markets", "prices"},
     ),
-    "order_executor": ({"orders", "paper_orders", "state"}, {"prices"}),
-    "position_update": ({"orders", "groups", "pool", "events"}, {"markets", "prices", "queue"}),
+    "order_executor": ({"orders", "paper_orders", "state"}, {"prices", "groups"}),
+    "position_update": (
+        {"orders", "groups", "pool", "events", "risk_actions"},
+        {"markets", "prices", "queue"},
+    ),
     "slot_release": ({"groups", "pool", "queue", "orders", "events"}, {"markets", "prices"}),
     "order_sync": (
         {
@@ -26,6 +29,7 @@ EXPECTED_TABLE_ACCESS: dict[str, tuple[set[str], set[str]]] = {
             "queue",
             "pool",
             "events",
+            "risk_actions",
             "markets",
             "prices",
             "paper_orders",

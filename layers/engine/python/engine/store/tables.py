@@ -493,8 +493,19 @@ def bind(model: type[M]) -> type[M]:
 
 
 def transaction_connection() -> Connection:
-    """A connection for multi-table transactions (the pool table's, bound to the current endpoint)."""
-    return bind(PoolModel)._get_connection().connection
+    """The shared connection for multi-table transactions, at the current endpoint and region.
+
+    Not bound to any one table: a transaction's items carry their own table names, and a function must
+    be able to write one without being given a table it does not use (the order executor's paper book).
+    """
+    key = (endpoint_url(), region())
+    with _lock:
+        shared = _shared_connections.get(key)
+        if shared is None:
+            shared = _shared_connections[key] = Connection(
+                region=key[1], host=key[0], max_pool_connections=_Meta.max_pool_connections
+            )
+    return shared
 
 
 def reset_connections() -> None:
