@@ -80,6 +80,7 @@ STORE_ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("OrderStore", "list_for_group"): {"orders": R},
     ("OrderStore", "list_by_status"): {"orders": R},
     ("OrderStore", "put_new"): {"orders": W},
+    ("OrderStore", "put_new_unless_closing"): {"orders": W, "groups": R},
     ("OrderStore", "put_many_new"): {"orders": W},
     ("OrderStore", "save"): {"orders": W},
     ("PoolStore", "count"): {"pool": R},

@@ -230,10 +230,10 @@ def get_pool() -> dict[str, Any]:
 
 @account_router.get("/equity")
 def get_equity() -> dict[str, Any]:
-    """The equity curve, oldest first (``?since=`` limits it)."""
+    """The equity curve, oldest first (``?since=`` limits it; ``?account=`` one account's own curve)."""
     since_text = account_router.current_event.get_query_string_value("since", "")
     since = _parse_time(since_text, "since") if since_text else None
-    return equity_points(_ctx(), since)
+    return equity_points(_ctx(), since, _account())
 
 
 # -- engine control and analytics ---------------------------------------------------------------------
