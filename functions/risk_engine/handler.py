@@ -30,5 +30,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     ctx = engine_context()
     summary = run_risk(ctx, ctx.now(), force=bool(detail.get("force")))
     if summary.ran:
-        metrics.add_metric(name="RiskActions", unit=MetricUnit.Count, value=1 if summary.action else 0)
+        metrics.add_metric(name="RiskActions", unit=MetricUnit.Count, value=len(summary.actions))
     return summary.as_dict()

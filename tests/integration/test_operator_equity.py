@@ -13,19 +13,20 @@ from typing import Any
 
 import pytest
 
-from engine.app.context import engine_context
+from engine.app.context import engine_context, stores
 from engine.app.sync import run_sync
 from engine.domain.models import GroupStatus, utcnow
 from engine.local.events import api_gateway_event
 from tests.support.streams import deliver, load_function
-from tests.support.trading import PAPER, TradingWorld, configure
+from tests.support.trading import PAPER, TradingWorld, configure, stored_group
 
 
-def call(method: str, path: str) -> tuple[int, dict[str, Any]]:
+def call(method: str, target: str) -> tuple[int, dict[str, Any]]:
+    path, _, query = target.partition("?")
     event = api_gateway_event(
         method=method,
         path=path,
-        query="",
+        query=query,
         headers=[],
         body=b"",
         resource="/{proxy+}",
@@ -81,3 +82,35 @@ def test_equity_history_matches_the_realised_pnl_of_closed_groups(world: Trading
     # ... and equity adds C's unrealised +20 to the starting balance and the realised PnL
     assert points[-1]["equity_usd"] == float(balance + realized_a + realized_b + 20)
     assert [p["at"] for p in points] == sorted(p["at"] for p in points)
+
+
+def test_equity_per_account_is_its_own_series_next_to_the_total(dynamodb: Any) -> None:
+    # Given binance holding AAA (10 at 100, now 110: +100) and binance-sub holding DDD (10 at 100,
+    # now 88: -120); okx configured with no group
+    accounts = {"binance": {}, "bybit": {}, "okx": {}, "binance-sub": {"exchange": "binance"}}
+    configure(engine={"accounts": accounts})
+    the_stores = stores()
+    balance = Decimal(str(PAPER["balance_usd"]))
+    day = utcnow().replace(microsecond=0)
+    stored_group(the_stores, "AAA/USDT", [[("100", "10")]], price="110", now=day)
+    stored_group(the_stores, "DDD/USDT", [[("100", "10")]], price="88", now=day, exchange="binance-sub")
+    # When the order sync records its points twice and each account's curve is read
+    run_sync(engine_context(), day, force=True)
+    run_sync(engine_context(), day + timedelta(hours=1), force=True)
+    names = ("binance", "binance-sub", "okx", "nope")
+    curves = {name: call("GET", f"/equity?account={name}") for name in names}
+    status, total = call("GET", "/equity")
+
+    # Then each account's curve is its own groups on the paper balance, one point per sync
+    assert {name: reply[0] for name, reply in curves.items()} == dict.fromkeys(curves, 200)
+    equities = {name: [p["equity_usd"] for p in reply[1]["points"]] for name, reply in curves.items()}
+    assert equities == {
+        "binance": [float(balance + 100)] * 2,
+        "binance-sub": [float(balance - 120)] * 2,
+        "okx": [float(balance)] * 2,
+        "nope": [],
+    }
+    assert curves["binance-sub"][1]["account"] == "binance-sub"
+    # And the total curve is kept as before: every account's groups on one balance
+    assert status == 200 and total["account"] is None
+    assert [p["equity_usd"] for p in total["points"]] == [float(balance - 20)] * 2

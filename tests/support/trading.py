@@ -163,11 +163,12 @@ def stored_group(
     now: datetime,
     resting: Sequence[Leg] = (),
     side: Side = Side.LONG,
+    exchange: str = EXCHANGE,
 ) -> Group:
     """A group whose legs are FILLED (plus ``resting`` OPEN limit legs in its last pyramid), with figures
     computed by the domain at ``price`` and stored through the pool; no exchange, no price stored."""
     legs_per_pyramid = [len(legs) for legs in pyramids]
-    group = new_group(symbol, now=now, side=side, pyramids=len(pyramids), legs=1)
+    group = new_group(symbol, now=now, side=side, pyramids=len(pyramids), legs=1, exchange=exchange)
     for pyramid, count in zip(group.pyramids, legs_per_pyramid, strict=True):
         pyramid.leg_count = count
     group.pyramids[-1].leg_count += len(resting)

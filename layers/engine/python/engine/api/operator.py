@@ -1,10 +1,10 @@
 """The operator API (DESIGN §6): a Powertools REST resolver with one Router per concern.
 
 Routes: ``GET /groups`` (``?status=all`` or one status; default the open groups; ``?account=`` on
-``/groups``, ``/queue``, ``/pool`` and ``/events`` keeps one account's), ``GET /groups/{id}``,
-``POST /groups/{id}/{block|unblock|skip|close}``, ``GET /queue``, ``POST /queue/{id}/promote``,
-``DELETE /queue/{id}``, ``GET /pool``, ``GET /risk``, ``POST /risk/run``, ``GET /equity``
-(``?since=<ISO time>``), ``GET /events`` (``?group_id=&since=&kind=&account=&limit=``),
+``/groups``, ``/queue``, ``/pool``, ``/risk``, ``/equity`` and ``/events`` keeps one account's),
+``GET /groups/{id}``, ``POST /groups/{id}/{block|unblock|skip|close}``, ``GET /queue``,
+``POST /queue/{id}/promote``, ``DELETE /queue/{id}``, ``GET /pool``, ``GET /risk``, ``POST /risk/run``,
+``GET /equity`` (``?since=<ISO time>``), ``GET /events`` (``?group_id=&since=&kind=&account=&limit=``),
 ``GET /engine``, ``POST /engine/{pause|resume}``, ``GET /analytics``
 (``?period=&account=``), ``GET /groups?status=closed&format=csv``; and the console page (``GET /``,
 ``GET /console/<file>``, :mod:`engine.api.console`), the one part API Gateway serves without sign-in.
@@ -198,9 +198,11 @@ def remove_from_queue(entry_id: str) -> dict[str, Any]:
 
 @risk_router.get("/risk")
 def get_risk() -> dict[str, Any]:
-    """Timers, the loser and winners the next run would pick, its plan and the recent actions."""
+    """Timers, the loser and winners the next run would pick, its plan and the recent actions (each
+    account has its own plan; ``?account=`` one account's)."""
     ctx = _ctx()
-    return risk_status(ctx, ctx.now())
+    account = (risk_router.current_event.get_query_string_value("account", "") or "").strip().lower()
+    return risk_status(ctx, ctx.now(), account or None)
 
 
 @risk_router.post("/risk/run")
@@ -228,10 +230,10 @@ def get_pool() -> dict[str, Any]:
 
 @account_router.get("/equity")
 def get_equity() -> dict[str, Any]:
-    """The equity curve, oldest first (``?since=`` limits it)."""
+    """The equity curve, oldest first (``?since=`` limits it; ``?account=`` one account's own curve)."""
     since_text = account_router.current_event.get_query_string_value("since", "")
     since = _parse_time(since_text, "since") if since_text else None
-    return equity_points(_ctx(), since)
+    return equity_points(_ctx(), since, _account())
 
 
 # -- engine control and analytics ---------------------------------------------------------------------

@@ -36,7 +36,15 @@ from engine.store.tx import Transaction
 
 #: Summary keys containing any of these (case-insensitive) are dropped before storing.
 SECRET_MARKERS = ("secret", "passphrase", "password", "token", "api_key", "apikey")
+#: The equity series of the whole engine (every account); each account also has its own series.
 DEFAULT_SERIES = "default"
+#: Prefix of an account's equity series (DESIGN §3.10): ``account#<name>``.
+ACCOUNT_SERIES_PREFIX = "account#"
+
+
+def account_series(account: str) -> str:
+    """The equity series of ``account`` (lower case, as accounts are named)."""
+    return f"{ACCOUNT_SERIES_PREFIX}{account.strip().lower()}"
 
 
 #: How far back ``list`` looks when no ``since`` is given.

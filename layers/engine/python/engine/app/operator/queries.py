@@ -27,6 +27,7 @@ from engine.app.shared.views import (
 )
 from engine.domain.models import GroupStatus
 from engine.domain.queue import promotion_order
+from engine.store import account_series
 
 __all__ = [
     "MAX_EVENTS",
@@ -143,9 +144,14 @@ def pool_status(ctx: EngineContext, account: str | None = None) -> dict[str, Any
     }
 
 
-def equity_points(ctx: EngineContext, since: datetime | None) -> dict[str, Any]:
-    """The equity curve, oldest first, from ``since`` when given."""
-    return {"points": [equity_view(point) for point in ctx.stores.equity.list(since)]}
+def equity_points(ctx: EngineContext, since: datetime | None, account: str | None = None) -> dict[str, Any]:
+    """The equity curve, oldest first, from ``since`` when given: the whole engine's, or ``account``'s
+    own series (DESIGN §3.10; an account without points yet has an empty curve)."""
+    if account is None:
+        points = ctx.stores.equity.list(since)
+    else:
+        points = ctx.stores.equity.list(since, series=account_series(account))
+    return {"account": account, "points": [equity_view(point) for point in points]}
 
 
 def event_log(

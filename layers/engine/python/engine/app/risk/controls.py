@@ -86,7 +86,11 @@ def _record(ctx: EngineContext, group: Group, action: str, reason: str, now: dat
             action=action,
             reason=reason,
             group_id=group.id,
-            details={"config_version": ctx.config.snapshot().versions.get("risk", 0), "by": "operator"},
+            details={
+                "config_version": ctx.config.snapshot().versions.get("risk", 0),
+                "by": "operator",
+                "account": group.account,
+            },
         )
     )
 

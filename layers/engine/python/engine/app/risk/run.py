@@ -6,9 +6,11 @@
    this invocation runs (so the interval changes live, and overlapping invocations run once);
 2. one :class:`~engine.domain.risk.RiskCandidate` per open group (``risk_candidates``); timers are
    observed and saved;
-3. the domain picks the loser, the winners and the offset plan. Groups with a risk close still in
+3. **each account is evaluated on its own** (DESIGN §3.10): per account (in name order) the domain picks
+   that account's loser, the winners among that account's groups and the offset plan — one loser per
+   account per run, an account's loser paid only by its own winners. Groups with a risk close still in
    flight are not used as winners (their figures do not yet show that close);
-4. an actionable plan is executed once per group version: ``mark_once("risk:<group id>:<version>")``
+4. each actionable plan is executed once per group version: ``mark_once("risk:<group id>:<version>")``
    for the loser and every winner (a marker already taken by another run aborts this one). Winners
    first — a market ``risk_close`` order each (id ``<winner id>-risk-<action id>``) with its live TPs
    re-sized (cancel + a smaller replacement) — then the loser's full close through
@@ -16,8 +18,13 @@
    is released by ``slot_release`` when it is closed). The action id derives from the loser's id and
    version, so a retried run that gets past the guard re-creates the same orders (``put_new`` keeps the
    first);
-5. the action is recorded (``risk_actions``) with the ``risk`` config version; skip-once flags the run
-   honoured (a group that would have been eligible) are cleared.
+5. the action is recorded (``risk_actions``, ``details.account`` set) with the ``risk`` config version;
+   skip-once flags the run honoured (a group that would have been eligible) are cleared.
+
+The interval and the timers are not per account: one claim per run covers every account, and a timer
+belongs to its group. An account whose run raises is logged and the other accounts still act; the first
+such error is raised again at the end of the run (after the skip-once flags are cleared), so the
+invocation still fails visibly. ``summary.accounts`` says what happened on each.
 
 A ``risk`` document without any valid version stops the risk engine (it never closes positions on
 stand-in defaults the operator did not choose); an invalid newest version falls back to the last
@@ -33,7 +40,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from engine.app.context import EngineContext
+from engine.app.context import EngineContext, Stores
 from engine.app.positions import request_close
 from engine.app.risk.candidates import GroupSnapshot, build_snapshots, fresh_snapshot, update_timers
 from engine.app.risk.controls import clear_skip_once
@@ -47,7 +54,7 @@ from engine.app.shared.views import (
     plan_summary,
 )
 from engine.domain.config import ConfigSnapshot
-from engine.domain.models import CloseReason, GroupStatus
+from engine.domain.models import CloseReason, Group, GroupStatus
 from engine.domain.risk import (
     RISK_STATUSES,
     RiskPlan,
@@ -74,11 +81,34 @@ RECOVERED_ACTION = "risk_skipped"
 #: ``close_note`` of the loser the risk engine closes (its ``close_reason`` is ``risk``).
 LOSER_CLOSE_NOTE = "risk engine: worst loser"
 RECENT_ACTIONS = 20
+#: Actions read before filtering by account (the table is scanned either way; this bounds the sort).
+ALL_ACTIONS = 100_000
+
+
+@dataclass
+class AccountRiskRun:
+    """What one risk run did on one account."""
+
+    reason: str
+    plan: RiskPlan | None = None
+    action: RiskActionRecord | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The account's part of the summary as JSON-ready data."""
+        return {
+            "reason": self.reason,
+            "plan": plan_steps(self.plan) if self.plan is not None else [],
+            "plan_summary": plan_summary(self.plan) if self.plan is not None else None,
+            "action": action_view(self.action) if self.action is not None else None,
+        }
 
 
 @dataclass
 class RiskRunSummary:
-    """What one risk run did."""
+    """What one risk run did: per account (``accounts``, accounts with an open group), and overall.
+
+    ``plan``/``action`` are those of the first account (in name order) that has a plan/an action, so a
+    single-account engine reads as before; ``actions`` lists every account's action."""
 
     at: datetime
     ran: bool
@@ -86,8 +116,22 @@ class RiskRunSummary:
     timers_started: list[str] = field(default_factory=list)
     timers_reset: list[str] = field(default_factory=list)
     skip_once_cleared: list[str] = field(default_factory=list)
-    plan: RiskPlan | None = None
-    action: RiskActionRecord | None = None
+    accounts: dict[str, AccountRiskRun] = field(default_factory=dict)
+
+    @property
+    def plan(self) -> RiskPlan | None:
+        """The first account's plan (None when no account has an eligible loser)."""
+        return next((run.plan for run in self.accounts.values() if run.plan is not None), None)
+
+    @property
+    def action(self) -> RiskActionRecord | None:
+        """The first account's action (None when no account acted)."""
+        return next((run.action for run in self.accounts.values() if run.action is not None), None)
+
+    @property
+    def actions(self) -> list[RiskActionRecord]:
+        """Every account's action, in account name order."""
+        return [run.action for run in self.accounts.values() if run.action is not None]
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (what the handler returns)."""
@@ -101,6 +145,8 @@ class RiskRunSummary:
             "plan": plan_steps(self.plan) if self.plan is not None else [],
             "plan_summary": plan_summary(self.plan) if self.plan is not None else None,
             "action": action_view(self.action) if self.action is not None else None,
+            "actions": [action_view(action) for action in self.actions],
+            "accounts": {name: run.as_dict() for name, run in self.accounts.items()},
         }
 
 
@@ -115,17 +161,32 @@ def guard_marker(group_id: str, version: int) -> str:
     return f"risk:{group_id}:{version}"
 
 
+def _by_account(snapshots: list[GroupSnapshot]) -> dict[str, list[GroupSnapshot]]:
+    """The snapshots grouped by account, accounts in name order (each keeps the oldest-first order)."""
+    grouped: dict[str, list[GroupSnapshot]] = {}
+    for snapshot in snapshots:
+        grouped.setdefault(snapshot.group.account, []).append(snapshot)
+    return dict(sorted(grouped.items()))
+
+
 def _plan(snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime) -> RiskPlan | None:
-    """The domain's plan over the candidates; groups with a risk close in flight, or of another account
-    than the loser's, are not winners."""
+    """The domain's plan over one account's candidates (DESIGN §3.10: an account's loser is offset only
+    by its own winners); groups with a risk close in flight are not winners."""
     candidates = [s.candidate for s in snapshots if s.candidate is not None]
     loser = select_loser(candidates, config.risk, now)
     if loser is None:
         return None
     busy = {s.group.id for s in snapshots if winner_close_in_flight(s.orders)}
-    # An account's loser is offset only by its own winners (DESIGN §3.10).
+    # Never offset across accounts, even if a caller passes several accounts' snapshots.
     winner_pool = [c for c in candidates if c.group.id not in busy and c.group.account == loser.group.account]
     return plan_offset(loser, select_winners(winner_pool, loser, config.risk), config.risk)
+
+
+def _plans(
+    snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime
+) -> dict[str, RiskPlan | None]:
+    """Each account's plan (accounts in name order)."""
+    return {account: _plan(own, config, now) for account, own in _by_account(snapshots).items()}
 
 
 def _skip_once_honoured(snapshots: list[GroupSnapshot], config: ConfigSnapshot, now: datetime) -> list[str]:
@@ -157,25 +218,56 @@ def run_risk(ctx: EngineContext, now: datetime, *, force: bool = False) -> RiskR
     snapshots = build_snapshots(stores, config)
     started, reset = update_timers(stores, snapshots, config.risk, now)
     summary = RiskRunSummary(at=now, ran=True, reason="", timers_started=started, timers_reset=reset)
-    plan = _plan(snapshots, config, now)
-    summary.plan = plan
     honoured = _skip_once_honoured(snapshots, config, now)
-    if plan is None:
-        summary.reason = "no eligible loser"
-    elif not plan.actionable:
-        summary.reason = f"not acting: {plan.reason}"
-    elif (recovered := _recovered(ctx, plan, config, now)) is not None:
-        summary.reason = f"not acting: {recovered}"
-    else:
-        summary.action = _execute(ctx, plan, snapshots, config, now)
-        summary.reason = (
-            f"closed loser {plan.loser.group_id} offset by {len(plan.winners)} winner(s)"
-            if summary.action is not None
-            else "not acting: another run is acting on these groups"
-        )
+    failure: Exception | None = None
+    for account, own in _by_account(snapshots).items():
+        try:
+            summary.accounts[account] = _run_account(ctx, own, snapshots, config, now)
+        except Exception as error:  # one account's failure must not stop the others
+            logger.exception("risk run: account failed", account=account)
+            summary.accounts[account] = AccountRiskRun(reason=f"failed: {error}")
+            failure = failure or error
+    summary.reason = _overall_reason(summary.accounts)
     summary.skip_once_cleared = [gid for gid in honoured if clear_skip_once(stores, gid, now)]
     logger.info("risk run done", reason=summary.reason, summary=summary.as_dict())
+    if failure is not None:
+        raise failure
     return summary
+
+
+def _run_account(
+    ctx: EngineContext,
+    own: list[GroupSnapshot],
+    snapshots: list[GroupSnapshot],
+    config: ConfigSnapshot,
+    now: datetime,
+) -> AccountRiskRun:
+    """Plan and (when actionable) act on one account's groups."""
+    plan = _plan(own, config, now)
+    run = AccountRiskRun(reason="", plan=plan)
+    if plan is None:
+        run.reason = "no eligible loser"
+    elif not plan.actionable:
+        run.reason = f"not acting: {plan.reason}"
+    elif (recovered := _recovered(ctx, plan, config, now)) is not None:
+        run.reason = f"not acting: {recovered}"
+    else:
+        run.action = _execute(ctx, plan, snapshots, config, now)
+        run.reason = (
+            f"closed loser {plan.loser.group_id} offset by {len(plan.winners)} winner(s)"
+            if run.action is not None
+            else "not acting: another run is acting on these groups"
+        )
+    return run
+
+
+def _overall_reason(accounts: dict[str, AccountRiskRun]) -> str:
+    """One account (or none): its reason as before; several: ``"<account>: <reason>"`` joined by ``"; "``."""
+    if not accounts:
+        return "no eligible loser"
+    if len(accounts) == 1:
+        return next(iter(accounts.values())).reason
+    return "; ".join(f"{account}: {run.reason}" for account, run in accounts.items())
 
 
 def _recovered(ctx: EngineContext, plan: RiskPlan, config: ConfigSnapshot, now: datetime) -> str | None:
@@ -204,6 +296,7 @@ def _recovered(ctx: EngineContext, plan: RiskPlan, config: ConfigSnapshot, now: 
             reason=reason,
             group_id=group.id,
             details={
+                "account": group.account,
                 "unrealized_pnl_percent": figures.unrealized_pnl_percent,
                 "unrealized_pnl_usd": figures.unrealized_pnl_usd,
                 "price": figures.last_price,
@@ -254,6 +347,7 @@ def _execute(
         related_group_ids=tuple(close.group_id for close in plan.winners),
         amount_usd=plan.covered_usd,
         details={
+            "account": loser.account,
             "loser": {
                 "group_id": loser.id,
                 "symbol": loser.symbol,
@@ -276,12 +370,45 @@ def _execute(
     return action
 
 
-def risk_status(ctx: EngineContext, now: datetime) -> dict[str, Any]:
+def _account_plan_view(plan: RiskPlan | None, by_id: dict[str, Group]) -> dict[str, Any]:
+    """The loser, winners and plan of one account's next run."""
+    loser = by_id.get(plan.loser.group_id) if plan is not None else None
+    winners = [by_id[w.group_id] for w in plan.winners] if plan is not None else []
+    return {
+        "loser": group_view(loser) if loser is not None else None,
+        "winners": [group_view(group) for group in winners],
+        "plan": plan_steps(plan) if plan is not None else [],
+        "plan_summary": plan_summary(plan) if plan is not None else None,
+    }
+
+
+def _action_account(action: RiskActionRecord, accounts: dict[str, str], stores: Stores) -> str | None:
+    """The account an action belongs to: ``details.account``, else its group's (actions recorded
+    before the accounts existed; ``accounts`` caches group id → account)."""
+    named = action.details.get("account")
+    if isinstance(named, str) and named:
+        return named
+    if action.group_id is None:
+        return None
+    if action.group_id not in accounts:
+        group = stores.groups.get(action.group_id)
+        accounts[action.group_id] = group.account if group is not None else ""
+    return accounts[action.group_id] or None
+
+
+def risk_status(ctx: EngineContext, now: datetime, account: str | None = None) -> dict[str, Any]:
     """The ``GET /risk`` view: running timers, the loser and winners the next run would pick, the plan
-    it would execute (with the stored timers, not changing anything) and the recent actions."""
+    it would execute (with the stored timers, not changing anything) and the recent actions.
+
+    Each account has its own plan (``accounts``: name → loser, winners, plan, plan_summary); the
+    top-level ``loser``/``winners``/``plan`` are those of the account holding the worst eligible loser
+    (so a single-account engine reads as before). ``account`` narrows everything (timers, plan,
+    blocked/skip-once/closing groups, actions) to that account."""
     stores = ctx.stores
     config = ctx.config.snapshot()
     snapshots = build_snapshots(stores, config)
+    if account is not None:
+        snapshots = [s for s in snapshots if s.group.account == account]
     timers = []
     for snapshot in snapshots:
         group = snapshot.group
@@ -291,6 +418,7 @@ def risk_status(ctx: EngineContext, now: datetime) -> dict[str, Any]:
         timers.append(
             {
                 "group_id": group.id,
+                "account": group.account,
                 "exchange": group.exchange,
                 "symbol": group.symbol,
                 "side": group.side.value,
@@ -302,21 +430,27 @@ def risk_status(ctx: EngineContext, now: datetime) -> dict[str, Any]:
                 "risk_skip_once": group.risk_skip_once,
             }
         )
-    plan = _plan(snapshots, config, now)
+    plans = _plans(snapshots, config, now)
+    losers = [plan.loser.group_id for plan in plans.values() if plan is not None]
+    worst = select_loser(
+        [s.candidate for s in snapshots if s.candidate is not None and s.group.id in losers], config.risk, now
+    )
     by_id = {s.group.id: s.group for s in snapshots}
-    loser = by_id.get(plan.loser.group_id) if plan is not None else None
-    winners = [by_id[w.group_id] for w in plan.winners] if plan is not None else []
+    top = plans.get(worst.group.account) if worst is not None else None
+    group_accounts = {s.group.id: s.group.account for s in snapshots}
+    recent = stores.risk_actions.list_recent(RECENT_ACTIONS if account is None else ALL_ACTIONS)
+    if account is not None:
+        recent = [a for a in recent if _action_account(a, group_accounts, stores) == account][:RECENT_ACTIONS]
     return {
         "at": iso(now),
+        "account": account,
         "interval_minutes": config.risk.interval_minutes,
         "config_version": config.versions.get("risk", 0),
         "timers": timers,
-        "loser": group_view(loser) if loser is not None else None,
-        "winners": [group_view(group) for group in winners],
-        "plan": plan_steps(plan) if plan is not None else [],
-        "plan_summary": plan_summary(plan) if plan is not None else None,
+        **_account_plan_view(top, by_id),
+        "accounts": {name: _account_plan_view(plan, by_id) for name, plan in plans.items()},
         "blocked": [s.group.id for s in snapshots if s.group.risk_blocked],
         "skip_once": [s.group.id for s in snapshots if s.group.risk_skip_once],
         "closing": [s.group.id for s in snapshots if s.group.status == GroupStatus.CLOSING],
-        "actions": [action_view(action) for action in stores.risk_actions.list_recent(RECENT_ACTIONS)],
+        "actions": [action_view(action) for action in recent],
     }

@@ -226,6 +226,7 @@ def action_view(action: RiskActionRecord) -> dict[str, Any]:
         "action": action.action,
         "reason": action.reason,
         "group_id": action.group_id,
+        "account": action.details.get("account"),
         "related_group_ids": list(action.related_group_ids),
         "amount_usd": number(action.amount_usd),
         "details": jsonable(action.details),

@@ -41,5 +41,9 @@ class SyncSummary:
             data["figures"] = {
                 key: str(value) if not isinstance(value, int | dict) else value
                 for key, value in vars(self.figures).items()
+                if key != "accounts"
+            }
+            data["figures"]["accounts"] = {
+                name: figures.as_dict() for name, figures in self.figures.accounts.items()
             }
         return data
