@@ -63,13 +63,8 @@ class StoreModel(Model):
     def _get_connection(cls) -> TableConnection:
         table_connection = super()._get_connection()
         meta: Any = cls.Meta
-        key = (meta.host, meta.region)
         with _lock:
-            shared = _shared_connections.get(key)
-            if shared is None:
-                shared = _shared_connections[key] = Connection(
-                    region=meta.region, host=meta.host, max_pool_connections=meta.max_pool_connections
-                )
+            shared = _shared_connection(meta.host, meta.region)
             if table_connection.connection is not shared:
                 try:
                     shared.get_meta_table(meta.table_name)
@@ -498,14 +493,18 @@ def transaction_connection() -> Connection:
     Not bound to any one table: a transaction's items carry their own table names, and a function must
     be able to write one without being given a table it does not use (the order executor's paper book).
     """
-    key = (endpoint_url(), region())
+    return _shared_connection(endpoint_url(), region())
+
+
+def _shared_connection(host: str | None, region_name: str | None) -> Connection:
+    """The one pynamodb ``Connection`` (botocore client) of ``(host, region_name)``, created on first use."""
     with _lock:
-        shared = _shared_connections.get(key)
+        shared = _shared_connections.get((host, region_name))
         if shared is None:
-            shared = _shared_connections[key] = Connection(
-                region=key[1], host=key[0], max_pool_connections=_Meta.max_pool_connections
+            shared = _shared_connections[(host, region_name)] = Connection(
+                region=region_name, host=host, max_pool_connections=_Meta.max_pool_connections
             )
-    return shared
+        return shared
 
 
 def reset_connections() -> None:
