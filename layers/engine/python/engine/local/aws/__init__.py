@@ -4,8 +4,10 @@
 ``make run`` and the e2e stack, and the benchmarks: transactions with an undo log
 (:mod:`.transactions`), queries that look at one partition instead of the whole table (:mod:`.queries`,
 fed by the item-change notifications of :mod:`.changes`), DynamoDB read answers without the
-model-driven serializer (:mod:`.reads`) and exact number arithmetic in update expressions
-(:mod:`.numbers`). :mod:`.streams` trims consumed stream records (the local runtime calls it).
+model-driven serializer (:mod:`.reads`), exact number arithmetic in update expressions
+(:mod:`.numbers`), and no dashboard copy of every DynamoDB item version moto ever made
+(:func:`.housekeeping.stop_tracking_instances`). :mod:`.streams` trims consumed stream records (the
+local runtime calls it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 def install_cost_fixes() -> None:
     """Install the moto patches (idempotent)."""
     from engine.local.aws import numbers, queries, reads, transactions
+    from engine.local.aws.housekeeping import stop_tracking_instances
 
+    stop_tracking_instances()
     transactions.install()
     queries.install()
     reads.install()

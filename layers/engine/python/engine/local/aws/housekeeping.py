@@ -1,6 +1,12 @@
 """Keep the in-process moto server's memory flat over a long local session.
 
-moto stores every shard iterator it hands out and never forgets one: each ``GetRecords`` creates a
+moto keeps a reference to every model object it ever made (``BaseModel.__new__`` appends each one to
+its class's ``instances_tracked``, for the moto server's dashboard): every DynamoDB item version, every
+stream record and shard iterator stays alive after it was overwritten or trimmed, ~0.9 MB a signal
+locally. :func:`stop_tracking_instances` stops that for the DynamoDB and DynamoDB Streams models (the
+only ones that churn; nothing here reads the dashboard) and drops what was tracked so far.
+
+moto also stores every shard iterator it hands out and never forgets one: each ``GetRecords`` creates a
 new iterator. The pump polls a few shards five times a second, which would grow by ~100 MB an hour.
 Iterators older than the newest ``keep`` are dropped: a reader only ever uses the iterator from its
 previous call, and the pump re-positions a reader whose iterator is gone (``ClientError``).
@@ -8,7 +14,30 @@ previous call, and the pump re-positions a reader whose iterator is gone (``Clie
 
 from __future__ import annotations
 
+from typing import Any
+
+from moto.core.common_models import BaseModel
+from moto.core.model_instances import model_data
 from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+#: Modules whose models are not tracked: every item write makes a new ``Item``.
+UNTRACKED_MODULES = ("moto.dynamodb.", "moto.dynamodbstreams.")
+_MOTO_NEW = BaseModel.__new__
+
+
+def _untracked_new(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:
+    if cls.__module__.startswith(UNTRACKED_MODULES):
+        return object.__new__(cls)
+    return _MOTO_NEW(cls, *args, **kwargs)
+
+
+def stop_tracking_instances() -> None:
+    """New DynamoDB / Streams model objects are no longer kept by moto; the ones kept are let go
+    (idempotent)."""
+    BaseModel.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign,assignment]
+    for service in ("dynamodb", "dynamodbstreams"):
+        for model in model_data.get(service, {}).values():
+            model.instances_tracked = []  # type: ignore[attr-defined]
 
 
 def prune_shard_iterators(keep: int = 500, threshold: int = 2000) -> int:
