@@ -2,8 +2,9 @@
 
 Each record only names a group (through its order's ``group_id``): the service re-reads the group and
 all its orders and decides from current state, so stale images, out-of-order records and replays are
-harmless. Records are not de-duplicated within a batch: each one succeeds or fails on its own, and a
-failed one is reported as a batch item failure for Lambda to retry.
+harmless. A group is refreshed once per batch (``OrderChanges``: the batch's changes are all in the
+table by then); every fill is still recorded. A failed record is reported as a batch item failure for
+Lambda to retry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine.app.context import EngineContext, engine_context
-from engine.app.positions import record_fill, refresh_group
+from engine.app.positions import OrderChanges
 from engine.config.settings import metrics_namespace
 from engine.config.tracing import traced
 from engine.store import order_from_image
@@ -27,18 +28,11 @@ metrics = Metrics(namespace=metrics_namespace())
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
-    """Record a fill in the event log (when ``filled`` grew), then refresh the group of the order in one
-    stream record (new image, else the old one)."""
+def record_handler(ctx: EngineContext, changes: OrderChanges, record: DynamoDBRecord) -> None:
+    """One order change: its fill (when ``filled`` grew) and its group (new image, else the old one)."""
     data = record.raw_event["dynamodb"]
-    image = data.get("NewImage") or data.get("OldImage")
-    if not image:
-        return
-    order = order_from_image(image)
-    if data.get("NewImage"):
-        old = order_from_image(data["OldImage"]) if data.get("OldImage") else None
-        record_fill(ctx, old, order, ctx.now())
-    refresh_group(ctx, order.group_id, ctx.now())
+    new, old = data.get("NewImage"), data.get("OldImage")
+    changes.apply(order_from_image(old) if old else None, order_from_image(new) if new else None, ctx.now())
 
 
 @logger.inject_lambda_context
@@ -47,9 +41,10 @@ def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Partial batch response: failed records are retried by Lambda."""
     ctx = engine_context()
+    changes = OrderChanges(ctx)
     return process_partial_response(
         event=event,
-        record_handler=lambda record: record_handler(ctx, record),
+        record_handler=lambda record: record_handler(ctx, changes, record),
         processor=processor,
         context=context,
     )

@@ -17,8 +17,8 @@ import pytest
 from tests.support.faults import CLEAN, FAULTY, World, make_world, run_lifecycle
 from tests.support.streams import deliver, failed_items
 
-#: (handler, the service function its module calls per record).
-PATCHED = [("executor", "process_order"), ("position_update", "refresh_group")]
+#: (handler, the service call it makes per record, as a dotted path from the handler's module).
+PATCHED = [("executor", "process_order"), ("position_update", "OrderChanges.apply")]
 
 
 class Crash(RuntimeError):
@@ -56,8 +56,12 @@ def test_a_record_failing_mid_batch_is_reported_redelivered_and_replays_to_the_s
         other = w.position_update if handler is w.executor else w.executor
         # And the handler's service raises on the batch's 3rd record, once
         calls: list[int] = []
-        real = getattr(handler, service_name)
-        monkeypatch.setattr(handler, service_name, failing_on_call(3, real, calls))
+        *path, name = service_name.split(".")
+        owner = handler
+        for part in path:
+            owner = getattr(owner, part)
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name, failing_on_call(3, real, calls))
 
         # When both consumers of the orders stream get the batch
         response = deliver(handler, batch)
@@ -82,3 +86,47 @@ def test_a_record_failing_mid_batch_is_reported_redelivered_and_replays_to_the_s
     world.assert_no_duplicates()
     assert world.report().drift == []
     assert world.stores.pool.count() == 0
+
+
+def test_a_batch_refreshes_each_group_once_and_a_failed_refresh_is_tried_again(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.app.positions import batch as batch_module
+
+    world = make_world(monkeypatch)
+    refreshed: list[str] = []
+    real = batch_module.refresh_group
+
+    def counted(ctx: Any, group_id: str, now: Any, **kwargs: Any) -> Any:
+        refreshed.append(group_id)
+        if len(refreshed) == 1:
+            raise Crash("lost the connection to DynamoDB mid-batch")
+        return real(ctx, group_id, now, **kwargs)
+
+    def refreshes_once(w: World) -> None:
+        # Given the faulty group's five new legs held back, sent to the executor (five more records)
+        w.hold.add(w.faulty_group)
+        w.drain()
+        records = w.held.pop("orders")
+        assert failed_items(deliver(w.executor, {"Records": records})) == []
+        w.drain()
+        w.hold.clear()
+        records += w.held.pop("orders")
+        assert len(records) == 10
+        sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
+        monkeypatch.setattr(batch_module, "refresh_group", counted)
+
+        # When position_update gets the ten records of the one group, and its first refresh fails
+        response = deliver(w.position_update, {"Records": records})
+
+        # Then the first record is reported failed, the second refreshes the group, the other eight do not
+        assert failed_items(response) == [sequence[0]]
+        assert refreshed == [w.faulty_group, w.faulty_group]
+        # And Lambda's redelivery of the batch succeeds whole (the lifecycle below ends as the clean group's)
+        monkeypatch.setattr(batch_module, "refresh_group", real)
+        assert failed_items(deliver(w.position_update, {"Records": records})) == []
+
+    run_lifecycle(world, {"open": refreshes_once})
+    faulty, clean = world.snapshot(FAULTY), world.snapshot(CLEAN)
+    assert faulty == clean
+    world.assert_no_duplicates()
