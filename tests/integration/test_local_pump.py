@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -329,3 +330,41 @@ def test_records_written_after_a_cancelled_transaction_are_still_delivered(endpo
 
     # Then the new record still reaches the consumer (a pool-full open_group must not silence the streams)
     assert recorder.delivered == ["1", "2"]
+
+
+def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(endpoint, dynamodb, table):
+    # Given a slow consumer (its batch blocks until released) and a consumer in a lane of its own
+    released, fast_seen = threading.Event(), threading.Event()
+    slow_batches: list[list[str]] = []
+    fast = Recorder()
+
+    def slow(event: dict[str, Any]) -> dict[str, Any]:
+        slow_batches.append(_ids(event))
+        released.wait(10)
+        return {"batchItemFailures": []}
+
+    def quick(event: dict[str, Any]) -> dict[str, Any]:
+        answer = fast(event)
+        fast_seen.set()
+        return answer
+
+    pump = _pump(
+        endpoint,
+        [Consumer("slow", table, slow), Consumer("fast", table, quick, lane="send")],
+        poll_seconds=0.05,
+    )
+    pump.start()
+    try:
+        # When a record arrives while the slow consumer is still inside its batch
+        _put(dynamodb, table, "1")
+        pump.notify()
+        assert fast_seen.wait(10), "the fast lane waited for the slow batch"
+        # Then the fast consumer got it without waiting for the slow batch to end
+        assert fast.delivered == ["1"] and not released.is_set()
+    finally:
+        released.set()
+        pump.stop()
+    # And the slow consumer got the record too, and both acknowledged it
+    assert slow_batches == [["1"]]
+    positions = pump.positions()
+    assert positions[f"slow|{table}"] == positions[f"fast|{table}"]

@@ -22,6 +22,7 @@ import boto3
 
 from engine.domain.signal import SignalError, normalize_symbol
 from engine.local.functions import FunctionRegistry
+from engine.local.priority import BACKGROUND
 from engine.local.pump import Consumer, StreamPump
 
 
@@ -86,6 +87,7 @@ class LocalNotifier:
             streams=boto3.client("dynamodbstreams", region_name=region),
             region=region,
             poll_seconds=poll_seconds,
+            lane_setup=lambda _lane: registry.priorities.assign(BACKGROUND) if registry.priorities else None,
         )
 
     def start(self) -> None:

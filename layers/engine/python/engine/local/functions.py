@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from engine.local.priority import Priorities
 from engine.local.settings import ACCOUNT_ID, APP, STAGE
 
 Handler = Callable[[Any, Any], Any]
@@ -53,9 +54,10 @@ class LambdaContext:
 class FunctionRegistry:
     """The Lambda functions of one functions root, loaded on first use."""
 
-    def __init__(self, root: Path, region: str) -> None:
+    def __init__(self, root: Path, region: str, priorities: Priorities | None = None) -> None:
         self.root = root
         self.region = region
+        self.priorities = priorities
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
 
@@ -114,5 +116,10 @@ class FunctionRegistry:
         return LambdaContext(function_name=function_name, invoked_function_arn=arn)
 
     def invoke(self, name: str, event: Any) -> Any:
-        """Call the function's ``lambda_handler(event, context)``; its exceptions propagate."""
-        return self.handler(name)(event, self.context(name))
+        """Call the function's ``lambda_handler(event, context)`` (at its level of ``priorities``, when
+        the registry has them); its exceptions propagate."""
+        handler = self.handler(name)
+        if self.priorities is None:
+            return handler(event, self.context(name))
+        with self.priorities.running(self.priorities.level_of(name)):
+            return handler(event, self.context(name))

@@ -20,15 +20,22 @@ dead-lettered). :meth:`StreamPump.positions` reads them (the local runtime saves
 and trims what every consumer has acknowledged); a pump built with ``positions`` starts each consumer
 right after its saved position, so records fetched but not acknowledged before a restart are delivered
 again. ``has_records(table, after)`` (optional) says whether a stream may hold a record after a sequence
-number without a request; ``wake`` (optional) is set by whoever writes, so the loop does not wait out
-its poll period.
+number without a request; :meth:`StreamPump.notify` is called by whoever writes, so the loops do not
+wait out their poll period.
+
+Lanes: :meth:`StreamPump.start` runs one thread per ``Consumer.lane``, as Lambda polls each event source
+mapping on its own: a long batch of one consumer does not hold up a consumer in another lane (the
+order executor is in a lane of its own locally). ``lane_setup(lane)`` (optional) runs first on each
+lane's thread. Each consumer is delivered by one thread at a time; :meth:`StreamPump.run_pass` and
+:meth:`StreamPump.drain` hold every consumer, so a drain sees the streams quiet across all lanes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +57,7 @@ class Consumer:
     name: str
     table: str
     deliver: Deliver
+    lane: str = "stream"
 
 
 @dataclass(frozen=True)
@@ -137,8 +145,8 @@ class StreamPump:
         after_pass: Callable[[], object] | None = None,
         positions: Mapping[str, str] | None = None,
         has_records: HasRecords | None = None,
-        wake: threading.Event | None = None,
         dead_letters: list[DeadLetter] | None = None,
+        lane_setup: Callable[[str], object] | None = None,
     ) -> None:
         self.consumers = consumers
         self._dynamodb = dynamodb
@@ -150,14 +158,18 @@ class StreamPump:
         self._after_pass = after_pass
         self._saved = dict(positions or {})
         self._has_records = has_records
-        self._wake = wake or threading.Event()
+        self._lane_setup = lane_setup
+        self._lanes: dict[str, list[Consumer]] = {}
+        for consumer in consumers:
+            self._lanes.setdefault(consumer.lane, []).append(consumer)
+        self._wakes = {lane: threading.Event() for lane in self._lanes}
         self._readers: dict[str, list[_ShardReader]] = {}
         self._dead_letters: list[DeadLetter] = list(dead_letters or [])
         self._positions: dict[str, str] = dict(self._saved)
         self._positions_lock = threading.Lock()
-        self._lock = threading.RLock()
+        self._locks = {self.key_of(consumer): threading.RLock() for consumer in consumers}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ public
 
@@ -194,10 +206,9 @@ class StreamPump:
     def run_pass(self) -> PassResult:
         """Deliver at most one batch per consumer and shard."""
         result = PassResult()
-        with self._lock:
+        with self._every_consumer():
             for consumer in self.consumers:
-                for reader in self._readers_of(consumer):
-                    result.add(self._deliver_once(consumer, reader))
+                result.add(self._deliver_consumer(consumer))
             if self._after_pass is not None:
                 self._after_pass()
         return result
@@ -205,7 +216,7 @@ class StreamPump:
     def drain(self, max_passes: int = 1000) -> tuple[PassResult, bool]:
         """Run passes until one sends nothing; returns the total and whether the streams went quiet."""
         total = PassResult()
-        with self._lock:
+        with self._every_consumer():
             for _ in range(max_passes):
                 result = self.run_pass()
                 total.add(result)
@@ -213,32 +224,62 @@ class StreamPump:
                     return total, True
         return total, False
 
+    def notify(self) -> None:
+        """Something was written: every lane looks at its streams now."""
+        for wake in self._wakes.values():
+            wake.set()
+
     def start(self) -> None:
-        """Pump continuously in a daemon thread."""
+        """Pump continuously, one daemon thread per lane."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="stream-pump", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(lane,), name=f"stream-pump-{lane}", daemon=True)
+            for lane in self._lanes
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Stop the thread after its current pass."""
+        """Stop the threads after their current pass."""
         self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            self._thread = None
+        self.notify()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._threads = []
 
     # ------------------------------------------------------------------ internals
 
-    def _loop(self) -> None:
+    @contextmanager
+    def _every_consumer(self) -> Iterator[None]:
+        with ExitStack() as held:
+            for consumer in self.consumers:
+                held.enter_context(self._locks[self.key_of(consumer)])
+            yield
+
+    def _deliver_consumer(self, consumer: Consumer) -> PassResult:
+        result = PassResult()
+        with self._locks[self.key_of(consumer)]:
+            for reader in self._readers_of(consumer):
+                result.add(self._deliver_once(consumer, reader))
+        return result
+
+    def _loop(self, lane: str) -> None:
+        if self._lane_setup is not None:
+            self._lane_setup(lane)
+        wake = self._wakes[lane]
         while not self._stop.is_set():
-            self._wake.clear()
+            wake.clear()
+            sent = 0
             try:
-                busy = self.run_pass().sent > 0
+                for consumer in self._lanes[lane]:
+                    sent += self._deliver_consumer(consumer).sent
+                if self._after_pass is not None:
+                    self._after_pass()
             except Exception:
-                log.exception("stream pump pass failed")
-                busy = False
-            if not busy:
-                self._wake.wait(self.poll_seconds)
+                log.exception("stream pump pass failed (lane %s)", lane)
+                sent = 0
+            if not sent:
+                wake.wait(self.poll_seconds)
 
     def _readers_of(self, consumer: Consumer) -> list[_ShardReader]:
         key = self.key_of(consumer)

@@ -34,6 +34,7 @@ from engine.local.aws.server import SerialisedMotoServer
 from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
 from engine.local.functions import FunctionRegistry
 from engine.local.http_api import LocalHttpServer
+from engine.local.priority import BACKGROUND, SEND, Priorities
 from engine.local.pump import Consumer, DeadLetter, Deliver, StreamPump
 from engine.local.scheduler import Schedule, Scheduler
 from engine.local.settings import LocalSettings, configure_process_environment
@@ -47,6 +48,9 @@ STREAM_CONSUMERS = (
     ("ORDERS_TABLE", "position_update"),
     ("GROUPS_TABLE", "slot_release"),
 )
+#: The pump lane of each consumer (one thread a lane): the executor's records never wait behind a long
+#: position_update batch.
+SEND_LANE = "send"
 SCHEDULED_FUNCTIONS = ("order_sync", "risk_engine")
 
 
@@ -62,8 +66,9 @@ class LocalRuntime:
         self._out = out
         self._interactive = interactive
         self.activity = ActivityLog(echo=None if interactive else out)
-        self.registry = FunctionRegistry(settings.functions_root, settings.region)
-        self._moto = SerialisedMotoServer(settings.host, 0)
+        self.priorities = Priorities()
+        self.registry = FunctionRegistry(settings.functions_root, settings.region, self.priorities)
+        self._moto = SerialisedMotoServer(settings.host, 0, admission=self.priorities.admit)
         self._http: LocalHttpServer | None = None
         self._http_thread: threading.Thread | None = None
         self._pump: StreamPump | None = None
@@ -72,7 +77,7 @@ class LocalRuntime:
         self._view: TerminalView | None = None
         self._state_dir: StateDirectory | None = None
         self._persister: Persister | None = None
-        self._wake = threading.Event()
+        self._housekeeping_lock = threading.Lock()
         self._trimmed: dict[str, int] = {}
         self.restored: dict[str, int] | None = None
         self.endpoint_url = ""
@@ -182,12 +187,20 @@ class LocalRuntime:
             self._moto.stop()
 
     def _stream_written(self, table: Table, hash_value: DynamoType, range_value: DynamoType | None) -> None:
-        if table.stream_shard is not None:
-            self._wake.set()
+        if table.stream_shard is not None and self._pump is not None:
+            self._pump.notify()
 
     def _housekeeping(self) -> None:
         """After each pump pass: forget moto's old iterators; trim what every consumer acknowledged (and
-        the journal holds)."""
+        the journal holds). A lane finding another lane at it skips."""
+        if not self._housekeeping_lock.acquire(blocking=False):
+            return
+        try:
+            self._tidy()
+        finally:
+            self._housekeeping_lock.release()
+
+    def _tidy(self) -> None:
         prune_shard_iterators()
         if self._pump is None:
             return
@@ -216,7 +229,8 @@ class LocalRuntime:
                     self.settings.functions_root,
                 )
                 continue
-            consumers.append(Consumer(function, os.environ[variable], self._stream_target(function)))
+            lane = SEND_LANE if function == "order_executor" else "stream"
+            consumers.append(Consumer(function, os.environ[variable], self._stream_target(function), lane))
         for variable in ("ORDERS_TABLE", "GROUPS_TABLE"):
             consumers.append(Consumer("activity", os.environ[variable], self.activity.observe_stream))
         return StreamPump(
@@ -228,8 +242,8 @@ class LocalRuntime:
             after_pass=self._housekeeping,
             positions=state.positions if state else None,
             has_records=lambda table, after: streams.has_records_after(table, self.settings.region, after),
-            wake=self._wake,
             dead_letters=[DeadLetter(**letter) for letter in state.dead_letters] if state else None,
+            lane_setup=lambda lane: self.priorities.assign(SEND if lane == SEND_LANE else BACKGROUND),
         )
 
     def _stream_target(self, function: str) -> Deliver:

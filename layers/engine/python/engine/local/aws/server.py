@@ -210,20 +210,29 @@ def _install_in_process() -> None:
 
 
 class SerialisedMotoServer:
-    """moto's WSGI app behind a threaded keep-alive HTTP server, every request under one lock."""
+    """moto's WSGI app behind a threaded keep-alive HTTP server, every request under one lock.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``admission`` (optional) is called before each request takes the lock, on the requesting thread (the
+    local runtime's :meth:`engine.local.priority.Priorities.admit`).
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, admission: Callable[[], None] | None = None
+    ) -> None:
         self._host = host
         self._port = port
+        self._admission = admission
         self.lock = threading.RLock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def _app(self) -> WsgiApp:
         moto_app = _Dispatcher(create_backend_app)
-        lock = self.lock
+        lock, admission = self.lock, self._admission
 
         def serialised(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if admission is not None:
+                admission()
             with lock:
                 # Materialise the body inside the lock: moto builds it lazily.
                 return list(moto_app(environ, start_response))

@@ -1,0 +1,82 @@
+"""The local runtime's priorities: a lower-level thread waits before its AWS requests while a
+higher-level invocation runs (``engine.local.priority``)."""
+
+from __future__ import annotations
+
+import threading
+
+from engine.local.priority import ANSWER, BACKGROUND, SEND, Priorities
+
+
+def _admitted_in_thread(
+    priorities: Priorities, level: int | None
+) -> tuple[threading.Thread, threading.Event]:
+    admitted = threading.Event()
+
+    def run() -> None:
+        if level is not None:
+            priorities.assign(level)
+        priorities.admit()
+        admitted.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, admitted
+
+
+def test_background_waits_while_an_answer_runs_and_goes_when_it_ends() -> None:
+    # Given a webhook invocation in progress
+    priorities = Priorities(max_wait=30)
+    answer = priorities.running(ANSWER)
+    answer.__enter__()
+    # When a background thread wants to make an AWS request
+    thread, admitted = _admitted_in_thread(priorities, BACKGROUND)
+    # Then it waits
+    assert not admitted.wait(0.2)
+    # When the webhook's invocation ends, then the request goes ahead
+    answer.__exit__(None, None, None)
+    assert admitted.wait(10)
+    thread.join(10)
+
+
+def test_send_waits_for_answers_but_not_for_background_work() -> None:
+    priorities = Priorities(max_wait=30)
+    with priorities.running(BACKGROUND):
+        _, admitted = _admitted_in_thread(priorities, SEND)
+        assert admitted.wait(10)
+    with priorities.running(ANSWER):
+        _, waiting = _admitted_in_thread(priorities, SEND)
+        assert not waiting.wait(0.2)
+    assert waiting.wait(10)
+
+
+def test_threads_without_a_level_and_answers_never_wait() -> None:
+    priorities = Priorities(max_wait=30)
+    with priorities.running(ANSWER):
+        _, unassigned = _admitted_in_thread(priorities, None)
+        _, other_answer = _admitted_in_thread(priorities, ANSWER)
+        assert unassigned.wait(10) and other_answer.wait(10)
+
+
+def test_a_wait_is_bounded_so_background_work_never_starves() -> None:
+    # Given an answer that runs for as long as the test lasts, and a short bound on waiting
+    priorities = Priorities(max_wait=0.05)
+    with priorities.running(ANSWER):
+        # When background work asks, then it is admitted while the answer still runs
+        _, admitted = _admitted_in_thread(priorities, BACKGROUND)
+        assert admitted.wait(10)
+    assert priorities.waits == 1
+
+
+def test_an_invocation_runs_at_its_level_and_restores_the_thread_level() -> None:
+    priorities = Priorities(max_wait=30)
+    priorities.assign(BACKGROUND)
+    assert priorities.level_of("webhook") == ANSWER and priorities.level_of("order_executor") == SEND
+    assert priorities.level_of("position_update") == BACKGROUND
+    with priorities.running(ANSWER):
+        priorities.admit()  # an answer is never held up by anyone
+    with priorities.running(SEND):
+        # a background thread started now waits for this SEND invocation
+        _, waiting = _admitted_in_thread(priorities, BACKGROUND)
+        assert not waiting.wait(0.2)
+    assert waiting.wait(10)
