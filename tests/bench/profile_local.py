@@ -42,6 +42,26 @@ from tests.bench import bench_local
 
 _current = threading.local()
 _requests: Counter[tuple[str, str]] = Counter()
+_tables: Counter[tuple[str, str, str]] = Counter()
+
+
+def _tables_of(environ: dict[str, Any]) -> list[str]:
+    """The DynamoDB tables a request names (its body is read and put back)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length:
+        return []
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(request, dict):
+        return []
+    names = [request["TableName"]] if "TableName" in request else list(request.get("RequestItems", {}))
+    for item in request.get("TransactItems", []):
+        names.extend(operation["TableName"] for operation in item.values() if "TableName" in operation)
+    return [name.removeprefix("execution-engine-local-") for name in names]
 
 
 def _count_requests() -> None:
@@ -54,7 +74,10 @@ def _count_requests() -> None:
         def counted(environ: dict[str, Any], start_response: Any) -> Any:
             target = environ.get("HTTP_X_AMZ_TARGET") or environ.get("PATH_INFO", "")
             caller = environ.get("HTTP_X_LOCAL_CALLER", "other")
-            _requests[(caller, target.rsplit(".", 1)[-1])] += 1
+            operation = target.rsplit(".", 1)[-1]
+            _requests[(caller, operation)] += 1
+            for table in _tables_of(environ):
+                _tables[(caller, operation, table)] += 1
             return inner(environ, start_response)
 
         return counted
@@ -147,6 +170,13 @@ def _print_requests(signals: int) -> None:
             f"{operation} {n}" for (who, operation), n in _requests.most_common() if who == caller
         )
         print(f"  {caller}: {count} ({count / signals:.1f} a signal): {operations}")
+        tables = ", ".join(
+            f"{operation} {table} {n}"
+            for (who, operation, table), n in _tables.most_common()
+            if who == caller
+        )
+        if tables:
+            print(f"      by table: {tables}")
 
 
 def main() -> None:
@@ -174,6 +204,7 @@ def main() -> None:
         bench_local.widen_limits(client)
         bench_local.set_prices(client)
         _requests.clear()
+        _tables.clear()
         baseline = tracemalloc.take_snapshot() if args.tracemalloc else None
         types_before = _type_counts() if args.types else Counter()
         started, cpu = time.perf_counter(), time.process_time()

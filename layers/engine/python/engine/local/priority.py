@@ -27,7 +27,7 @@ SEND = 1
 ANSWER = 2
 
 #: Function name -> level; functions not named run in the background.
-FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER, "order_executor": SEND}
+FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER, "order_executor": BACKGROUND}
 
 
 class Priorities:

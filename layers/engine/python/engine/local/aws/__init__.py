@@ -5,9 +5,9 @@
 (:mod:`.transactions`), queries that look at one partition instead of the whole table (:mod:`.queries`,
 fed by the item-change notifications of :mod:`.changes`), DynamoDB read answers without the
 model-driven serializer (:mod:`.reads`), exact number arithmetic in update expressions
-(:mod:`.numbers`), and no dashboard copy of every DynamoDB item version moto ever made
-(:func:`.housekeeping.stop_tracking_instances`). :mod:`.streams` trims consumed stream records (the
-local runtime calls it).
+(:mod:`.numbers`), action lookups listed once per class (:mod:`.actions`), and no dashboard copy of
+every DynamoDB item version moto ever made (:func:`.housekeeping.stop_tracking_instances`).
+:mod:`.streams` trims consumed stream records (the local runtime calls it).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 def install_cost_fixes() -> None:
     """Install the moto patches (idempotent)."""
-    from engine.local.aws import numbers, queries, reads, transactions
+    from engine.local.aws import actions, numbers, queries, reads, transactions
     from engine.local.aws.housekeeping import stop_tracking_instances
 
     stop_tracking_instances()
     transactions.install()
+    actions.install()
     queries.install()
     reads.install()
     numbers.install()
