@@ -82,3 +82,27 @@ def test_other_services_still_go_through_flask(server: tuple[str, list[str]]) ->
     ssm.put_parameter(Name="/direct/test", Value="1", Type="String")
     assert ssm.get_parameter(Name="/direct/test")["Parameter"]["Value"] == "1"
     assert flask_served == ["ssm", "ssm"]
+
+
+def test_only_requests_to_an_in_process_server_go_unsigned(aws_credentials: None) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    moto = SerialisedMotoServer()
+    endpoint = moto.start(in_process=True)
+    try:
+        signer = SigV4Auth(Credentials("AKIDLOCAL", "secret"), "dynamodb", REGION)
+        local = AWSRequest(method="POST", url=f"{endpoint}/", data=b"{}")
+        remote = AWSRequest(method="POST", url=f"https://dynamodb.{REGION}.amazonaws.com/", data=b"{}")
+        signer.add_auth(local)
+        signer.add_auth(remote)
+    finally:
+        moto.stop()
+    # The credential scope moto reads is there in both; only the remote request carries a real signature
+    for request in (local, remote):
+        assert f"Credential=AKIDLOCAL/{request.context['timestamp'][:8]}/{REGION}/dynamodb/" in str(
+            request.headers["Authorization"]
+        )
+    assert str(local.headers["Authorization"]).endswith("Signature=" + "0" * 64)
+    assert not str(remote.headers["Authorization"]).endswith("0" * 64)
