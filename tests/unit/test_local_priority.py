@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from engine.local.priority import ANSWER, BACKGROUND, SEND, Priorities
+from engine.local.priority import ANSWER, BACKGROUND, Priorities
 
 
 def _admitted_in_thread(
@@ -39,15 +39,11 @@ def test_background_waits_while_an_answer_runs_and_goes_when_it_ends() -> None:
     thread.join(10)
 
 
-def test_send_waits_for_answers_but_not_for_background_work() -> None:
+def test_background_work_does_not_wait_for_other_background_work() -> None:
     priorities = Priorities(max_wait=30)
     with priorities.running(BACKGROUND):
-        _, admitted = _admitted_in_thread(priorities, SEND)
+        _, admitted = _admitted_in_thread(priorities, BACKGROUND)
         assert admitted.wait(10)
-    with priorities.running(ANSWER):
-        _, waiting = _admitted_in_thread(priorities, SEND)
-        assert not waiting.wait(0.2)
-    assert waiting.wait(10)
 
 
 def test_threads_without_a_level_and_answers_never_wait() -> None:
@@ -70,13 +66,14 @@ def test_a_wait_is_bounded_so_background_work_never_starves() -> None:
 
 def test_an_invocation_runs_at_its_level_and_restores_the_thread_level() -> None:
     priorities = Priorities(max_wait=30)
+    assert priorities.level_of("webhook") == ANSWER == priorities.level_of("operator_api")
+    assert priorities.level_of("order_executor") == BACKGROUND == priorities.level_of("position_update")
     priorities.assign(BACKGROUND)
-    assert priorities.level_of("webhook") == ANSWER and priorities.level_of("order_executor") == SEND
-    assert priorities.level_of("position_update") == BACKGROUND
     with priorities.running(ANSWER):
         priorities.admit()  # an answer is never held up by anyone
-    with priorities.running(SEND):
-        # a background thread started now waits for this SEND invocation
+    priorities.admit()  # back in the background level, with nothing higher running
+    with priorities.running(ANSWER):
+        # a background thread started now waits for this answer
         _, waiting = _admitted_in_thread(priorities, BACKGROUND)
         assert not waiting.wait(0.2)
     assert waiting.wait(10)

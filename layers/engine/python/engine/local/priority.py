@@ -6,13 +6,19 @@ functions and moto share one Python process (one core at a time under the GIL), 
 a long position_update batch made the webhook's answer — which TradingView abandons after 3 s — and
 the first order of a signal wait their turn.
 
-:class:`Priorities` restores what AWS gives: every invocation runs at a level — answers to HTTP
-callers (:data:`ANSWER`: webhook, operator API), then sending orders (:data:`SEND`: order_executor),
-then everything else (:data:`BACKGROUND`). Before each of its AWS requests a thread waits while an
-invocation of a higher level is running (at most ``max_wait`` seconds a request, so nothing starves).
-Threads that never declared a level (the moto server's own threads, other processes' requests) never
-wait. Only the order in which work gets the CPU changes: every function still runs to completion
-with the same requests, and the streams still deliver every record in order.
+:class:`Priorities` restores what AWS gives the answers TradingView waits for: every invocation runs at a
+level — answers to HTTP callers (:data:`ANSWER`: webhook, operator API) or everything else
+(:data:`BACKGROUND`). Before each of its AWS requests a thread waits while an invocation of a higher
+level is running (at most ``max_wait`` seconds a request, so nothing starves). Threads that never
+declared a level (the moto server's own threads, other processes' requests) never wait. Only the order
+in which work gets the CPU changes: every function still runs to completion with the same requests, and
+the streams still deliver every record in order.
+
+The order executor stays in the background level on purpose. It has a pump lane of its own, so a new
+signal's orders never wait behind a long position_update batch, but it shares the CPU with
+position_update and the sync: when signals come back to back (the soak benchmark sends the next one as
+soon as the previous one's first order is on the book), a higher level for sends would leave the
+take-profits and closes that position_update places waiting for as long as the signals keep coming.
 """
 
 from __future__ import annotations
@@ -23,11 +29,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BACKGROUND = 0
-SEND = 1
-ANSWER = 2
+ANSWER = 1
 
 #: Function name -> level; functions not named run in the background.
-FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER, "order_executor": BACKGROUND}
+FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER}
 
 
 class Priorities:
@@ -35,7 +40,7 @@ class Priorities:
 
     def __init__(self, max_wait: float = 1.0) -> None:
         self.max_wait = max_wait
-        self._running = [0, 0, 0]
+        self._running = [0, 0]
         self._changed = threading.Condition()
         self._thread = threading.local()
         self.waits = 0

@@ -34,7 +34,7 @@ from engine.local.aws.server import SerialisedMotoServer
 from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
 from engine.local.functions import FunctionRegistry
 from engine.local.http_api import LocalHttpServer
-from engine.local.priority import BACKGROUND, SEND, Priorities
+from engine.local.priority import BACKGROUND, Priorities
 from engine.local.pump import Consumer, DeadLetter, Deliver, StreamPump
 from engine.local.scheduler import Schedule, Scheduler
 from engine.local.settings import LocalSettings, configure_process_environment
@@ -243,7 +243,7 @@ class LocalRuntime:
             positions=state.positions if state else None,
             has_records=lambda table, after: streams.has_records_after(table, self.settings.region, after),
             dead_letters=[DeadLetter(**letter) for letter in state.dead_letters] if state else None,
-            lane_setup=lambda lane: self.priorities.assign(SEND if lane == SEND_LANE else BACKGROUND),
+            lane_setup=lambda _lane: self.priorities.assign(BACKGROUND),
         )
 
     def _stream_target(self, function: str) -> Deliver:
