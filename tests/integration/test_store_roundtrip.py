@@ -35,7 +35,7 @@ from engine.store import (
     SignalAudit,
     StateStore,
 )
-from engine.store.tables import GroupModel, OrderModel, bind
+from engine.store.tables import GroupModel, OrderModel, PaperOrderModel, bind
 from tests.support.builders import T0, make_group, make_order, make_pyramid, make_queue_entry
 
 TINY = Decimal("0.000000012345678901234567890123")  # 30 significant digits: a float would lose them
@@ -397,3 +397,71 @@ def test_times_come_back_as_utc():
     EquityStore().append(at, Decimal(0), Decimal(0))
     point = EquityStore().list()[0]
     assert point.at == at and point.at.tzinfo == UTC
+
+
+def _paper_order(client_order_id: str, symbol: str, status: str = "open") -> ExchangeOrder:
+    return ExchangeOrder(
+        id=f"p-{client_order_id}",
+        client_order_id=client_order_id,
+        exchange="bybit",
+        symbol=symbol,
+        side=OrderSide.BUY,
+        type=OrderType.LIMIT,
+        amount=Decimal("1"),
+        price=Decimal("10"),
+        status=status,
+        timestamp=T0,
+    )
+
+
+def test_a_symbol_of_the_paper_open_book_is_read_alone():
+    # Given open orders on three symbols and a closed one
+    store = PaperOrderStore()
+    symbols = ["BTC/USDT", "ETH/USDT", "BTC/USDT", "SOL/USDT"]
+    orders = [_paper_order(f"c{n}", symbol) for n, symbol in enumerate(symbols)]
+    for order in orders:
+        store.put(order)
+    store.put(_paper_order("gone", "BTC/USDT", status="closed"))
+    read: list[int] = []
+    original = PaperOrderModel.query
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        items = list(original(*args, **kwargs))
+        read.append(len(items))
+        return iter(items)
+
+    # And the whole open book listed once (the balance check's read; an account's first also builds it)
+    assert sorted(o.client_order_id for o in store.list_open("bybit")) == ["c0", "c1", "c2", "c3"]
+
+    # When one symbol's open orders are listed, then only its part of the book is read
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PaperOrderModel, "query", counted)
+        btc = store.list_open("bybit", "BTC/USDT")
+    assert btc == [orders[0], orders[2]] and read == [2]
+
+
+def test_a_paper_book_in_the_earlier_layout_is_rebuilt_once():
+    # Given an account written when the open copies were keyed by the bare client order id
+    from engine.store.paper import _to_model
+
+    old = [
+        _paper_order("a1", "BTC/USDT"),
+        _paper_order("a2", "ETH/USDT"),
+        _paper_order("a3", "ETH/USDT", "closed"),
+    ]
+    for order in old:
+        _to_model(order).save()
+    for order in old[:2]:
+        copy = _to_model(order)
+        copy.exchange = "bybit#open"
+        copy.save()
+    PaperOrderModel(exchange="bybit", client_order_id="#open-index").save()
+
+    # When a store lists the open orders
+    store = PaperOrderStore()
+    listed = store.list_open("bybit")
+
+    # Then each open order is listed once with its own id, by symbol too, and the closed one not at all
+    assert sorted(o.client_order_id for o in listed) == ["a1", "a2"]
+    assert [o.client_order_id for o in store.list_open("bybit", "ETH/USDT")] == ["a2"]
+    assert "#open-index" not in {o.client_order_id for o in store.list_all("bybit")}

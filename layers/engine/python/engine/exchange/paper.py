@@ -276,15 +276,17 @@ class PaperGateway:
 
     def match(self, symbol: str | None = None) -> list[ExchangeOrder]:
         """One matching step for the open orders (of ``symbol``): returns the orders that traded."""
-        traded = []
+        return [updated for order, updated in self._matched(symbol) if updated is not order]
+
+    def _matched(self, symbol: str | None) -> list[tuple[ExchangeOrder, ExchangeOrder]]:
+        """(before, after) one matching step, for each open order (of ``symbol``)."""
+        pairs = []
         prices: dict[str, Decimal | None] = {}
         for order in self._book.list_open(self._name, symbol):
             if order.symbol not in prices:
                 prices[order.symbol] = self._prices.get(self._name, order.symbol)
-            updated = self._match_one(order, prices[order.symbol])
-            if updated is not order:
-                traded.append(updated)
-        return traded
+            pairs.append((order, self._match_one(order, prices[order.symbol])))
+        return pairs
 
     def _match_one(self, order: ExchangeOrder, current: Decimal | None) -> ExchangeOrder:
         if order.status != "open" or current is None or not _marketable(order, current):
@@ -310,9 +312,9 @@ class PaperGateway:
         return cancelled
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
-        """Open orders after one matching step."""
-        self.match(symbol)
-        return self._book.list_open(self._name, symbol)
+        """Open orders after one matching step (the book is read once: what matched is written back and
+        the orders still open are answered as written)."""
+        return [after for _, after in self._matched(symbol) if after.status == "open"]
 
     def fetch_closed_orders(self, symbol: str, since: datetime | None = None) -> list[ExchangeOrder]:
         """Closed and cancelled orders of ``symbol`` created at or after ``since`` (ccxt's meaning)."""

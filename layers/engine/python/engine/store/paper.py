@@ -4,11 +4,13 @@ Satisfies ``engine.exchange``'s paper-order protocol (without importing it): ``g
 ``list_open``, ``list_all``, ``get_balances``, ``put_balances``. Balances live in the item with
 ``client_order_id`` ``#balance``; they are asset -> Decimal.
 
-Open orders are also kept under the hash key ``<exchange>#open`` (same range key, same attributes),
-written in one transaction with the order, so :meth:`PaperOrderStore.list_open` — every order placed
-reads it, to know the balance the open orders reserve — reads the open book, not every order the
-account ever placed. An account written before that copy existed gets it on its first ``list_open``
-(the item ``#open-index`` marks it done).
+Open orders are also kept under the hash key ``<exchange>#open``, with the range key
+``<symbol>|<client order id>`` (same attributes), written in one transaction with the order, so
+:meth:`PaperOrderStore.list_open` reads the open book, not every order the account ever placed — all of
+it when every order placed asks what the open orders reserve, one symbol's part (a range-key prefix)
+when the sync polls a symbol. An account written before that copy existed, or when its range key was
+the bare client order id, gets it rebuilt on its first ``list_open`` (the item ``#open-book`` marks it
+done).
 """
 
 from __future__ import annotations
@@ -22,17 +24,25 @@ from engine.store.tables import PaperOrderModel, bind
 from engine.store.tx import Transaction
 
 BALANCE_ID = "#balance"
-OPEN_INDEX_ID = "#open-index"
+#: Marks an account whose open book is in the current layout (``#open-index`` marked the earlier one).
+OPEN_INDEX_ID = "#open-book"
+_OLD_INDEX_IDS = ("#open-index",)
 OPEN = "open"
 OPEN_SUFFIX = "#open"
-_RESERVED = (BALANCE_ID, OPEN_INDEX_ID)
+#: Between the symbol and the client order id in an open-book range key.
+OPEN_KEY_SEPARATOR = "|"
+_RESERVED = (BALANCE_ID, OPEN_INDEX_ID, *_OLD_INDEX_IDS)
 
 
-def _to_model(order: ExchangeOrder, partition: str | None = None) -> PaperOrderModel:
+def _open_key(order: ExchangeOrder) -> str:
+    return f"{order.symbol}{OPEN_KEY_SEPARATOR}{order.client_order_id}"
+
+
+def _to_model(order: ExchangeOrder, open_book: bool = False) -> PaperOrderModel:
     bind(PaperOrderModel)
     return PaperOrderModel(
-        exchange=partition or order.exchange,
-        client_order_id=order.client_order_id,
+        exchange=_open_partition(order.exchange) if open_book else order.exchange,
+        client_order_id=_open_key(order) if open_book else order.client_order_id,
         id=order.id,
         symbol=order.symbol,
         side=order.side,
@@ -79,6 +89,12 @@ def _open_partition(exchange: str) -> str:
     return exchange + OPEN_SUFFIX
 
 
+def _from_open_copy(item: PaperOrderModel, exchange: str) -> ExchangeOrder:
+    order = _from_model(item)
+    _, _, client_order_id = order.client_order_id.partition(OPEN_KEY_SEPARATOR)
+    return replace(order, exchange=exchange, client_order_id=client_order_id)
+
+
 class PaperOrderStore:
     """Paper orders table (hash ``exchange``, range ``client_order_id``; open orders also under
     ``<exchange>#open``)."""
@@ -101,7 +117,7 @@ class PaperOrderStore:
             raise ValueError(f"{order.client_order_id!r} is reserved")
         transaction = Transaction(f"paper:{order.exchange}:{order.client_order_id}")
         transaction.put("order", _to_model(order))
-        copy = _to_model(order, _open_partition(order.exchange))
+        copy = _to_model(order, open_book=True)
         if order.status == OPEN:
             transaction.put("open", copy)
         else:
@@ -114,25 +130,34 @@ class PaperOrderStore:
         return [_from_model(item) for item in items if item.client_order_id not in _RESERVED]
 
     def list_open(self, exchange: str, symbol: str | None = None) -> list[ExchangeOrder]:
-        """Paper orders of ``exchange`` with status ``open`` (optionally of one ``symbol``)."""
+        """Paper orders of ``exchange`` with status ``open`` (optionally of one ``symbol``: only its part of
+        the open book is read)."""
         self._index_once(exchange)
-        items = bind(PaperOrderModel).query(_open_partition(exchange), consistent_read=True)
-        orders = [replace(_from_model(item), exchange=exchange) for item in items]
+        model = bind(PaperOrderModel)
+        if symbol is None:
+            items = model.query(_open_partition(exchange), consistent_read=True)
+        else:
+            prefix = f"{symbol}{OPEN_KEY_SEPARATOR}"
+            condition = PaperOrderModel.client_order_id.startswith(prefix)
+            items = model.query(_open_partition(exchange), condition, consistent_read=True)
+        orders = [_from_open_copy(item, exchange) for item in items]
         return [
             order for order in orders if order.status == OPEN and (symbol is None or order.symbol == symbol)
         ]
 
     def _index_once(self, exchange: str) -> None:
-        """Copy the open orders of an account written before the open-book copy existed (once)."""
+        """Rebuild the open book of an account written before its current layout (once)."""
         if exchange in self._indexed:
             return
         model = bind(PaperOrderModel)
         try:
             model.get(exchange, OPEN_INDEX_ID, consistent_read=True)
         except PaperOrderModel.DoesNotExist:
+            for stale in list(model.query(_open_partition(exchange), consistent_read=True)):
+                stale.delete()
             for order in self.list_all(exchange):
                 if order.status == OPEN:
-                    _to_model(order, _open_partition(exchange)).save()
+                    _to_model(order, open_book=True).save()
             PaperOrderModel(exchange=exchange, client_order_id=OPEN_INDEX_ID).save()
         self._indexed.add(exchange)
 
