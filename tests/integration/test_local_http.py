@@ -291,3 +291,32 @@ def test_the_scheduler_thread_fires_on_its_period():
     finally:
         scheduler.stop()
     assert events[0]["detail"] == {}
+
+
+def test_a_burst_of_connections_waits_in_the_backlog_instead_of_being_dropped(functions_root: Path) -> None:
+    import socket
+
+    # Given a server that is not accepting yet (its thread busy elsewhere, as under a burst)
+    http = LocalHttpServer(("127.0.0.1", 0), Backend(FunctionRegistry(functions_root, "us-east-1")))
+    host, port = http.server_address[:2]
+    sockets: list[socket.socket] = []
+    try:
+        # When 30 clients connect at once, then every connection is queued (the default backlog held 5)
+        for n in range(30):
+            try:
+                client = socket.create_connection((str(host), port), timeout=2)
+            except OSError as exc:
+                pytest.fail(f"connection {n + 1} of the burst was not queued: {exc}")
+            client.settimeout(10)
+            client.sendall(b"GET /webhook HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sockets.append(client)
+        thread = threading.Thread(target=http.serve_forever, daemon=True)
+        thread.start()
+        # And once the server accepts, every one of them is answered
+        answers = [client.recv(64) for client in sockets]
+        assert all(answer.startswith(b"HTTP/1.") for answer in answers), answers
+    finally:
+        for client in sockets:
+            client.close()
+        http.shutdown()
+        http.server_close()

@@ -72,6 +72,9 @@ class LocalHttpServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    #: socketserver's default backlog is 5: a candle-close burst of 15 alerts overflowed it and a
+    #: connection was reset before it was accepted.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], backend: LocalBackend) -> None:
         super().__init__(address, _RequestHandler)
