@@ -34,8 +34,10 @@ def test_a_signal_runs_to_closed_through_its_take_profits_and_frees_its_slot(sta
     # When the legs reach the paper exchange: the 0 % leg fills at once, the others rest below
     detail = stack.tick_until(
         lambda: stack.group(group_id),
-        lambda d: [o["status"] for o in orders_of(d, "entry")] == ["filled", "open", "open", "open", "open"]
-        and d["group"]["status"] == "partially_filled",
+        lambda d: (
+            [o["status"] for o in orders_of(d, "entry")] == ["filled", "open", "open", "open", "open"]
+            and d["group"]["status"] == "partially_filled"
+        ),
     )
     assert detail["group"]["total_legs"] == 5 and detail["group"]["filled_legs"] == 1
 

@@ -32,8 +32,10 @@ def _open_group(stack: LocalStack, symbol: str, price: float) -> tuple[str, dict
     group_id = reply["group_id"]
     detail = stack.tick_until(
         lambda: stack.group(group_id),
-        lambda d: [o["status"] for o in orders_of(d, "entry")] == ["filled", "open", "open", "open", "open"]
-        and d["group"]["status"] == "partially_filled",
+        lambda d: (
+            [o["status"] for o in orders_of(d, "entry")] == ["filled", "open", "open", "open", "open"]
+            and d["group"]["status"] == "partially_filled"
+        ),
     )
     return group_id, detail
 

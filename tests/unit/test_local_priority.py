@@ -1,11 +1,11 @@
 """The local runtime's priorities: a lower-level thread waits before its AWS requests while a
-higher-level invocation runs (``engine.local.priority``)."""
+higher-level invocation runs (``engine.local.functions``)."""
 
 from __future__ import annotations
 
 import threading
 
-from engine.local.priority import ANSWER, BACKGROUND, Priorities
+from engine.local.functions import ANSWER, BACKGROUND, Priorities
 
 
 def _admitted_in_thread(

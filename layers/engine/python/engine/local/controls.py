@@ -21,8 +21,7 @@ from typing import Any
 import boto3
 
 from engine.domain.signal import SignalError, normalize_symbol
-from engine.local.functions import FunctionRegistry
-from engine.local.priority import BACKGROUND
+from engine.local.functions import BACKGROUND, FunctionRegistry
 from engine.local.pump import Consumer, StreamPump
 
 

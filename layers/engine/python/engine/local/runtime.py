@@ -32,9 +32,8 @@ from engine.local.aws.housekeeping import prune_shard_iterators
 from engine.local.aws.persistence import Persister, State, StateDirectory, StateError, restore
 from engine.local.aws.server import SerialisedMotoServer
 from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
-from engine.local.functions import FunctionRegistry
+from engine.local.functions import BACKGROUND, FunctionRegistry, Priorities
 from engine.local.http_api import LocalHttpServer
-from engine.local.priority import BACKGROUND, Priorities
 from engine.local.pump import Consumer, DeadLetter, Deliver, StreamPump
 from engine.local.scheduler import Schedule, Scheduler
 from engine.local.settings import LocalSettings, configure_process_environment
