@@ -340,7 +340,7 @@ def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(en
 
     def slow(event: dict[str, Any]) -> dict[str, Any]:
         slow_batches.append(_ids(event))
-        released.wait(10)
+        released.wait(60)
         return {"batchItemFailures": []}
 
     def quick(event: dict[str, Any]) -> dict[str, Any]:
@@ -358,7 +358,7 @@ def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(en
         # When a record arrives while the slow consumer is still inside its batch
         _put(dynamodb, table, "1")
         pump.notify()
-        assert fast_seen.wait(10), "the fast lane waited for the slow batch"
+        assert fast_seen.wait(60), "the fast lane waited for the slow batch"
         # Then the fast consumer got it without waiting for the slow batch to end
         assert fast.delivered == ["1"] and not released.is_set()
     finally:

@@ -105,6 +105,7 @@ class _ShardReader:
     last_fetched: str | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     batch_limit: int = 0
+    iterator: str | None = None
     attempts: dict[str, int] = field(default_factory=dict)
 
 
@@ -313,18 +314,18 @@ class StreamPump:
             return
         if self._has_records is not None and not self._has_records(reader.table, reader.last_fetched):
             return
-        # A fresh iterator after the last record we hold, on every fetch, rather than following
-        # NextShardIterator: moto rolls back a cancelled transaction by swapping in a copy of the whole
-        # table, which detaches the shard an existing iterator chain points at — records written after
-        # that never show up on the old chain (a pool-full open_group would silence the streams).
+        # Follow the iterator each answer hands back (one request a fetch); when moto no longer knows
+        # it (pruned, or its shard was replaced by a restore) start a fresh one after the last record held.
         for attempt in (1, 2):
             try:
-                iterator = self._new_iterator(reader)
+                iterator = reader.iterator or self._new_iterator(reader)
                 response = self._streams.get_records(ShardIterator=iterator, Limit=room)
                 break
             except ClientError:
+                reader.iterator = None
                 if attempt == 2:
                     raise
+        reader.iterator = response.get("NextShardIterator")
         for record in response.get("Records", []):
             reader.pending.append(
                 stream_event_record(record, stream_arn=reader.stream_arn, region=self._region)

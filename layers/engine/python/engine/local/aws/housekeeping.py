@@ -8,8 +8,10 @@ only ones that churn; nothing here reads the dashboard) and drops what was track
 
 moto also stores every shard iterator it hands out and never forgets one: each ``GetRecords`` creates a
 new iterator. The pump polls a few shards five times a second, which would grow by ~100 MB an hour.
-Iterators older than the newest ``keep`` are dropped: a reader only ever uses the iterator from its
-previous call, and the pump re-positions a reader whose iterator is gone (``ClientError``).
+Iterators older than the newest ``keep`` are dropped: a reader follows the iterator of its previous
+call, and one it no longer has is answered as AWS answers an iterator past its 15 minutes
+(``ExpiredIteratorException``, :func:`get_records`; moto raised a ``KeyError``): the pump then
+re-positions the reader with a fresh iterator.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from moto.core.common_models import BaseModel
+from moto.core.exceptions import JsonRESTError
 from moto.core.model_instances import model_data
-from moto.dynamodbstreams.models import dynamodbstreams_backends
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, dynamodbstreams_backends
 
 #: Modules whose models are not tracked: every item write makes a new ``Item``.
 UNTRACKED_MODULES = ("moto.dynamodb.", "moto.dynamodbstreams.")
@@ -29,6 +32,28 @@ def _untracked_new(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel
     if cls.__module__.startswith(UNTRACKED_MODULES):
         return object.__new__(cls)
     return _MOTO_NEW(cls, *args, **kwargs)
+
+
+_MOTO_GET_RECORDS = DynamoDBStreamsBackend.get_records
+
+
+class ExpiredIterator(JsonRESTError):
+    """The iterator is not (or no longer) known: AWS's answer to an expired one."""
+
+    def __init__(self) -> None:
+        super().__init__("ExpiredIteratorException", "Iterator expired: get a new shard iterator")
+
+
+def get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
+    """moto's ``get_records``; an unknown iterator is :class:`ExpiredIterator` rather than a crash."""
+    if iterator_arn not in self.shard_iterators:
+        raise ExpiredIterator()
+    return _MOTO_GET_RECORDS(self, iterator_arn, limit)
+
+
+def answer_expired_iterators() -> None:
+    """Unknown shard iterators get AWS's ``ExpiredIteratorException`` (idempotent)."""
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
 
 
 def stop_tracking_instances() -> None:
