@@ -1,8 +1,9 @@
 """order_executor: orders stream -> send pending orders and cancels through the exchange gateway.
 
 Each record only names the order: the service re-reads it and decides from its current state, so
-stale images and replays are harmless. A record whose send was deferred (rate limit, network) is
-reported as a batch item failure and retried by Lambda.
+stale images and replays are harmless. A record whose image asks nothing of the executor (a fill, a
+resting order, a final state; ``asks_for_action``) is skipped without a read. A record whose send was
+deferred (rate limit, network) is reported as a batch item failure and retried by Lambda.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from engine.app.context import EngineContext, engine_context
-from engine.app.execution import process_order
+from engine.app.execution import asks_for_action, process_order
 from engine.config.settings import metrics_namespace
 from engine.config.tracing import traced
 from engine.domain.models import OrderStatus
@@ -38,6 +39,8 @@ def record_handler(ctx: EngineContext, record: DynamoDBRecord) -> None:
     image = record.raw_event["dynamodb"]["NewImage"]
     order = order_from_image(image)
     metrics.add_metric(name="OrderRecordsProcessed", unit=MetricUnit.Count, value=1)
+    if not asks_for_action(order):
+        return
     after = process_order(ctx, order.id, ctx.now())
     if after is not None and after.status is not order.status:
         if after.status is OrderStatus.REJECTED:

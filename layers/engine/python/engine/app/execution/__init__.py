@@ -7,7 +7,7 @@ from engine.app.execution.exchange_orders import (
     status_from_exchange,
 )
 from engine.app.execution.fees import FeePricing, fee_pricing
-from engine.app.execution.send import SEND_CLAIM_TTL, process_order, send_claim_id
+from engine.app.execution.send import SEND_CLAIM_TTL, asks_for_action, process_order, send_claim_id
 from engine.app.execution.unknown import ReconcileOutcome, reconcile_unknown
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "FeePricing",
     "ReconcileOutcome",
     "apply_exchange_order",
+    "asks_for_action",
     "fee_pricing",
     "process_order",
     "reconcile_unknown",

@@ -133,6 +133,19 @@ def process_order(
     )
 
 
+def asks_for_action(order: Order) -> bool:
+    """True when an order in this state asks the executor for something: a pending order without a price
+    trigger to send, or a cancel requested on a pending or resting order.
+
+    The executor skips a stream record whose image asks for nothing without reading the table: an order
+    never goes back to such a state, and every change that asks for something (a trigger fired, a cancel
+    requested, a re-drive) is a write of its own, with a record of its own.
+    """
+    if order.status is OrderStatus.PENDING:
+        return order.cancel_requested or order.trigger_price is None
+    return order.cancel_requested and order.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
 def _decide(
     ctx: EngineContext, order: Order, now: datetime, config: ConfigSnapshot, *, lookup_first: bool
 ) -> Order:
