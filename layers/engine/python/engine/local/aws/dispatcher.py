@@ -51,20 +51,25 @@ class Dispatcher(DomainDispatcherApplication):
         return _direct(callback, environ, start_response)
 
     def _callback(self, app: Flask, environ: dict[str, Any]) -> Callable[..., Any] | None:
-        """moto's handler behind Flask's route for this request (None: let Flask handle it)."""
+        """moto's handler behind Flask's route for this request (None: let Flask handle it), remembered
+        per app, path and method."""
         key = (id(app), environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", ""))
         if key not in self._views:
-            callback = None
-            if getattr(app, "service", None) in self.DIRECT_SERVICES:
-                try:
-                    endpoint, arguments = app.url_map.bind_to_environ(environ).match()
-                except HTTPException:
-                    arguments = {"unrouted": True}
-                view = app.view_functions.get(endpoint) if not arguments else None
-                if isinstance(view, convert_to_flask_response):
-                    callback = view.callback
-            self._views[key] = callback
+            direct = getattr(app, "service", None) in self.DIRECT_SERVICES
+            self._views[key] = _routed_callback(app, environ) if direct else None
         return self._views[key]
+
+
+def _routed_callback(app: Flask, environ: dict[str, Any]) -> Callable[..., Any] | None:
+    """The moto handler Flask's URL map routes this request to, when it takes no URL arguments."""
+    try:
+        endpoint, arguments = app.url_map.bind_to_environ(environ).match()
+    except HTTPException:
+        return None
+    view = app.view_functions.get(endpoint)
+    if arguments or not isinstance(view, convert_to_flask_response):
+        return None
+    return view.callback
 
 
 class _ServerRequest(Request):

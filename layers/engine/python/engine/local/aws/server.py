@@ -177,15 +177,21 @@ class _RawResponse(io.BytesIO):
 _IN_PROCESS: dict[str, tuple[WsgiApp, tuple[str, int]]] = {}
 
 
-def _in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-    """botocore ``before-send``: answer requests to a server of this process without a socket."""
+def _server_of(url: str) -> tuple[WsgiApp, tuple[str, int]] | None:
+    """The server of this process that ``url`` is addressed to, or None."""
     if not _IN_PROCESS:
         return None
-    parts = urlsplit(request.url)
-    target = _IN_PROCESS.get(f"{parts.scheme}://{parts.netloc}")
+    parts = urlsplit(url)
+    return _IN_PROCESS.get(f"{parts.scheme}://{parts.netloc}")
+
+
+def _in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+    """botocore ``before-send``: answer requests to a server of this process without a socket."""
+    target = _server_of(request.url)
     if target is None:
         return None
     app, address = target
+    parts = urlsplit(request.url)
     body = request.body or b""
     if not isinstance(body, bytes):
         body = body.encode("utf-8") if isinstance(body, str) else body.read()
@@ -204,8 +210,7 @@ _NO_SIGNATURE = "0" * 64
 
 def _unsigned_add_auth(self: SigV4Auth, request: Any) -> None:
     """botocore's SigV4 ``add_auth``; for a server of this process, the headers without the signature."""
-    parts = urlsplit(request.url)
-    if f"{parts.scheme}://{parts.netloc}" not in _IN_PROCESS:
+    if _server_of(request.url) is None:
         _BOTOCORE_ADD_AUTH(self, request)
         return
     request.context["timestamp"] = get_current_datetime().strftime(SIGV4_TIMESTAMP)
