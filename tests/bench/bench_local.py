@@ -8,8 +8,10 @@ HTTP only, plus the runtime's AWS endpoint for config edits and for reading the 
   default config, as TradingView delivers a candle close; min / median / max of the webhook's answers.
 - **Soak**: ``BENCH_SOAK_SIGNALS`` (1,000) signals one after another in rounds of ``BENCH_SOAK_ROUND``
   (50) entries on distinct keys followed by the 50 exits of those keys, so closed history grows while
-  the open book stays under 50 groups. For each entry: the webhook's answer, then signal → the first
-  entry leg in the paper exchange's order book (polled every 25 ms); for each exit the webhook's answer.
+  the open book stays under 50 groups. Each signal is sent once the one before reached the exchange.
+  For each signal the webhook's answer, and the time from sending it until its order was placed on the
+  paper exchange (the order's own timestamp, looked up every 100 ms): an entry's first leg, an exit's
+  close order (placed once the group's resting legs are cancelled).
   Resident memory of the runtime's process tree before the first and after the last signal, and the
   figures per quarter of the signals (the last quarter runs against the biggest history).
 
@@ -37,6 +39,7 @@ from typing import Any
 
 import boto3
 
+from engine.exchange.client_ids import client_order_id
 from engine.local.settings import APP, STAGE, TABLE_VARIABLES
 from tests.bench.common import median, ms, percentile, print_report, write_results
 
@@ -44,7 +47,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SOAK_SIGNALS = int(os.environ.get("BENCH_SOAK_SIGNALS", "1000"))
 ROUND = int(os.environ.get("BENCH_SOAK_ROUND", "50"))
 BURST = int(os.environ.get("BENCH_BURST", "15"))
-POLL_SECONDS = 0.025
+POLL_SECONDS = 0.1
+#: How the paper orders table stores an order's ``timestamp`` (pynamodb ``UTCDateTimeAttribute``).
+PAPER_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 ORDER_TIMEOUT_SECONDS = 30.0
 #: The paper exchange's order book (engine.store PAPER_ORDERS_TABLE, local default name).
 PAPER_TABLE = f"{APP}-{STAGE}-{TABLE_VARIABLES['PAPER_ORDERS_TABLE']}"
@@ -115,7 +120,6 @@ def local_runtime(state_dir: Path, **extra_env: str) -> Iterator[Runtime]:
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
         LOCAL_STATE_DIR=str(state_dir),
-        CONFIG_MAX_AGE_SECONDS="1",
         PYTHONUNBUFFERED="1",
         **extra_env,
     )
@@ -296,16 +300,30 @@ def entry_client_ids(runtime: Runtime, group_id: str) -> list[str]:
     return [o["client_order_id"] for o in answer.get("orders", []) if o.get("purpose") == "entry"]
 
 
-def first_order_seconds(paper: Any, exchange: str, client_ids: list[str], start: float) -> float | None:
-    """Seconds from ``start`` until the first of ``client_ids`` is in the paper exchange's book."""
+def first_order_seconds(paper: Any, exchange: str, client_ids: list[str], sent_at: datetime) -> float | None:
+    """Seconds from ``sent_at`` (just before the signal was sent) until the first of ``client_ids`` was
+    placed on the paper exchange: the order's own ``timestamp``, stamped by the paper gateway when it
+    accepts the order, so the figure does not depend on how often this client looks (it looks every
+    ``POLL_SECONDS``, and each look is a request the runtime serves)."""
     wanted = [{"exchange": {"S": exchange}, "client_order_id": {"S": cid}} for cid in client_ids]
-    deadline = start + ORDER_TIMEOUT_SECONDS
-    while time.perf_counter() < deadline:
+    deadline = time.monotonic() + ORDER_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
         answer = paper.batch_get_item(
-            RequestItems={PAPER_TABLE: {"Keys": wanted, "ProjectionExpression": "client_order_id"}}
+            RequestItems={
+                PAPER_TABLE: {
+                    "Keys": wanted,
+                    "ProjectionExpression": "#placed",
+                    "ExpressionAttributeNames": {"#placed": "timestamp"},
+                }
+            }
         )
-        if answer["Responses"].get(PAPER_TABLE):
-            return time.perf_counter() - start
+        placed = [
+            datetime.strptime(item["timestamp"]["S"], PAPER_TIMESTAMP_FORMAT)
+            for item in answer["Responses"].get(PAPER_TABLE, [])
+            if "timestamp" in item
+        ]
+        if placed:
+            return (min(placed) - sent_at).total_seconds()
         time.sleep(POLL_SECONDS)
     return None
 
@@ -369,8 +387,37 @@ class Soak:
     seconds: float = 0.0
 
 
+def _awaited_orders(
+    runtime: Runtime,
+    sample: Sample,
+    key: tuple[str, str, int],
+    status: int,
+    answer: Any,
+    groups: dict[tuple[str, str, int], str],
+) -> list[str]:
+    """Client ids of the orders that show the signal reached the exchange: an entry's legs, an exit's
+    close order; none (and ``sample.problem`` set) when the answer was not the expected one."""
+    outcome = answer.get("outcome") if isinstance(answer, dict) else None
+    if sample.kind == "entry":
+        group_id = answer.get("group_id") if isinstance(answer, dict) else None
+        if status != 202 or outcome != "opened" or not group_id:
+            sample.problem = f"entry {status} {outcome}"
+            return []
+        groups[key] = group_id
+        return entry_client_ids(runtime, group_id)
+    if status != 202 or outcome not in ("exited", "ignored"):
+        sample.problem = f"exit {status} {outcome}"
+        return []
+    group_id = groups.pop(key, None)
+    return [client_order_id(f"{group_id}-close-1")] if group_id else []
+
+
 def soak(runtime: Runtime, signals: int, round_size: int) -> Soak:
-    """``signals`` signals in rounds: ``round_size`` entries on distinct keys, then their exits."""
+    """``signals`` signals in rounds: ``round_size`` entries on distinct keys, then their exits.
+
+    Each signal is sent once the one before it reached the exchange: an entry's first leg, an exit's
+    close order (the sell that flattens the group, placed once its resting legs are cancelled).
+    """
     paper = runtime.aws("dynamodb")
     all_keys = keys()
     plan: list[tuple[str, tuple[str, str, int]]] = []
@@ -382,27 +429,21 @@ def soak(runtime: Runtime, signals: int, round_size: int) -> Soak:
         plan.extend(("exit", key) for key in window)
     plan = plan[:signals]
     quarter = max(1, signals // 4)
+    groups: dict[tuple[str, str, int], str] = {}
     result = Soak(rss_before=tree_rss_mb(runtime.process.pid))
     cpu_mark = tree_cpu_seconds(runtime.process.pid)
     started = time.perf_counter()
     for index, (kind, key) in enumerate(plan, start=1):
         body = json.dumps((entry if kind == "entry" else exit_)(runtime.secret, key)).encode()
-        start = time.perf_counter()
+        sent_at, start = datetime.now(UTC), time.perf_counter()
         status, answer = http("POST", f"{runtime.url}/webhook", body)
         sample = Sample(kind, time.perf_counter() - start)
         result.samples.append(sample)
-        outcome = answer.get("outcome") if isinstance(answer, dict) else None
-        if kind == "entry":
-            group_id = answer.get("group_id") if isinstance(answer, dict) else None
-            if status != 202 or outcome != "opened" or not group_id:
-                sample.problem = f"entry {status} {outcome}"
-            else:
-                ids = entry_client_ids(runtime, group_id)
-                sample.first_order = first_order_seconds(paper, key[0], ids, start)
-                if sample.first_order is None:
-                    sample.problem = f"no order on the exchange within {ORDER_TIMEOUT_SECONDS:.0f} s"
-        elif status != 202 or outcome not in ("exited", "ignored"):
-            sample.problem = f"exit {status} {outcome}"
+        ids = _awaited_orders(runtime, sample, key, status, answer, groups)
+        if ids:
+            sample.first_order = first_order_seconds(paper, key[0], ids, sent_at)
+            if sample.first_order is None:
+                sample.problem = f"no {kind} order on the exchange within {ORDER_TIMEOUT_SECONDS:.0f} s"
         if index % quarter == 0 or index == len(plan):
             cpu_now = tree_cpu_seconds(runtime.process.pid)
             result.cpu_by_quarter.append(cpu_now - cpu_mark)
@@ -419,13 +460,15 @@ def soak(runtime: Runtime, signals: int, round_size: int) -> Soak:
 
 
 def quarters(result: Soak) -> list[dict[str, Any]]:
-    """Webhook and first-order p50/p99 (ms) per quarter of the signals."""
+    """Per quarter of the signals, p50/p99 in ms: the webhook's answer, entry → first leg on the exchange
+    (``first_order``), exit → close order on the exchange (``exit_close``)."""
     size = max(1, len(result.samples) // 4)
     figures = []
     for number in range(4):
         part = result.samples[number * size : (number + 1) * size if number < 3 else None]
         hooks = [sample.webhook for sample in part]
-        firsts = [sample.first_order for sample in part if sample.first_order is not None]
+        firsts = [s.first_order for s in part if s.kind == "entry" and s.first_order is not None]
+        closes = [s.first_order for s in part if s.kind == "exit" and s.first_order is not None]
         figures.append(
             {
                 "signals": len(part),
@@ -433,6 +476,8 @@ def quarters(result: Soak) -> list[dict[str, Any]]:
                 "webhook_p99_ms": round(percentile(hooks, 99) * 1000, 1) if hooks else None,
                 "first_order_p50_ms": round(percentile(firsts, 50) * 1000, 1) if firsts else None,
                 "first_order_p99_ms": round(percentile(firsts, 99) * 1000, 1) if firsts else None,
+                "exit_close_p50_ms": round(percentile(closes, 50) * 1000, 1) if closes else None,
+                "exit_close_p99_ms": round(percentile(closes, 99) * 1000, 1) if closes else None,
                 "cpu_seconds": round(result.cpu_by_quarter[number], 1)
                 if number < len(result.cpu_by_quarter)
                 else None,
@@ -479,6 +524,8 @@ def run() -> None:
             figures["webhook_p99_ms"],
             figures["first_order_p50_ms"],
             figures["first_order_p99_ms"],
+            figures["exit_close_p50_ms"],
+            figures["exit_close_p99_ms"],
             figures["cpu_seconds"],
             figures["rss_mb"],
         ]
@@ -489,10 +536,11 @@ def run() -> None:
         if sample.problem:
             problems[sample.problem] = problems.get(sample.problem, 0) + 1
     hooks = [sample.webhook for sample in result.samples]
-    firsts = [sample.first_order for sample in result.samples if sample.first_order is not None]
+    firsts = [s.first_order for s in result.samples if s.kind == "entry" and s.first_order is not None]
     notes = [
-        f"{len(result.samples)} signals one after another in rounds of {ROUND} entries on distinct "
-        f"exchange/symbol/timeframe keys then their {ROUND} exits; {result.seconds:.0f} s in all; "
+        f"{len(result.samples)} signals in rounds of {ROUND} entries on distinct exchange/symbol/timeframe "
+        f"keys then their {ROUND} exits, each sent once the one before reached the exchange; "
+        f"{result.seconds:.0f} s in all; "
         "schedules at their `make run` defaults (order_sync asked every second, risk every 30 s)",
         f"webhook p50 {ms(percentile(hooks, 50))} / p99 {ms(percentile(hooks, 99))} ms overall; "
         + (
@@ -518,6 +566,8 @@ def run() -> None:
             "webhook p99",
             "1st order p50",
             "1st order p99",
+            "exit close p50",
+            "exit close p99",
             "CPU s",
             "RSS MB",
         ],

@@ -187,7 +187,6 @@ def main() -> None:
     parser.add_argument("--tracemalloc", type=int, default=0)
     parser.add_argument("--types", type=int, default=0)
     args = parser.parse_args()
-    os.environ.setdefault("CONFIG_MAX_AGE_SECONDS", "1")
     _count_requests()
     if args.tracemalloc:
         tracemalloc.start(12)
