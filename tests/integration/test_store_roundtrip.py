@@ -354,8 +354,7 @@ def test_paper_orders_and_balances_round_trip():
         fee_currency="USDT",
         last_trade_at=T0,
     )
-    store.put(resting)
-    store.put(done)
+    assert store.put(resting, replaces=None) and store.put(done, replaces=None)
     assert store.get_balances("binance") is None
     store.put_balances("binance", {"USDT": Decimal("10000.00"), "BTC": TINY})
     assert store.get("binance", "c1") == resting
@@ -365,8 +364,8 @@ def test_paper_orders_and_balances_round_trip():
     assert store.list_open("binance") == [resting]
     assert store.list_open("binance", "ETH/USDT") == []
     assert store.get_balances("binance") == {"USDT": Decimal("10000.00"), "BTC": TINY}
-    # put overwrites
-    store.put(dataclasses.replace(resting, status="canceled"))
+    # put overwrites the version it replaces
+    assert store.put(dataclasses.replace(resting, status="canceled"), replaces=resting)
     assert store.list_open("binance") == []
 
 
@@ -420,8 +419,8 @@ def test_a_symbol_of_the_paper_open_book_is_read_alone():
     symbols = ["BTC/USDT", "ETH/USDT", "BTC/USDT", "SOL/USDT"]
     orders = [_paper_order(f"c{n}", symbol) for n, symbol in enumerate(symbols)]
     for order in orders:
-        store.put(order)
-    store.put(_paper_order("gone", "BTC/USDT", status="closed"))
+        store.put(order, replaces=None)
+    store.put(_paper_order("gone", "BTC/USDT", status="closed"), replaces=None)
     read: list[int] = []
     original = PaperOrderModel.query
 
@@ -465,3 +464,30 @@ def test_a_paper_book_in_the_earlier_layout_is_rebuilt_once():
     assert sorted(o.client_order_id for o in listed) == ["a1", "a2"]
     assert [o.client_order_id for o in store.list_open("bybit", "ETH/USDT")] == ["a2"]
     assert "#open-index" not in {o.client_order_id for o in store.list_all("bybit")}
+
+
+def test_the_paper_reservation_ledger_moves_with_the_order_write_and_never_for_a_stale_one():
+    # Given an account without a ledger yet
+    store = PaperOrderStore()
+    assert store.get_reserved("bybit") is None
+    store.put_reserved("bybit", {"USDT:buy": Decimal("10")})
+    assert store.get_reserved("bybit") == {"USDT:buy": Decimal("10")}
+
+    # When an order is placed with its reservation, then the ledger moves in the same write
+    order = _paper_order("l1", "BTC/USDT")
+    assert store.put(order, replaces=None, reserved={"USDT:buy": Decimal("10.125")})
+    assert store.get_reserved("bybit") == {"USDT:buy": Decimal("20.125")}
+
+    # When the same client id is placed again, then nothing is written
+    assert not store.put(order, replaces=None, reserved={"USDT:buy": Decimal("10.125")})
+
+    # When one caller fills it and another, holding the version it read before, cancels it
+    filled = dataclasses.replace(order, status="closed", filled=Decimal("1"))
+    assert store.put(filled, replaces=order, reserved={"USDT:buy": Decimal("-10.125")})
+    stale_cancel = dataclasses.replace(order, status="canceled")
+    assert not store.put(stale_cancel, replaces=order, reserved={"USDT:buy": Decimal("-10.125")})
+
+    # Then the fill stands, the ledger moved once, and the ledger items are no orders
+    assert store.get("bybit", "l1") == filled
+    assert store.get_reserved("bybit") == {"USDT:buy": Decimal("10.000")}
+    assert [o.client_order_id for o in store.list_all("bybit")] == ["l1"]

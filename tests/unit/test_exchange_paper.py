@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from engine.domain.models import ExchangeOrder, OrderSide, OrderType
-from engine.exchange.errors import BackOff, OrderRefused
+from engine.exchange.errors import BackOff, OrderRefused, TemporaryFailure
 from engine.exchange.gateway import ExchangeGateway, OrderRequest
 from engine.exchange.markets import paper_markets
-from engine.exchange.paper import PaperBook, PaperGateway, PriceSource, split_symbol
+from engine.exchange.paper import PaperBook, PaperGateway, PriceSource, reservation, split_symbol
 
 D = Decimal
 BTC = "BTC/USDT"
@@ -24,12 +27,30 @@ class MemoryBook:
     def __init__(self) -> None:
         self.orders: dict[tuple[str, str], ExchangeOrder] = {}
         self.balances: dict[str, dict[str, Decimal]] = {}
+        self.ledgers: dict[str, dict[str, Decimal]] = {}
 
     def get(self, exchange, client_order_id):
         return self.orders.get((exchange, client_order_id))
 
-    def put(self, order):
-        self.orders[(order.exchange, order.client_order_id)] = replace(order)
+    def put(self, order, *, replaces, reserved=None):
+        key = (order.exchange, order.client_order_id)
+        stored = self.orders.get(key)
+        if (stored is None) != (replaces is None) or (
+            stored is not None and (stored.status, stored.filled) != (replaces.status, replaces.filled)
+        ):
+            return False
+        self.orders[key] = replace(order)
+        ledger = self.ledgers.setdefault(order.exchange, {})
+        for name, change in (reserved or {}).items():
+            ledger[name] = ledger.get(name, Decimal(0)) + change
+        return True
+
+    def get_reserved(self, exchange):
+        ledger = self.ledgers.get(exchange)
+        return dict(ledger) if ledger is not None else None
+
+    def put_reserved(self, exchange, reserved):
+        self.ledgers[exchange] = dict(reserved)
 
     def list_open(self, exchange, symbol=None):
         return [
@@ -507,3 +528,104 @@ def test_a_market_order_without_a_stored_price_fills_at_the_ticker_fallback(book
     # And a stored price wins over the ticker (no ticker call for BTC/USDT)
     assert gateway.fetch_prices([BTC]) == {BTC: D("60000")}
     assert tickers.calls == [("binance", "ETH/USDT")]
+
+
+# ---------------------------------------------------------------------- the reservation ledger
+
+
+def _from_the_open_book(book: MemoryBook, exchange: str = "binance") -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for order in book.list_open(exchange):
+        for key, amount in reservation(order).items():
+            totals[key] = totals.get(key, D(0)) + amount
+    return {key: amount for key, amount in totals.items() if amount}
+
+
+def _ledger(book: MemoryBook, exchange: str = "binance") -> dict[str, Decimal]:
+    return {key: amount for key, amount in (book.get_reserved(exchange) or {}).items() if amount}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_ledger_always_equals_what_the_open_book_reserves(book, clock, seed):
+    # Given a random session of limit buys and sells, price moves with partial fills, and cancels
+    rng = random.Random(seed)
+    prices = Prices(BTC_USDT="60000")
+    gw = paper(book, prices, clock, ratio="0.5", balance="100000")
+    gw.create_order(req("seed", "buy", "market", "0.5"))
+    for step in range(60):
+        action = rng.choice(["buy", "sell", "move", "cancel", "cancel"])
+        if action == "buy":
+            price = str(rng.randrange(57000, 60000, 50))
+            with contextlib.suppress(OrderRefused):
+                gw.create_order(
+                    req(f"b{step}", "buy", "limit", str(rng.choice(["0.01", "0.02", "0.05"])), price)
+                )
+        elif action == "sell":
+            price = str(rng.randrange(60050, 63000, 50))
+            with contextlib.suppress(OrderRefused):
+                gw.create_order(req(f"s{step}", "sell", "limit", str(rng.choice(["0.01", "0.03"])), price))
+        elif action == "move":
+            prices.set(BTC, str(rng.randrange(56000, 64000, 100)))
+            gw.match()
+        else:
+            open_orders = book.list_open("binance")
+            if open_orders:
+                gw.cancel_order(rng.choice(open_orders).client_order_id, BTC)
+        # Then after every step the ledger holds exactly what the open orders reserve
+        assert _ledger(book) == _from_the_open_book(book)
+    # And funds are checked against it: what is available is the balance less the reservations
+    available = gw._available(gw._balances())
+    held = _from_the_open_book(book)
+    fee = D("0.001")
+    assert available["USDT"] == gw.fetch_balance()["USDT"] - held.get("USDT:buy", D(0)) * (1 + fee)
+
+
+def test_an_account_from_before_the_ledger_gets_it_built_from_its_open_book_once(book, prices, clock):
+    # Given open orders placed, then the ledger lost (an account written before it existed)
+    gw = paper(book, prices, clock)
+    gw.create_order(req("c1", "buy", "limit", "0.01", "59000"))
+    gw.create_order(req("c2", "buy", "limit", "0.02", "58000"))
+    book.ledgers.clear()
+
+    # When the next order is checked for funds
+    gw.create_order(req("c3", "buy", "limit", "0.01", "57000"))
+
+    # Then the ledger was built from the open book and moved by the new order
+    assert _ledger(book) == {"USDT:buy": D("590") + D("1160") + D("570")}
+
+
+class RacingBook(MemoryBook):
+    """A book where another caller changes an order between this caller's read and its write (once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Any = None
+
+    def put(self, order, *, replaces, reserved=None):
+        if self.meanwhile is not None and replaces is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        return super().put(order, replaces=replaces, reserved=reserved)
+
+
+def test_a_cancel_racing_a_fill_writes_nothing_and_asks_to_try_again(prices, clock):
+    # Given a resting buy, and the order sync filling it while the executor cancels it
+    book = RacingBook()
+    gw = paper(book, prices, clock)
+    gw.create_order(req("c1", "buy", "limit", "0.01", "59000"))
+
+    def sync_fills() -> None:
+        prices.set(BTC, "58900")
+        gw.match()
+
+    book.meanwhile = sync_fills
+    prices.set(BTC, "60000")
+
+    # When the executor's cancel is written, then it is refused as temporary
+    with pytest.raises(TemporaryFailure):
+        gw.cancel_order("c1", BTC)
+
+    # And the fill stands, the reservation was released once, and the retried cancel finds it filled
+    assert book.get("binance", "c1").status == "closed"
+    assert _ledger(book) == {} == _from_the_open_book(book)
+    assert gw.cancel_order("c1", BTC).status == "closed"

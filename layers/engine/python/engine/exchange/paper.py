@@ -15,6 +15,10 @@ Rules:
   created: a buy needs its notional plus fee in quote, a sell needs its amount in base, both net of
   what open orders already reserve (buy: remaining x limit x (1 + fee), sell: remaining). Short
   selling is not modelled (spot semantics). Not enough -> ``OrderRefused`` (``InsufficientFunds``).
+  What open orders reserve is a ledger the book moves with every order write (:func:`reservation`:
+  ``<quote>:buy`` the remaining notional of open buys at their limit, ``<base>:sell`` the remaining
+  amount of open sells; the fee is applied when funds are checked), so a check costs the same with five
+  open orders or five hundred. An account without a ledger gets one built from its open book once.
 - Partial fills (``partial_fill_ratio``, e.g. 0.5): each matching step fills at most that share of a
   limit order's remaining amount (rounded down to the step; a remainder under the minimum quantity is
   filled with it). Market orders always fill completely, as on a real exchange.
@@ -25,9 +29,11 @@ a real exchange fills continuously) and in ``cancel_order`` (a crossed order fil
 cancelled). ``fetch_closed_orders`` only reads. With partial fills, every one of these reads of an
 open, crossed order is one matching step.
 
-The book has no transactions: an order is written before the balances it moves. The engine calls
-the exchange for one account from one place at a time (order_executor, order_sync), which is what
-this relies on.
+An order is written only if the book still holds the version it was read as (with its ledger change,
+in one write); when another caller changed it meanwhile (the order sync filling an order the executor
+is cancelling), nothing is written and ``TemporaryFailure`` asks the caller to try again. Balances are
+written after the order they move, outside that write: the engine calls the exchange for one account's
+order from one place at a time, which is what this relies on.
 """
 
 from __future__ import annotations
@@ -40,11 +46,11 @@ from typing import Protocol, runtime_checkable
 
 from engine.domain.models import ZERO, ExchangeOrder, MarketPrecision, OrderSide, OrderType, utcnow
 from engine.domain.money import plain, round_down, round_nearest
-from engine.exchange.errors import BackOff, OrderRefused
+from engine.exchange.errors import BackOff, OrderRefused, TemporaryFailure
 from engine.exchange.gateway import OrderRequest
 from engine.exchange.prices import PriceSource
 
-__all__ = ["PaperBook", "PaperGateway", "PriceSource", "split_symbol"]
+__all__ = ["PaperBook", "PaperGateway", "PriceSource", "reservation", "split_symbol"]
 
 _HUNDRED = Decimal(100)
 
@@ -57,8 +63,24 @@ class PaperBook(Protocol):
         """The order with this client id, or ``None``."""
         ...
 
-    def put(self, order: ExchangeOrder) -> None:
-        """Insert or overwrite ``order`` (keyed by ``order.exchange`` and ``order.client_order_id``)."""
+    def put(
+        self,
+        order: ExchangeOrder,
+        *,
+        replaces: ExchangeOrder | None,
+        reserved: Mapping[str, Decimal] | None = None,
+    ) -> bool:
+        """Write ``order`` (keyed by ``order.exchange`` and ``order.client_order_id``) if the book still
+        holds ``replaces`` as it was read (``None``: no order with this client id yet), moving the
+        reservation ledger by ``reserved`` (key -> change) in the same write; False when it changed."""
+        ...
+
+    def get_reserved(self, exchange: str) -> dict[str, Decimal] | None:
+        """The reservation ledger (key -> total), or ``None`` before it was first written."""
+        ...
+
+    def put_reserved(self, exchange: str, reserved: Mapping[str, Decimal]) -> None:
+        """Write the reservation ledger afresh."""
         ...
 
     def list_open(self, exchange: str, symbol: str | None = None) -> list[ExchangeOrder]:
@@ -85,6 +107,23 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     if not base or not quote:
         raise OrderRefused(f"not a market symbol: {symbol!r}", error="BadSymbol")
     return base, quote
+
+
+def reservation(order: ExchangeOrder | None) -> dict[str, Decimal]:
+    """What ``order`` holds back while it is open, by ledger key: ``<quote>:buy`` its remaining notional at
+    its limit (a buy), ``<base>:sell`` its remaining amount (a sell); nothing once it is not open."""
+    if order is None or order.status != "open":
+        return {}
+    base, quote = split_symbol(order.symbol)
+    if order.side is OrderSide.BUY:
+        return {f"{quote}:buy": order.remaining * (order.price or ZERO)}
+    return {f"{base}:sell": order.remaining}
+
+
+def _ledger_change(before: ExchangeOrder | None, after: ExchangeOrder) -> dict[str, Decimal]:
+    held, holds = reservation(before), reservation(after)
+    change = {key: holds.get(key, ZERO) - held.get(key, ZERO) for key in held.keys() | holds.keys()}
+    return {key: amount for key, amount in change.items() if amount}
 
 
 class PaperGateway:
@@ -147,16 +186,33 @@ class PaperGateway:
         return dict(balances)
 
     def _available(self, balances: Mapping[str, Decimal]) -> dict[str, Decimal]:
-        """Balances minus what open orders reserve."""
+        """Balances minus what open orders reserve (buys: their notional plus the fee)."""
         available = dict(balances)
-        for order in self._book.list_open(self._name):
-            base, quote = split_symbol(order.symbol)
-            if order.side is OrderSide.BUY:
-                reserved = order.remaining * (order.price or ZERO) * (1 + self._fee_rate)
-                available[quote] = available.get(quote, ZERO) - reserved
-            else:
-                available[base] = available.get(base, ZERO) - order.remaining
+        for key, total in self._reserved().items():
+            currency, _, side = key.rpartition(":")
+            held = total * (1 + self._fee_rate) if side == "buy" else total
+            available[currency] = available.get(currency, ZERO) - held
         return available
+
+    def _reserved(self) -> dict[str, Decimal]:
+        reserved = self._book.get_reserved(self._name)
+        if reserved is None:  # an account from before the ledger: build it from the open book, once
+            reserved = {}
+            for order in self._book.list_open(self._name):
+                for key, amount in reservation(order).items():
+                    reserved[key] = reserved.get(key, ZERO) + amount
+            self._book.put_reserved(self._name, reserved)
+        return reserved
+
+    def _write(self, order: ExchangeOrder, replaces: ExchangeOrder) -> None:
+        """Write a change of ``replaces`` (as read) with its ledger change; TemporaryFailure when another
+        caller changed the order meanwhile."""
+        if not self._book.put(order, replaces=replaces, reserved=_ledger_change(replaces, order)):
+            raise TemporaryFailure(
+                f"paper order {order.client_order_id} changed while it was being updated; try again",
+                error="PaperOrderChanged",
+                label="paper order changed meanwhile",
+            )
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -208,7 +264,15 @@ class PaperGateway:
             status="open",
             timestamp=now,
         )
-        self._book.put(order)
+        if not self._book.put(order, replaces=None, reserved=_ledger_change(None, order)):
+            placed = self._book.get(self._name, req.client_order_id)  # placed meanwhile by another caller
+            if placed is None:
+                raise TemporaryFailure(
+                    f"paper order {req.client_order_id} could not be placed; try again",
+                    error="PaperOrderChanged",
+                    label="paper order changed meanwhile",
+                )
+            return placed
         if current is not None and _marketable(order, current):
             order = self._fill(order, current, whole=order.type is OrderType.MARKET)
         return order
@@ -258,7 +322,7 @@ class PaperGateway:
             status="closed" if filled >= order.amount else "open",
             last_trade_at=self._now(),
         )
-        self._book.put(updated)
+        self._write(updated, order)
         self._book.put_balances(self._name, balances)
         return updated
 
@@ -308,7 +372,7 @@ class PaperGateway:
         if order is None or order.status != "open":
             return order
         cancelled = replace(order, status="canceled")
-        self._book.put(cancelled)
+        self._write(cancelled, order)
         return cancelled
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:

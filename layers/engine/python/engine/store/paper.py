@@ -11,6 +11,14 @@ it when every order placed asks what the open orders reserve, one symbol's part 
 when the sync polls a symbol. An account written before that copy existed, or when its range key was
 the bare client order id, gets it rebuilt on its first ``list_open`` (the item ``#open-book`` marks it
 done).
+
+Reservations: what the account's open orders hold back is kept as a ledger under the hash key
+``<exchange>#reserved``, one item per key (the total in ``reserved``), moved with ``ADD`` in the same
+transaction as the order whose reservation changed, so a funds check reads a few items instead of the
+whole open book. The item ``#ledger`` marks the ledger as written (an account from before the ledger has
+none: ``get_reserved`` answers None and the gateway builds it from the open book once). The order in that
+transaction is written only if the book still holds the version it replaces, so two writers of one order
+cannot both move the ledger.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
+
+from pynamodb.expressions.condition import Condition
 
 from engine.domain.models import ZERO, ExchangeOrder
 from engine.store.tables import PaperOrderModel, bind
@@ -31,7 +41,25 @@ OPEN = "open"
 OPEN_SUFFIX = "#open"
 #: Between the symbol and the client order id in an open-book range key.
 OPEN_KEY_SEPARATOR = "|"
+LEDGER_SUFFIX = "#reserved"
+#: In the ledger partition, marks an account whose reservation ledger exists.
+LEDGER_MARK = "#ledger"
 _RESERVED = (BALANCE_ID, OPEN_INDEX_ID, *_OLD_INDEX_IDS)
+
+
+def _is_reserved(client_order_id: str) -> bool:
+    return client_order_id in _RESERVED
+
+
+def _ledger_partition(exchange: str) -> str:
+    return exchange + LEDGER_SUFFIX
+
+
+def _unchanged_since(order: ExchangeOrder | None) -> Condition:
+    """The stored order is still ``order`` as it was read (``None``: there is no such order yet)."""
+    if order is None:
+        return PaperOrderModel.client_order_id.does_not_exist()
+    return (PaperOrderModel.status == order.status) & (PaperOrderModel.filled == order.filled)
 
 
 def _open_key(order: ExchangeOrder) -> str:
@@ -104,30 +132,60 @@ class PaperOrderStore:
 
     def get(self, exchange: str, client_order_id: str) -> ExchangeOrder | None:
         """The paper order with ``client_order_id`` (strongly consistent), or None."""
-        if client_order_id in _RESERVED:
+        if _is_reserved(client_order_id):
             return None
         try:
             return _from_model(bind(PaperOrderModel).get(exchange, client_order_id, consistent_read=True))
         except PaperOrderModel.DoesNotExist:
             return None
 
-    def put(self, order: ExchangeOrder) -> None:
-        """Insert or overwrite ``order`` (``order.exchange`` is the hash key) and its open-book copy."""
-        if order.client_order_id in _RESERVED:
+    def put(
+        self,
+        order: ExchangeOrder,
+        *,
+        replaces: ExchangeOrder | None,
+        reserved: Mapping[str, Decimal] | None = None,
+    ) -> bool:
+        """Write ``order`` (``order.exchange`` is the hash key) and its open-book copy if the book still
+        holds ``replaces`` as it was read (``None``: no order with this client id yet), and move the
+        reservation ledger by ``reserved`` (key -> change) in the same transaction. False, with nothing
+        written, when the order changed meanwhile."""
+        if _is_reserved(order.client_order_id):
             raise ValueError(f"{order.client_order_id!r} is reserved")
         transaction = Transaction(f"paper:{order.exchange}:{order.client_order_id}")
-        transaction.put("order", _to_model(order))
+        transaction.put("order", _to_model(order), condition=_unchanged_since(replaces))
         copy = _to_model(order, open_book=True)
         if order.status == OPEN:
             transaction.put("open", copy)
         else:
             transaction.delete("open", copy)
-        transaction.commit()
+        for key, change in sorted((reserved or {}).items()):
+            if change:
+                ledger = PaperOrderModel(exchange=_ledger_partition(order.exchange), client_order_id=key)
+                transaction.update(f"reserved:{key}", ledger, [PaperOrderModel.reserved.add(change)])
+        return not transaction.commit()
+
+    def get_reserved(self, exchange: str) -> dict[str, Decimal] | None:
+        """The reservation ledger of ``exchange`` (key -> total), or None before it was first written."""
+        items = list(bind(PaperOrderModel).query(_ledger_partition(exchange), consistent_read=True))
+        if not any(item.client_order_id == LEDGER_MARK for item in items):
+            return None
+        ledger = [item for item in items if item.client_order_id != LEDGER_MARK]
+        return {item.client_order_id: item.reserved or ZERO for item in ledger}
+
+    def put_reserved(self, exchange: str, reserved: Mapping[str, Decimal]) -> None:
+        """Write the ledger of ``exchange`` afresh (its first write, built from the open book)."""
+        partition = _ledger_partition(exchange)
+        for item in list(bind(PaperOrderModel).query(partition, consistent_read=True)):
+            item.delete()
+        for key, total in reserved.items():
+            PaperOrderModel(exchange=partition, client_order_id=key, reserved=total).save()
+        PaperOrderModel(exchange=partition, client_order_id=LEDGER_MARK).save()
 
     def list_all(self, exchange: str) -> list[ExchangeOrder]:
         """Every paper order of ``exchange``."""
         items = bind(PaperOrderModel).query(exchange, consistent_read=True)
-        return [_from_model(item) for item in items if item.client_order_id not in _RESERVED]
+        return [_from_model(item) for item in items if not _is_reserved(item.client_order_id)]
 
     def list_open(self, exchange: str, symbol: str | None = None) -> list[ExchangeOrder]:
         """Paper orders of ``exchange`` with status ``open`` (optionally of one ``symbol``: only its part of

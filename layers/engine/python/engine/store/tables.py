@@ -388,6 +388,8 @@ class PaperOrderModel(StoreModel):
     timestamp = UTCDateTimeAttribute(null=True)
     last_trade_at = UTCDateTimeAttribute(null=True)
     balances = DocumentAttribute(null=True)
+    #: A reservation ledger item's total (``engine.store.paper``), changed with ``ADD``.
+    reserved = DecimalNumberAttribute(null=True)
 
 
 # ---------------------------------------------------------------- state and idempotency
