@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from engine.local.functions import ANSWER, BACKGROUND, Priorities
+from engine.local.functions import ANSWER, BACKGROUND, POLL, Priorities
 
 
 def _admitted_in_thread(
@@ -68,6 +68,7 @@ def test_an_invocation_runs_at_its_level_and_restores_the_thread_level() -> None
     priorities = Priorities(max_wait=30)
     assert priorities.level_of("webhook") == ANSWER == priorities.level_of("operator_api")
     assert priorities.level_of("order_executor") == BACKGROUND == priorities.level_of("position_update")
+    assert priorities.level_of("order_sync") == POLL == priorities.level_of("risk_engine")
     priorities.assign(BACKGROUND)
     with priorities.running(ANSWER):
         priorities.admit()  # an answer is never held up by anyone
@@ -77,3 +78,35 @@ def test_an_invocation_runs_at_its_level_and_restores_the_thread_level() -> None
         _, waiting = _admitted_in_thread(priorities, BACKGROUND)
         assert not waiting.wait(0.2)
     assert waiting.wait(10)
+
+
+def test_a_polling_pass_waits_behind_a_stream_consumer_for_at_most_its_own_bound() -> None:
+    # Given a stream consumer's invocation in progress, and polling passes bounded to 0.3 s a request
+    priorities = Priorities(max_wait=30, poll_wait=0.3)
+    with priorities.running(BACKGROUND):
+        # When the order sync wants to make an AWS request, then it waits
+        thread, admitted = _admitted_in_thread(priorities, POLL)
+        assert not admitted.wait(0.1)
+        # And it goes ahead after its bound, although the consumer still runs
+        assert admitted.wait(10)
+        thread.join(10)
+    # And a stream consumer is not held up by a polling pass
+    with priorities.running(POLL):
+        _, consumer = _admitted_in_thread(priorities, BACKGROUND)
+        assert consumer.wait(10)
+
+
+def test_a_polling_pass_waits_for_an_answer_before_it_waits_for_the_streams() -> None:
+    # Given an answer and a stream consumer running, polling bounded to 30 s behind the streams
+    priorities = Priorities(max_wait=30, poll_wait=30)
+    answer, consumer = priorities.running(ANSWER), priorities.running(BACKGROUND)
+    answer.__enter__()
+    consumer.__enter__()
+    thread, admitted = _admitted_in_thread(priorities, POLL)
+    # When the answer ends, then the pass still waits for the consumer
+    answer.__exit__(None, None, None)
+    assert not admitted.wait(0.2)
+    # When the consumer's invocation ends too, then the pass goes ahead
+    consumer.__exit__(None, None, None)
+    assert admitted.wait(10)
+    thread.join(10)

@@ -13,18 +13,25 @@ a long position_update batch made the webhook's answer — which TradingView aba
 the first order of a signal wait their turn.
 
 :class:`Priorities` restores what AWS gives the answers TradingView waits for: every invocation runs at a
-level — answers to HTTP callers (:data:`ANSWER`: webhook, operator API) or everything else
-(:data:`BACKGROUND`). Before each of its AWS requests a thread waits while an invocation of a higher
-level is running (at most ``max_wait`` seconds a request, so nothing starves). Threads that never
-declared a level (the moto server's own threads, other processes' requests) never wait. Only the order
-in which work gets the CPU changes: every function still runs to completion with the same requests, and
-the streams still deliver every record in order.
+level — answers to HTTP callers (:data:`ANSWER`: webhook, operator API), the stream consumers that carry
+a signal's orders and fills (:data:`BACKGROUND`), or the scheduled polling passes (:data:`POLL`:
+order_sync, risk_engine). Before each of its AWS requests a thread waits while an invocation of a higher
+level is running: at most ``max_wait`` seconds a request behind an answer, at most ``poll_wait`` behind a
+stream consumer, so nothing starves. Threads that never declared a level (the moto server's own threads,
+other processes' requests) never wait. Only the order in which work gets the CPU changes: every
+function still runs to completion with the same requests, and the streams still deliver every record in
+order.
+
+The polling passes yield to the stream consumers because their cost grows with the open book: the fast
+pass refreshes every open group every ``engine.sync_interval_seconds``, and with fifty groups open it
+took half the process's CPU, so the next signal's orders waited behind it. Behind a busy stream a pass
+takes longer (each request waits at most ``poll_wait``); when the streams are quiet nothing waits.
 
 The order executor stays in the background level on purpose. It has a pump lane of its own, so a new
 signal's orders never wait behind a long position_update batch, but it shares the CPU with
-position_update and the sync: when signals come back to back (the soak benchmark sends the next one as
-soon as the previous one's first order is on the book), a higher level for sends would leave the
-take-profits and closes that position_update places waiting for as long as the signals keep coming.
+position_update: when signals come back to back (the soak benchmark sends the next one as soon as the
+previous one's first order is on the book), a higher level for sends would leave the take-profits and
+closes that position_update places waiting for as long as the signals keep coming.
 """
 
 from __future__ import annotations
@@ -45,19 +52,23 @@ from engine.local.settings import ACCOUNT_ID, APP, STAGE
 
 Handler = Callable[[Any, Any], Any]
 
-BACKGROUND = 0
-ANSWER = 1
+POLL = 0
+BACKGROUND = 1
+ANSWER = 2
 
 #: Function name -> level; functions not named run in the background.
-FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER}
+FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER, "order_sync": POLL, "risk_engine": POLL}
 
 
 class Priorities:
     """Levels of the running invocations, and the wait of lower ones (module docstring)."""
 
-    def __init__(self, max_wait: float = 1.0) -> None:
+    def __init__(self, max_wait: float = 1.0, poll_wait: float = 0.05) -> None:
         self.max_wait = max_wait
-        self._running = [0, 0]
+        self.poll_wait = poll_wait
+        #: The longest a lower level waits, a request, while an invocation of this level runs.
+        self._bounds = {ANSWER: max_wait, BACKGROUND: poll_wait}
+        self._running = [0, 0, 0]
         self._changed = threading.Condition()
         self._thread = threading.local()
         self.waits = 0
@@ -81,22 +92,21 @@ class Priorities:
                 self._changed.notify_all()
             self._thread.level = previous
 
-    def _higher_running(self, level: int) -> bool:
-        return any(self._running[level + 1 :])
-
     def admit(self) -> None:
-        """Called before each AWS request: wait while an invocation above this thread's level runs."""
+        """Called before each AWS request: wait while an invocation above this thread's level runs (the
+        highest first, each for at most its bound)."""
         level = getattr(self._thread, "level", None)
-        if level is None or level >= ANSWER or not self._higher_running(level):
+        if level is None or level >= ANSWER or not any(self._running[level + 1 :]):
             return
-        deadline = time.monotonic() + self.max_wait
         with self._changed:
             self.waits += 1
-            while self._higher_running(level):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._changed.wait(left)
+            for higher in range(ANSWER, level, -1):
+                deadline = time.monotonic() + self._bounds[higher]
+                while self._running[higher]:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(left)
 
     def level_of(self, function: str) -> int:
         """The level invocations of ``function`` run at."""
