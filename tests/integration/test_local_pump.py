@@ -12,6 +12,7 @@ import pytest
 
 from engine.local.aws.housekeeping import prune_shard_iterators
 from engine.local.aws.server import SerialisedMotoServer
+from engine.local.events import order_group_of
 from engine.local.pump import Consumer, StreamPump
 
 REGION = "us-east-1"
@@ -368,3 +369,89 @@ def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(en
     assert slow_batches == [["1"]]
     positions = pump.positions()
     assert positions[f"slow|{table}"] == positions[f"fast|{table}"]
+
+
+# ---------------------------------------------------------------------- fair delivery (order executor)
+
+
+def _put_orders(dynamodb: Any, table: str, *orders: tuple[str, str]) -> None:
+    for order_id, group in orders:
+        dynamodb.put_item(TableName=table, Item={"id": {"S": order_id}, "group_id": {"S": group}})
+
+
+def test_fair_delivery_sends_a_new_groups_first_record_before_the_rest_of_an_earlier_group(
+    endpoint, dynamodb, table
+):
+    # Given the legs of group A written before the first leg of group B, and a consumer with a fair key
+    recorder = Recorder()
+    pump = _pump(endpoint, [Consumer("executor", table, recorder, fair_key=order_group_of)])
+    _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"), ("b2", "B"))
+
+    # When drained
+    summary, quiet = pump.drain()
+
+    # Then each invocation holds one record; B's first record overtakes A's remaining ones, after which B
+    # counts as served as much as A and the older record goes first; each group's records keep their order
+    assert quiet and summary.delivered == 5
+    assert recorder.batches == [["a1"], ["b1"], ["a2"], ["a3"], ["b2"]]
+    # And the position is the newest record (b2), although a3 was delivered after it
+    newest = max(int(e["Records"][0]["dynamodb"]["SequenceNumber"]) for e in recorder.events)
+    assert int(pump.positions()[StreamPump.key_of(pump.consumers[0])]) == newest
+
+
+def test_fair_delivery_acknowledges_only_up_to_a_failing_record_and_a_restart_replays_the_rest(
+    endpoint, dynamodb, table
+):
+    # Given a consumer that fails a2 every time, with many retries left
+    recorder = Recorder(fail={"a2"})
+    consumer = Consumer("executor", table, recorder, fair_key=order_group_of)
+    pump = _pump(endpoint, [consumer], max_retries=50)
+    _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"))
+
+    # When a few passes run
+    for _ in range(4):
+        pump.run_pass()
+
+    # Then B went ahead while a2 failed, and a3 waits behind a2 (order within a group)
+    assert recorder.delivered == ["a1", "b1", "a2", "a2"]
+    # And the position stops before a2: b1, done out of order, is not acknowledged yet
+    a1 = recorder.events[0]["Records"][0]["dynamodb"]["SequenceNumber"]
+    assert pump.positions() == {StreamPump.key_of(consumer): a1}
+
+    # When a pump restarts from that position with a consumer that no longer fails
+    again = Recorder()
+    restarted = _pump(
+        endpoint,
+        [Consumer("executor", table, again, fair_key=order_group_of)],
+        positions=pump.positions(),
+    )
+    restarted.drain()
+
+    # Then everything after a1 is delivered again (b1 included: consumers are idempotent) and nothing before
+    assert sorted(again.delivered) == ["a2", "a3", "b1"]
+    assert again.delivered.index("a2") < again.delivered.index("a3")
+
+
+def test_fair_delivery_dead_letters_a_record_that_keeps_failing_and_moves_its_group_on(
+    endpoint, dynamodb, table
+):
+    # Given a consumer that raises on a1, with two retries
+    recorder = Recorder(raise_on={"a1"})
+    consumer = Consumer("executor", table, recorder, fair_key=order_group_of)
+    pump = _pump(endpoint, [consumer], max_retries=2)
+    _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("b1", "B"))
+
+    # When drained
+    summary, quiet = pump.drain()
+
+    # Then a1 was tried three times, then dead-lettered, and a2 followed it; B was not held up
+    assert quiet
+    assert recorder.delivered.count("a1") == 3
+    assert recorder.delivered.index("b1") < recorder.delivered.index("a2")
+    assert recorder.delivered[-1] == "a2"
+    (letter,) = pump.dead_letters
+    assert letter.keys == {"id": {"S": "a1"}} and letter.attempts == 3
+    assert summary.dead_letters == 1
+    # And every record is acknowledged
+    last = max(int(e["Records"][0]["dynamodb"]["SequenceNumber"]) for e in recorder.events)
+    assert int(pump.positions()[StreamPump.key_of(consumer)]) == last

@@ -149,6 +149,15 @@ def stream_event(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": records}
 
 
+def order_group_of(record: Mapping[str, Any]) -> str:
+    """The group an orders-stream record belongs to (its image's ``group_id``); the record's keys when the
+    image has none. The order executor's fair key in the local stream pump."""
+    change = record["dynamodb"]
+    image = change.get("NewImage") or change.get("OldImage") or {}
+    group = image.get("group_id", {}).get("S")
+    return str(group) if group else repr(sorted(change.get("Keys", {}).items()))
+
+
 def scheduled_event(rule_name: str, region: str, *, force: bool = False) -> dict[str, Any]:
     """An EventBridge scheduled event; ``force`` sets ``detail.force`` (local tick only)."""
     return {

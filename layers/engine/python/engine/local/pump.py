@@ -23,6 +23,17 @@ again. ``has_records(table, after)`` (optional) says whether a stream may hold a
 number without a request; :meth:`StreamPump.notify` is called by whoever writes, so the loops do not
 wait out their poll period.
 
+Fair delivery (``Consumer.fair_key``, the order executor locally): one record per invocation, as the
+executor's mapping in AWS has a batch size of 1, and the keys (the executor's: the group) take turns: a
+key's first record goes before the others, then the next record is the oldest one of the key served
+least while it has been waiting (:func:`_next_fair`). Each key's records keep their order (Lambda keeps
+order per partition key only, and across keys processes concurrently when the mapping's parallelization
+allows it). A new signal's first order then goes out after the record in flight, not after every
+remaining leg and cancel of the signals before it. A record delivered out of sequence order is
+acknowledged once every record before it is; until then a restart delivers it again (consumers are
+idempotent). A failed record is retried after the other keys' heads, ``max_retries`` + 1 times in all,
+then dead-lettered.
+
 Lanes: :meth:`StreamPump.start` runs one thread per ``Consumer.lane``, as Lambda polls each event source
 mapping on its own: a long batch of one consumer does not hold up a consumer in another lane (the
 order executor is in a lane of its own locally). ``lane_setup(lane)`` (optional) runs first on each
@@ -46,7 +57,12 @@ from engine.local.events import stream_event, stream_event_record
 
 log = logging.getLogger("engine.local.pump")
 
+#: Fair delivery looks this many undone records ahead: a new key's first record is seen behind a backlog
+#: of up to this many, and beyond it the stream waits (records stay in the stream, nothing is lost).
+FAIR_LOOKAHEAD = 1000
+
 Deliver = Callable[[dict[str, Any]], Any]
+FairKey = Callable[[dict[str, Any]], str]
 HasRecords = Callable[[str, "str | None"], bool]
 
 
@@ -58,6 +74,8 @@ class Consumer:
     table: str
     deliver: Deliver
     lane: str = "stream"
+    #: Fair delivery by this key of a stream record (module docstring); None: batches in sequence order.
+    fair_key: FairKey | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,9 @@ class _ShardReader:
     batch_limit: int = 0
     iterator: str | None = None
     attempts: dict[str, int] = field(default_factory=dict)
+    #: Fair delivery: records done out of sequence order, and deliveries per key still pending.
+    done: set[str] = field(default_factory=set)
+    served: dict[str, int] = field(default_factory=dict)
 
 
 def _failure_report(response: Any, batch: list[dict[str, Any]]) -> tuple[int | None, bool]:
@@ -128,6 +149,28 @@ def _failure_report(response: Any, batch: list[dict[str, Any]]) -> tuple[int | N
             return 0, True
         indexes.append(sequence_numbers.index(identifier))
     return min(indexes), False
+
+
+def _next_fair(reader: _ShardReader, fair_key: FairKey) -> dict[str, Any] | None:
+    """The next record to deliver: the first record of a key not served yet (the oldest such), else the
+    oldest pending record of the key served least (ties: the oldest), or None.
+
+    A key served for the first time then counts as level with the least-served key already waiting (fair
+    queuing's virtual time), not as served once: a steady arrival of new keys cannot starve the older ones
+    beyond one record per new key.
+    """
+    heads: dict[str, dict[str, Any]] = {}
+    for record in reader.pending:
+        if record["dynamodb"]["SequenceNumber"] in reader.done:
+            continue
+        heads.setdefault(fair_key(record), record)
+    if not heads:
+        return None
+    fresh = next((key for key in heads if key not in reader.served), None)
+    if fresh is not None:
+        reader.served[fresh] = min((reader.served[key] for key in heads if key in reader.served), default=0)
+        return heads[fresh]
+    return heads[min(heads, key=lambda key: reader.served[key])]
 
 
 class StreamPump:
@@ -261,7 +304,10 @@ class StreamPump:
         result = PassResult()
         with self._locks[self.key_of(consumer)]:
             for reader in self._readers_of(consumer):
-                result.add(self._deliver_once(consumer, reader))
+                if consumer.fair_key is None:
+                    result.add(self._deliver_once(consumer, reader))
+                else:
+                    result.add(self._deliver_fair(consumer, consumer.fair_key, reader))
         return result
 
     def _loop(self, lane: str) -> None:
@@ -308,10 +354,12 @@ class StreamPump:
             self._readers[key] = readers
         return readers
 
-    def _fetch(self, reader: _ShardReader) -> None:
-        room = self.batch_size - len(reader.pending)
+    def _fetch(self, reader: _ShardReader, lookahead: int | None = None) -> None:
+        """Read the next records into ``reader.pending``, up to ``lookahead`` (the batch size) undone."""
+        room = (lookahead or self.batch_size) - (len(reader.pending) - len(reader.done))
         if room <= 0:
             return
+        room = min(room, self.batch_size)
         if self._has_records is not None and not self._has_records(reader.table, reader.last_fetched):
             return
         # Follow the iterator each answer hands back (one request a fetch); when moto no longer knows
@@ -377,6 +425,51 @@ class StreamPump:
             reader.batch_limit = self.batch_size
             result.dead_letters = 1
         return result
+
+    def _deliver_fair(self, consumer: Consumer, fair_key: FairKey, reader: _ShardReader) -> PassResult:
+        self._fetch(reader, FAIR_LOOKAHEAD)
+        record = _next_fair(reader, fair_key)
+        if record is None:
+            return PassResult()
+        sequence = record["dynamodb"]["SequenceNumber"]
+        key = fair_key(record)
+        reader.served[key] += 1
+        result = PassResult(sent=1)
+        error = "reported in batchItemFailures"
+        try:
+            failed, _ = _failure_report(consumer.deliver(stream_event([record])), [record])
+        except Exception as exc:
+            log.warning("%s raised on %s record %s", consumer.name, consumer.table, sequence, exc_info=True)
+            error, failed = f"{type(exc).__name__}: {exc}", 0
+        if failed is None:
+            reader.done.add(sequence)
+            result.delivered = 1
+        else:
+            result.failures = 1
+            reader.attempts[sequence] = reader.attempts.get(sequence, 0) + 1
+            if reader.attempts[sequence] > self.max_retries:
+                self._dead_letter(consumer, record, reader.attempts.pop(sequence), error)
+                reader.done.add(sequence)
+                result.dead_letters = 1
+        self._settle(consumer, fair_key, reader)
+        return result
+
+    def _settle(self, consumer: Consumer, fair_key: FairKey, reader: _ShardReader) -> None:
+        """Acknowledge the records done at the front; forget the service of keys with nothing pending."""
+        count = 0
+        for record in reader.pending:
+            if record["dynamodb"]["SequenceNumber"] not in reader.done:
+                break
+            count += 1
+        for record in reader.pending[:count]:
+            reader.done.discard(record["dynamodb"]["SequenceNumber"])
+        self._acknowledge(consumer, reader, count)
+        waiting = {
+            fair_key(record)
+            for record in reader.pending
+            if record["dynamodb"]["SequenceNumber"] not in reader.done
+        }
+        reader.served = {key: served for key, served in reader.served.items() if key in waiting}
 
     def _acknowledge(self, consumer: Consumer, reader: _ShardReader, count: int) -> None:
         if count <= 0:

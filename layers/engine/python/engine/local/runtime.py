@@ -10,6 +10,7 @@ joined, and the state saved, before moto goes away.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
 import os
@@ -28,10 +29,11 @@ from engine.local import bootstrap
 from engine.local.activity import ActivityLog, released_groups
 from engine.local.alert_example import alert_message
 from engine.local.aws import changes, streams
-from engine.local.aws.housekeeping import prune_shard_iterators
+from engine.local.aws.housekeeping import freeze_heap, prune_shard_iterators
 from engine.local.aws.persistence import Persister, State, StateDirectory, StateError, restore
 from engine.local.aws.server import SerialisedMotoServer
 from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
+from engine.local.events import order_group_of
 from engine.local.functions import BACKGROUND, FunctionRegistry, Priorities
 from engine.local.http_api import LocalHttpServer
 from engine.local.pump import Consumer, DeadLetter, Deliver, StreamPump
@@ -50,6 +52,10 @@ STREAM_CONSUMERS = (
 #: The pump lane of each consumer (one thread a lane): the executor's records never wait behind a long
 #: position_update batch.
 SEND_LANE = "send"
+#: Housekeeping runs after a pump pass at most this often (the send lane's passes are one record each).
+HOUSEKEEPING_SECONDS = 0.5
+#: How often what survived is set aside from the garbage collector's full walks (housekeeping.freeze_heap).
+FREEZE_SECONDS = 30.0
 SCHEDULED_FUNCTIONS = ("order_sync", "risk_engine")
 
 
@@ -77,6 +83,8 @@ class LocalRuntime:
         self._state_dir: StateDirectory | None = None
         self._persister: Persister | None = None
         self._housekeeping_lock = threading.Lock()
+        self._tidied_at = 0.0
+        self._frozen_at = 0.0
         self._trimmed: dict[str, int] = {}
         self.restored: dict[str, int] | None = None
         self.endpoint_url = ""
@@ -123,6 +131,8 @@ class LocalRuntime:
         if self._persister is not None:
             self._persister.flush()
             self._persister.compact()
+        log.info("%d objects set aside from garbage collection", freeze_heap())
+        self._frozen_at = time.monotonic()
         self._pump.start()
         self._notifier.start()
         self._scheduler.start()
@@ -184,6 +194,7 @@ class LocalRuntime:
         finally:
             self._persister = self._state_dir = None
             self._moto.stop()
+            gc.unfreeze()  # what was set aside is the collector's again (a process that goes on, e.g. tests)
 
     def _stream_written(self, table: Table, hash_value: DynamoType, range_value: DynamoType | None) -> None:
         if table.stream_shard is not None and self._pump is not None:
@@ -191,16 +202,23 @@ class LocalRuntime:
 
     def _housekeeping(self) -> None:
         """After each pump pass: forget moto's old iterators; trim what every consumer acknowledged (and
-        the journal holds). A lane finding another lane at it skips."""
+        the journal holds). A lane finding another lane at it, or a pass within ``HOUSEKEEPING_SECONDS`` of
+        the last tidy, skips."""
+        if time.monotonic() - self._tidied_at < HOUSEKEEPING_SECONDS:
+            return
         if not self._housekeeping_lock.acquire(blocking=False):
             return
         try:
             self._tidy()
+            self._tidied_at = time.monotonic()
         finally:
             self._housekeeping_lock.release()
 
     def _tidy(self) -> None:
         prune_shard_iterators()
+        if time.monotonic() - self._frozen_at >= FREEZE_SECONDS:
+            freeze_heap()
+            self._frozen_at = time.monotonic()
         if self._pump is None:
             return
         acknowledged = dict(self._pump.acknowledged())
@@ -228,8 +246,11 @@ class LocalRuntime:
                     self.settings.functions_root,
                 )
                 continue
-            lane = SEND_LANE if function == "order_executor" else "stream"
-            consumers.append(Consumer(function, os.environ[variable], self._stream_target(function), lane))
+            table, target = os.environ[variable], self._stream_target(function)
+            if function == "order_executor":
+                consumers.append(Consumer(function, table, target, SEND_LANE, fair_key=order_group_of))
+            else:
+                consumers.append(Consumer(function, table, target))
         for variable in ("ORDERS_TABLE", "GROUPS_TABLE"):
             consumers.append(Consumer("activity", os.environ[variable], self.activity.observe_stream))
         return StreamPump(
