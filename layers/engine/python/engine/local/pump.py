@@ -32,7 +32,7 @@ allows it). A new signal's first order then goes out after the record in flight,
 remaining leg and cancel of the signals before it. A record delivered out of sequence order is
 acknowledged once every record before it is; until then a restart delivers it again (consumers are
 idempotent). A failed record is retried after the other keys' heads, ``max_retries`` + 1 times in all,
-then dead-lettered.
+then dead-lettered. A pass delivers up to ``batch_size`` records this way, one invocation each.
 
 Lanes: :meth:`StreamPump.start` runs one thread per ``Consumer.lane``, as Lambda polls each event source
 mapping on its own: a long batch of one consumer does not hold up a consumer in another lane (the
@@ -306,8 +306,12 @@ class StreamPump:
             for reader in self._readers_of(consumer):
                 if consumer.fair_key is None:
                     result.add(self._deliver_once(consumer, reader))
-                else:
-                    result.add(self._deliver_fair(consumer, consumer.fair_key, reader))
+                    continue
+                for _ in range(self.batch_size):  # a pass: up to a batch's worth, one record at a time
+                    delivered = self._deliver_fair(consumer, consumer.fair_key, reader)
+                    result.add(delivered)
+                    if not delivered.sent:
+                        break
         return result
 
     def _loop(self, lane: str) -> None:
