@@ -371,7 +371,7 @@ def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(en
     assert positions[f"slow|{table}"] == positions[f"fast|{table}"]
 
 
-# ---------------------------------------------------------------------- fair delivery (order executor)
+# ---------------------------------------------------------------------- fair delivery (the orders stream)
 
 
 def _put_orders(dynamodb: Any, table: str, *orders: tuple[str, str]) -> None:
@@ -384,7 +384,7 @@ def test_fair_delivery_sends_a_new_groups_first_record_before_the_rest_of_an_ear
 ):
     # Given the legs of group A written before the first leg of group B, and a consumer with a fair key
     recorder = Recorder()
-    pump = _pump(endpoint, [Consumer("executor", table, recorder, fair_key=order_group_of)])
+    pump = _pump(endpoint, [Consumer("executor", table, recorder, fair_key=order_group_of, batch_size=1)])
     _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"), ("b2", "B"))
 
     # When drained
@@ -404,7 +404,7 @@ def test_fair_delivery_acknowledges_only_up_to_a_failing_record_and_a_restart_re
 ):
     # Given a consumer that fails a2 every time, with many retries left
     recorder = Recorder(fail={"a2"})
-    consumer = Consumer("executor", table, recorder, fair_key=order_group_of)
+    consumer = Consumer("executor", table, recorder, fair_key=order_group_of, batch_size=1)
     pump = _pump(endpoint, [consumer], max_retries=50, batch_size=4)
     _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"))
 
@@ -421,7 +421,7 @@ def test_fair_delivery_acknowledges_only_up_to_a_failing_record_and_a_restart_re
     again = Recorder()
     restarted = _pump(
         endpoint,
-        [Consumer("executor", table, again, fair_key=order_group_of)],
+        [Consumer("executor", table, again, fair_key=order_group_of, batch_size=1)],
         positions=pump.positions(),
     )
     restarted.drain()
@@ -436,7 +436,7 @@ def test_fair_delivery_dead_letters_a_record_that_keeps_failing_and_moves_its_gr
 ):
     # Given a consumer that raises on a1, with two retries
     recorder = Recorder(raise_on={"a1"})
-    consumer = Consumer("executor", table, recorder, fair_key=order_group_of)
+    consumer = Consumer("executor", table, recorder, fair_key=order_group_of, batch_size=1)
     pump = _pump(endpoint, [consumer], max_retries=2)
     _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("b1", "B"))
 
@@ -454,3 +454,40 @@ def test_fair_delivery_dead_letters_a_record_that_keeps_failing_and_moves_its_gr
     # And every record is acknowledged
     last = max(int(e["Records"][0]["dynamodb"]["SequenceNumber"]) for e in recorder.events)
     assert int(pump.positions()[StreamPump.key_of(consumer)]) == last
+
+
+def test_fair_batches_let_a_new_group_in_ahead_of_a_long_backlog_of_another(endpoint, dynamodb, table):
+    # Given six records of group A written before one of group B, and batches of three (position_update)
+    recorder = Recorder()
+    pump = _pump(endpoint, [Consumer("positions", table, recorder, fair_key=order_group_of, batch_size=3)])
+    _put_orders(dynamodb, table, *((f"a{n}", "A") for n in range(1, 7)), ("b1", "B"))
+
+    # When drained
+    pump.drain()
+
+    # Then B's record rides in the second batch, ahead of A's rest; each group's records keep their order
+    assert recorder.batches == [["a1", "a2", "a3"], ["b1", "a4", "a5"], ["a6"]]
+
+
+def test_a_failure_inside_a_fair_batch_redelivers_that_record_and_the_ones_after_it(
+    endpoint, dynamodb, table
+):
+    # Given a consumer that reports a2 failed on its first delivery only
+    class FailOnce(Recorder):
+        def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+            self.fail = {"a2"} if not self.batches else set()
+            return super().__call__(event)
+
+    recorder = FailOnce()
+    consumer = Consumer("positions", table, recorder, fair_key=order_group_of, batch_size=3)
+    pump = _pump(endpoint, [consumer])
+    _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("b1", "B"))
+
+    # When drained
+    summary, quiet = pump.drain()
+
+    # Then, as Lambda does, the records from the failed one on come again, and nothing is lost
+    assert quiet and summary.failures == 1 and not pump.dead_letters
+    assert recorder.batches == [["a1", "a2", "b1"], ["a2", "b1"]]
+    newest = max(int(e["Records"][-1]["dynamodb"]["SequenceNumber"]) for e in recorder.events)
+    assert int(pump.positions()[StreamPump.key_of(consumer)]) == newest

@@ -23,16 +23,17 @@ again. ``has_records(table, after)`` (optional) says whether a stream may hold a
 number without a request; :meth:`StreamPump.notify` is called by whoever writes, so the loops do not
 wait out their poll period.
 
-Fair delivery (``Consumer.fair_key``, the order executor locally): one record per invocation, as the
-executor's mapping in AWS has a batch size of 1, and the keys (the executor's: the group) take turns: a
-key's first record goes before the others, then the next record is the oldest one of the key served
-least while it has been waiting (:func:`_next_fair`). Each key's records keep their order (Lambda keeps
-order per partition key only, and across keys processes concurrently when the mapping's parallelization
-allows it). A new signal's first order then goes out after the record in flight, not after every
-remaining leg and cancel of the signals before it. A record delivered out of sequence order is
-acknowledged once every record before it is; until then a restart delivers it again (consumers are
-idempotent). A failed record is retried after the other keys' heads, ``max_retries`` + 1 times in all,
-then dead-lettered. A pass delivers up to ``batch_size`` records this way, one invocation each.
+Fair delivery (``Consumer.fair_key``; locally the orders stream's consumers, keyed by group): the keys
+take turns instead of the sequence order. A batch (``Consumer.batch_size`` records: 1 for the order
+executor, as its AWS mapping has) is filled key by key, each key's records in order: first the keys not
+served yet, then the key served least while it has been waiting (:func:`_next_key`). Lambda keeps order per
+partition key only, and processes keys concurrently when a mapping's parallelization allows it; here it
+means a new signal's first order goes out after the record in flight, not after the remaining legs,
+take-profits and cancels of every signal before it, and an exit's cancels reach position_update ahead of
+the fills of a round of entries. A record delivered out of sequence order is acknowledged once every record
+before it is; until then a restart delivers it again (consumers are idempotent). Failures follow the
+rules above within the delivered batch; a failed record is retried after the other keys' turn. A pass
+delivers up to ``batch_size`` records this way.
 
 Lanes: :meth:`StreamPump.start` runs one thread per ``Consumer.lane``, as Lambda polls each event source
 mapping on its own: a long batch of one consumer does not hold up a consumer in another lane (the
@@ -76,6 +77,8 @@ class Consumer:
     lane: str = "stream"
     #: Fair delivery by this key of a stream record (module docstring); None: batches in sequence order.
     fair_key: FairKey | None = None
+    #: Records per invocation of a fair consumer (None: the pump's ``batch_size``).
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,26 +154,42 @@ def _failure_report(response: Any, batch: list[dict[str, Any]]) -> tuple[int | N
     return min(indexes), False
 
 
-def _next_fair(reader: _ShardReader, fair_key: FairKey) -> dict[str, Any] | None:
-    """The next record to deliver: the first record of a key not served yet (the oldest such), else the
-    oldest pending record of the key served least (ties: the oldest), or None.
+def _next_key(reader: _ShardReader, heads: dict[str, int], taken: set[str]) -> str | None:
+    """The next key to serve: the first key not served yet (the oldest such), else the key served least
+    (ties: the oldest); keys in ``taken`` are passed over.
 
-    A key served for the first time then counts as level with the least-served key already waiting (fair
+    A key served for the first time counts as level with the least-served key already waiting (fair
     queuing's virtual time), not as served once: a steady arrival of new keys cannot starve the older ones
-    beyond one record per new key.
+    beyond one turn per new key.
     """
-    heads: dict[str, dict[str, Any]] = {}
-    for record in reader.pending:
-        if record["dynamodb"]["SequenceNumber"] in reader.done:
-            continue
-        heads.setdefault(fair_key(record), record)
-    if not heads:
+    candidates = [key for key in heads if key not in taken]
+    if not candidates:
         return None
-    fresh = next((key for key in heads if key not in reader.served), None)
+    fresh = next((key for key in candidates if key not in reader.served), None)
     if fresh is not None:
         reader.served[fresh] = min((reader.served[key] for key in heads if key in reader.served), default=0)
-        return heads[fresh]
-    return heads[min(heads, key=lambda key: reader.served[key])]
+        return fresh
+    return min(candidates, key=lambda key: reader.served[key])
+
+
+def _fair_batch(reader: _ShardReader, fair_key: FairKey, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` pending records, key by key (:func:`_next_key`), each key's records in order."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for record in reader.pending:
+        if record["dynamodb"]["SequenceNumber"] not in reader.done:
+            by_key.setdefault(fair_key(record), []).append(record)
+    heads = {key: index for index, key in enumerate(by_key)}
+    batch: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    while len(batch) < limit:
+        key = _next_key(reader, heads, taken)
+        if key is None:
+            break
+        records = by_key[key][: limit - len(batch)]
+        batch.extend(records)
+        taken.add(key)
+        reader.served[key] += len(records)
+    return batch
 
 
 class StreamPump:
@@ -307,11 +326,13 @@ class StreamPump:
                 if consumer.fair_key is None:
                     result.add(self._deliver_once(consumer, reader))
                     continue
-                for _ in range(self.batch_size):  # a pass: up to a batch's worth, one record at a time
+                sent = 0
+                while sent < self.batch_size:  # a pass: up to a batch's worth of records
                     delivered = self._deliver_fair(consumer, consumer.fair_key, reader)
                     result.add(delivered)
                     if not delivered.sent:
                         break
+                    sent += delivered.sent
         return result
 
     def _loop(self, lane: str) -> None:
@@ -432,28 +453,36 @@ class StreamPump:
 
     def _deliver_fair(self, consumer: Consumer, fair_key: FairKey, reader: _ShardReader) -> PassResult:
         self._fetch(reader, FAIR_LOOKAHEAD)
-        record = _next_fair(reader, fair_key)
-        if record is None:
+        limit = min(consumer.batch_size or self.batch_size, reader.batch_limit or self.batch_size)
+        batch = _fair_batch(reader, fair_key, limit)
+        if not batch:
             return PassResult()
-        sequence = record["dynamodb"]["SequenceNumber"]
-        key = fair_key(record)
-        reader.served[key] += 1
-        result = PassResult(sent=1)
+        result = PassResult(sent=len(batch))
         error = "reported in batchItemFailures"
         try:
-            failed, _ = _failure_report(consumer.deliver(stream_event([record])), [record])
+            failed, whole_batch = _failure_report(consumer.deliver(stream_event(batch)), batch)
         except Exception as exc:
-            log.warning("%s raised on %s record %s", consumer.name, consumer.table, sequence, exc_info=True)
-            error, failed = f"{type(exc).__name__}: {exc}", 0
+            log.warning(
+                "%s raised on a batch of %d from %s", consumer.name, len(batch), consumer.table, exc_info=True
+            )
+            error, failed, whole_batch = f"{type(exc).__name__}: {exc}", 0, True
+        done = len(batch) if failed is None else failed
+        reader.done.update(record["dynamodb"]["SequenceNumber"] for record in batch[:done])
+        result.delivered = done
         if failed is None:
-            reader.done.add(sequence)
-            result.delivered = 1
+            reader.batch_limit = self.batch_size
+        elif whole_batch and len(batch) > 1:
+            result.failures = 1
+            reader.batch_limit = max(1, len(batch) // 2)
         else:
             result.failures = 1
+            record = batch[failed]
+            sequence = record["dynamodb"]["SequenceNumber"]
             reader.attempts[sequence] = reader.attempts.get(sequence, 0) + 1
             if reader.attempts[sequence] > self.max_retries:
                 self._dead_letter(consumer, record, reader.attempts.pop(sequence), error)
                 reader.done.add(sequence)
+                reader.batch_limit = self.batch_size
                 result.dead_letters = 1
         self._settle(consumer, fair_key, reader)
         return result

@@ -248,7 +248,9 @@ class LocalRuntime:
                 continue
             table, target = os.environ[variable], self._stream_target(function)
             if function == "order_executor":
-                consumers.append(Consumer(function, table, target, SEND_LANE, fair_key=order_group_of))
+                consumers.append(Consumer(function, table, target, SEND_LANE, order_group_of, batch_size=1))
+            elif function == "position_update":
+                consumers.append(Consumer(function, table, target, fair_key=order_group_of))
             else:
                 consumers.append(Consumer(function, table, target))
         for variable in ("ORDERS_TABLE", "GROUPS_TABLE"):
