@@ -12,7 +12,7 @@ import pytest
 
 from engine.local.aws.housekeeping import prune_shard_iterators
 from engine.local.aws.server import SerialisedMotoServer
-from engine.local.events import order_group_of
+from engine.local.events import order_group_of, order_is_closing
 from engine.local.pump import Consumer, StreamPump
 
 REGION = "us-east-1"
@@ -374,6 +374,21 @@ def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(en
 # ---------------------------------------------------------------------- fair delivery (the orders stream)
 
 
+class Ticks:
+    """A clock that moves one unit each time it is read: every delivery costs its key one unit."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now
+
+
+def _fair_pump(endpoint: str, consumers: list[Consumer], **options: Any) -> StreamPump:
+    return _pump(endpoint, consumers, clock=options.pop("clock", Ticks()), **options)
+
+
 def _put_orders(dynamodb: Any, table: str, *orders: tuple[str, str]) -> None:
     for order_id, group in orders:
         dynamodb.put_item(TableName=table, Item={"id": {"S": order_id}, "group_id": {"S": group}})
@@ -384,7 +399,9 @@ def test_fair_delivery_sends_a_new_groups_first_record_before_the_rest_of_an_ear
 ):
     # Given the legs of group A written before the first leg of group B, and a consumer with a fair key
     recorder = Recorder()
-    pump = _pump(endpoint, [Consumer("executor", table, recorder, fair_key=order_group_of, batch_size=1)])
+    pump = _fair_pump(
+        endpoint, [Consumer("executor", table, recorder, fair_key=order_group_of, batch_size=1)]
+    )
     _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"), ("b2", "B"))
 
     # When drained
@@ -405,7 +422,7 @@ def test_fair_delivery_acknowledges_only_up_to_a_failing_record_and_a_restart_re
     # Given a consumer that fails a2 every time, with many retries left
     recorder = Recorder(fail={"a2"})
     consumer = Consumer("executor", table, recorder, fair_key=order_group_of, batch_size=1)
-    pump = _pump(endpoint, [consumer], max_retries=50, batch_size=4)
+    pump = _fair_pump(endpoint, [consumer], max_retries=50, batch_size=4)
     _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"))
 
     # When one pass runs (a batch's worth of invocations, one record each)
@@ -419,7 +436,7 @@ def test_fair_delivery_acknowledges_only_up_to_a_failing_record_and_a_restart_re
 
     # When a pump restarts from that position with a consumer that no longer fails
     again = Recorder()
-    restarted = _pump(
+    restarted = _fair_pump(
         endpoint,
         [Consumer("executor", table, again, fair_key=order_group_of, batch_size=1)],
         positions=pump.positions(),
@@ -437,7 +454,7 @@ def test_fair_delivery_dead_letters_a_record_that_keeps_failing_and_moves_its_gr
     # Given a consumer that raises on a1, with two retries
     recorder = Recorder(raise_on={"a1"})
     consumer = Consumer("executor", table, recorder, fair_key=order_group_of, batch_size=1)
-    pump = _pump(endpoint, [consumer], max_retries=2)
+    pump = _fair_pump(endpoint, [consumer], max_retries=2)
     _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("b1", "B"))
 
     # When drained
@@ -459,7 +476,9 @@ def test_fair_delivery_dead_letters_a_record_that_keeps_failing_and_moves_its_gr
 def test_fair_batches_let_a_new_group_in_ahead_of_a_long_backlog_of_another(endpoint, dynamodb, table):
     # Given six records of group A written before one of group B, and batches of three (position_update)
     recorder = Recorder()
-    pump = _pump(endpoint, [Consumer("positions", table, recorder, fair_key=order_group_of, batch_size=3)])
+    pump = _fair_pump(
+        endpoint, [Consumer("positions", table, recorder, fair_key=order_group_of, batch_size=3)]
+    )
     _put_orders(dynamodb, table, *((f"a{n}", "A") for n in range(1, 7)), ("b1", "B"))
 
     # When drained
@@ -480,14 +499,61 @@ def test_a_failure_inside_a_fair_batch_redelivers_that_record_and_the_ones_after
 
     recorder = FailOnce()
     consumer = Consumer("positions", table, recorder, fair_key=order_group_of, batch_size=3)
-    pump = _pump(endpoint, [consumer])
+    pump = _fair_pump(endpoint, [consumer])
     _put_orders(dynamodb, table, ("a1", "A"), ("a2", "A"), ("b1", "B"))
 
     # When drained
     summary, quiet = pump.drain()
 
-    # Then, as Lambda does, the records from the failed one on come again, and nothing is lost
+    # Then, as Lambda does, the records from the failed one on come again (B first: it was served less),
+    # and nothing is lost
     assert quiet and summary.failures == 1 and not pump.dead_letters
-    assert recorder.batches == [["a1", "a2", "b1"], ["a2", "b1"]]
+    assert recorder.batches == [["a1", "a2", "b1"], ["b1", "a2"]]
     newest = max(int(e["Records"][-1]["dynamodb"]["SequenceNumber"]) for e in recorder.events)
     assert int(pump.positions()[StreamPump.key_of(consumer)]) == newest
+
+
+def test_fair_service_is_counted_in_time_so_cheap_records_do_not_cost_their_group_turns(
+    endpoint, dynamodb, table
+):
+    # Given group A with a send then two records that ask nothing (answered at once), and group B with two
+    # sends; a send takes 10 units of time
+    clock = Ticks()
+
+    def deliver(event: dict[str, Any]) -> dict[str, Any]:
+        if _ids(event)[0] in {"a1", "b1", "b2", "a4"}:
+            clock.now += 10
+        return recorder(event)
+
+    recorder = Recorder()
+    consumer = Consumer("executor", table, deliver, fair_key=order_group_of, batch_size=1)
+    pump = _fair_pump(endpoint, [consumer], clock=clock)
+    _put_orders(dynamodb, table, ("a1", "A"), ("b1", "B"), ("a2", "A"), ("a3", "A"), ("a4", "A"), ("b2", "B"))
+
+    # When drained
+    pump.drain()
+
+    # Then A's quick records and its next send come before B's second send: they cost A next to nothing
+    assert recorder.delivered == ["a1", "b1", "a2", "a3", "a4", "b2"]
+
+
+def test_a_cancel_or_a_close_goes_before_the_other_groups_records(endpoint, dynamodb, table):
+    # Given three groups' resting legs to send, then group C asked to cancel and its close order
+    recorder = Recorder()
+    consumer = Consumer(
+        "executor", table, recorder, fair_key=order_group_of, batch_size=1, urgent=order_is_closing
+    )
+    pump = _fair_pump(endpoint, [consumer])
+    _put_orders(dynamodb, table, ("a1", "A"), ("b1", "B"), ("a2", "A"), ("b2", "B"), ("a3", "A"))
+    dynamodb.put_item(
+        TableName=table,
+        Item={"id": {"S": "c1"}, "group_id": {"S": "C"}, "cancel_requested": {"BOOL": True}},
+    )
+    _put_orders(dynamodb, table, ("C-close-1", "C"))
+
+    # When drained
+    pump.drain()
+
+    # Then C's cancel and close go first, the other groups' legs after them, in turns
+    assert recorder.delivered[:2] == ["c1", "C-close-1"]
+    assert sorted(recorder.delivered[2:]) == ["a1", "a2", "a3", "b1", "b2"]

@@ -158,6 +158,15 @@ def order_group_of(record: Mapping[str, Any]) -> str:
     return str(group) if group else repr(sorted(change.get("Keys", {}).items()))
 
 
+def order_is_closing(record: Mapping[str, Any]) -> bool:
+    """True for an orders-stream record of an order asked to cancel or of a close order
+    (``<group>-close-<n>``, ``<group>-p<n>-close-<m>``): the local stream pump delivers these first."""
+    image = record["dynamodb"].get("NewImage") or {}
+    if image.get("cancel_requested", {}).get("BOOL"):
+        return True
+    return "-close-" in str(image.get("id", {}).get("S", ""))
+
+
 def scheduled_event(rule_name: str, region: str, *, force: bool = False) -> dict[str, Any]:
     """An EventBridge scheduled event; ``force`` sets ``detail.force`` (local tick only)."""
     return {

@@ -25,8 +25,10 @@ wait out their poll period.
 
 Fair delivery (``Consumer.fair_key``; locally the orders stream's consumers, keyed by group): the keys
 take turns instead of the sequence order. A batch (``Consumer.batch_size`` records: 1 for the order
-executor, as its AWS mapping has) is filled key by key, each key's records in order: first the keys not
-served yet, then the key served least while it has been waiting (:func:`_next_key`). Lambda keeps order per
+executor, as its AWS mapping has) is filled key by key, each key's records in order: first the keys whose
+next record is urgent (``Consumer.urgent``; locally a cancel or a close order: what protects money goes
+first), then the keys not served yet, then the key served least while it has been waiting, service counted
+in seconds of invocation (:func:`_next_key`). Lambda keeps order per
 partition key only, and processes keys concurrently when a mapping's parallelization allows it; here it
 means a new signal's first order goes out after the record in flight, not after the remaining legs,
 take-profits and cancels of every signal before it, and an exit's cancels reach position_update ahead of
@@ -46,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -64,6 +67,7 @@ FAIR_LOOKAHEAD = 1000
 
 Deliver = Callable[[dict[str, Any]], Any]
 FairKey = Callable[[dict[str, Any]], str]
+Urgent = Callable[[dict[str, Any]], bool]
 HasRecords = Callable[[str, "str | None"], bool]
 
 
@@ -79,6 +83,8 @@ class Consumer:
     fair_key: FairKey | None = None
     #: Records per invocation of a fair consumer (None: the pump's ``batch_size``).
     batch_size: int | None = None
+    #: Fair delivery: a key whose next record is urgent goes before the others (None: none is).
+    urgent: Urgent | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ class _ShardReader:
     attempts: dict[str, int] = field(default_factory=dict)
     #: Fair delivery: records done out of sequence order, and deliveries per key still pending.
     done: set[str] = field(default_factory=set)
-    served: dict[str, int] = field(default_factory=dict)
+    served: dict[str, float] = field(default_factory=dict)
 
 
 def _failure_report(response: Any, batch: list[dict[str, Any]]) -> tuple[int | None, bool]:
@@ -154,41 +160,45 @@ def _failure_report(response: Any, batch: list[dict[str, Any]]) -> tuple[int | N
     return min(indexes), False
 
 
-def _next_key(reader: _ShardReader, heads: dict[str, int], taken: set[str]) -> str | None:
-    """The next key to serve: the first key not served yet (the oldest such), else the key served least
-    (ties: the oldest); keys in ``taken`` are passed over.
+def _next_key(reader: _ShardReader, heads: list[str], taken: set[str], urgent: set[str]) -> str | None:
+    """The next key to serve: a key whose next record is urgent (the oldest such), else a key not served
+    yet (the oldest such), else the key served least; keys in ``taken`` are passed over.
 
     A key served for the first time counts as level with the least-served key already waiting (fair
-    queuing's virtual time), not as served once: a steady arrival of new keys cannot starve the older ones
+    queuing's virtual time), not as unserved: a steady arrival of new keys cannot starve the older ones
     beyond one turn per new key.
     """
     candidates = [key for key in heads if key not in taken]
     if not candidates:
         return None
-    fresh = next((key for key in candidates if key not in reader.served), None)
-    if fresh is not None:
-        reader.served[fresh] = min((reader.served[key] for key in heads if key in reader.served), default=0)
-        return fresh
+    first = next((key for key in candidates if key in urgent), None)
+    if first is None:
+        first = next((key for key in candidates if key not in reader.served), None)
+    if first is not None:
+        floor = min((reader.served[key] for key in heads if key in reader.served), default=0.0)
+        reader.served.setdefault(first, floor)
+        return first
     return min(candidates, key=lambda key: reader.served[key])
 
 
-def _fair_batch(reader: _ShardReader, fair_key: FairKey, limit: int) -> list[dict[str, Any]]:
+def _fair_batch(
+    reader: _ShardReader, fair_key: FairKey, urgent: Urgent | None, limit: int
+) -> list[dict[str, Any]]:
     """Up to ``limit`` pending records, key by key (:func:`_next_key`), each key's records in order."""
     by_key: dict[str, list[dict[str, Any]]] = {}
     for record in reader.pending:
         if record["dynamodb"]["SequenceNumber"] not in reader.done:
             by_key.setdefault(fair_key(record), []).append(record)
-    heads = {key: index for index, key in enumerate(by_key)}
+    heads = list(by_key)
+    pressing = {key for key, records in by_key.items() if urgent is not None and urgent(records[0])}
     batch: list[dict[str, Any]] = []
     taken: set[str] = set()
     while len(batch) < limit:
-        key = _next_key(reader, heads, taken)
+        key = _next_key(reader, heads, taken, pressing)
         if key is None:
             break
-        records = by_key[key][: limit - len(batch)]
-        batch.extend(records)
+        batch.extend(by_key[key][: limit - len(batch)])
         taken.add(key)
-        reader.served[key] += len(records)
     return batch
 
 
@@ -210,6 +220,7 @@ class StreamPump:
         has_records: HasRecords | None = None,
         dead_letters: list[DeadLetter] | None = None,
         lane_setup: Callable[[str], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.consumers = consumers
         self._dynamodb = dynamodb
@@ -222,6 +233,7 @@ class StreamPump:
         self._saved = dict(positions or {})
         self._has_records = has_records
         self._lane_setup = lane_setup
+        self._clock = clock
         self._lanes: dict[str, list[Consumer]] = {}
         for consumer in consumers:
             self._lanes.setdefault(consumer.lane, []).append(consumer)
@@ -454,11 +466,12 @@ class StreamPump:
     def _deliver_fair(self, consumer: Consumer, fair_key: FairKey, reader: _ShardReader) -> PassResult:
         self._fetch(reader, FAIR_LOOKAHEAD)
         limit = min(consumer.batch_size or self.batch_size, reader.batch_limit or self.batch_size)
-        batch = _fair_batch(reader, fair_key, limit)
+        batch = _fair_batch(reader, fair_key, consumer.urgent, limit)
         if not batch:
             return PassResult()
         result = PassResult(sent=len(batch))
         error = "reported in batchItemFailures"
+        started = self._clock()
         try:
             failed, whole_batch = _failure_report(consumer.deliver(stream_event(batch)), batch)
         except Exception as exc:
@@ -466,6 +479,9 @@ class StreamPump:
                 "%s raised on a batch of %d from %s", consumer.name, len(batch), consumer.table, exc_info=True
             )
             error, failed, whole_batch = f"{type(exc).__name__}: {exc}", 0, True
+        share = (self._clock() - started) / len(batch)
+        for record in batch:  # service is time: a record that asked nothing costs its key next to nothing
+            reader.served[fair_key(record)] += share
         done = len(batch) if failed is None else failed
         reader.done.update(record["dynamodb"]["SequenceNumber"] for record in batch[:done])
         result.delivered = done

@@ -33,7 +33,7 @@ from engine.local.aws.housekeeping import freeze_heap, prune_shard_iterators
 from engine.local.aws.persistence import Persister, State, StateDirectory, StateError, restore
 from engine.local.aws.server import SerialisedMotoServer
 from engine.local.controls import ControlError, LocalNotifier, create_topic, notifications, parse_prices
-from engine.local.events import order_group_of
+from engine.local.events import order_group_of, order_is_closing
 from engine.local.functions import BACKGROUND, FunctionRegistry, Priorities
 from engine.local.http_api import LocalHttpServer
 from engine.local.pump import Consumer, DeadLetter, Deliver, StreamPump
@@ -248,9 +248,13 @@ class LocalRuntime:
                 continue
             table, target = os.environ[variable], self._stream_target(function)
             if function == "order_executor":
-                consumers.append(Consumer(function, table, target, SEND_LANE, order_group_of, batch_size=1))
+                consumers.append(
+                    Consumer(function, table, target, SEND_LANE, order_group_of, 1, order_is_closing)
+                )
             elif function == "position_update":
-                consumers.append(Consumer(function, table, target, fair_key=order_group_of))
+                consumers.append(
+                    Consumer(function, table, target, "stream", order_group_of, None, order_is_closing)
+                )
             else:
                 consumers.append(Consumer(function, table, target))
         for variable in ("ORDERS_TABLE", "GROUPS_TABLE"):
