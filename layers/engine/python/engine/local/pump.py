@@ -28,14 +28,13 @@ take turns instead of the sequence order. A batch (``Consumer.batch_size`` recor
 executor, as its AWS mapping has) is filled key by key, each key's records in order: first the keys whose
 next record is urgent (``Consumer.urgent``; locally a cancel or a close order: what protects money goes
 first), then the keys not served yet, then the key served least while it has been waiting, service counted
-in seconds of invocation (:func:`_next_key`). Lambda keeps order per
-partition key only, and processes keys concurrently when a mapping's parallelization allows it; here it
-means a new signal's first order goes out after the record in flight, not after the remaining legs,
-take-profits and cancels of every signal before it, and an exit's cancels reach position_update ahead of
-the fills of a round of entries. A record delivered out of sequence order is acknowledged once every record
-before it is; until then a restart delivers it again (consumers are idempotent). Failures follow the
-rules above within the delivered batch; a failed record is retried after the other keys' turn. A pass
-delivers up to ``batch_size`` records this way.
+in seconds of invocation (:func:`_next_key`). Lambda keeps order per partition key only, and processes
+keys concurrently when a mapping's parallelization allows it; here it means a new signal's first order
+goes out after the record in flight, not after the remaining legs and take-profits of every signal before
+it, and an exit's cancels and close go ahead of a round of entries. A record delivered out of sequence
+order is acknowledged once every record before it is; until then a restart delivers it again (consumers
+are idempotent). Failures follow the rules above within the delivered batch; a failed record is retried
+after the other keys' turn. A pass delivers up to ``batch_size`` records this way.
 
 Lanes: :meth:`StreamPump.start` runs one thread per ``Consumer.lane``, as Lambda polls each event source
 mapping on its own: a long batch of one consumer does not hold up a consumer in another lane (the
