@@ -96,7 +96,7 @@ def test_each_order_state_against_the_book(engine: Stores, case: Case) -> None:
     order = make_order(id=new_id("o-"), **fields)
     assert engine.orders.put_new(order)
     if case.book is not None:
-        engine.paper.put(book_order(order.client_order_id, *case.book))
+        engine.paper.put(book_order(order.client_order_id, *case.book), replaces=None)
     # When the report runs
     report = reconciliation_report(engine, NOW)
     # Then it lists exactly the expected drift, naming the order
@@ -107,7 +107,7 @@ def test_each_order_state_against_the_book(engine: Stores, case: Case) -> None:
 
 
 def test_an_exchange_order_no_engine_order_claims_is_drift(engine: Stores) -> None:
-    engine.paper.put(book_order("stray-client-id", "open"))
+    engine.paper.put(book_order("stray-client-id", "open"), replaces=None)
     report = reconciliation_report(engine, NOW)
     assert [(d.kind, d.client_order_id) for d in report.drift] == [
         (DriftKind.NOT_IN_ENGINE, "stray-client-id")
@@ -123,7 +123,7 @@ def test_a_position_that_lags_its_fills_is_drift_until_recomputed(engine: Stores
     leg = make_order(group, amount=AMOUNT, status=OrderStatus.FILLED, filled=AMOUNT, average=Decimal(60000))
     leg.exchange_order_id = "paper-x"
     assert engine.orders.put_new(leg)
-    engine.paper.put(book_order(leg.client_order_id, "closed", "0.001"))
+    engine.paper.put(book_order(leg.client_order_id, "closed", "0.001"), replaces=None)
     # Then the report names the group
     report = reconciliation_report(engine, NOW)
     assert [(d.kind, d.group_id) for d in report.drift] == [(DriftKind.POSITION, group.id)]
