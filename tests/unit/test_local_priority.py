@@ -68,7 +68,8 @@ def test_an_invocation_runs_at_its_level_and_restores_the_thread_level() -> None
     priorities = Priorities(max_wait=30)
     assert priorities.level_of("webhook") == ANSWER == priorities.level_of("operator_api")
     assert priorities.level_of("order_executor") == BACKGROUND == priorities.level_of("position_update")
-    assert priorities.level_of("order_sync") == POLL == priorities.level_of("risk_engine")
+    assert priorities.level_of("order_sync") == POLL
+    assert priorities.level_of("risk_engine") == BACKGROUND
     priorities.assign(BACKGROUND)
     with priorities.running(ANSWER):
         priorities.admit()  # an answer is never held up by anyone

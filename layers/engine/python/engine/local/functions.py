@@ -14,18 +14,21 @@ the first order of a signal wait their turn.
 
 :class:`Priorities` restores what AWS gives the answers TradingView waits for: every invocation runs at a
 level — answers to HTTP callers (:data:`ANSWER`: webhook, operator API), the stream consumers that carry
-a signal's orders and fills (:data:`BACKGROUND`), or the scheduled polling passes (:data:`POLL`:
-order_sync, risk_engine). Before each of its AWS requests a thread waits while an invocation of a higher
-level is running: at most ``max_wait`` seconds a request behind an answer, at most ``poll_wait`` behind a
+a signal's orders and fills and the risk engine (:data:`BACKGROUND`), or the order sync's polling passes
+(:data:`POLL`). Before each of its AWS requests a thread waits while an invocation of a higher level is
+running: at most ``max_wait`` seconds a request behind an answer, at most ``poll_wait`` behind a
 stream consumer, so nothing starves. Threads that never declared a level (the moto server's own threads,
 other processes' requests) never wait. Only the order in which work gets the CPU changes: every
 function still runs to completion with the same requests, and the streams still deliver every record in
 order.
 
-The polling passes yield to the stream consumers because their cost grows with the open book: the fast
-pass refreshes every open group every ``engine.sync_interval_seconds``, and with fifty groups open it
-took half the process's CPU, so the next signal's orders waited behind it. Behind a busy stream a pass
-takes longer (each request waits at most ``poll_wait``); when the streams are quiet nothing waits.
+The order sync yields to the stream consumers because its cost grows with the open book: the fast pass
+refreshes every open group every ``engine.sync_interval_seconds``, and with fifty groups open it took
+half the process's CPU, so the next signal's orders waited behind it. Behind a busy stream a pass takes
+longer (each request waits at most ``poll_wait``); when the streams are quiet nothing waits. The risk
+engine stays in the background level: its partial close of a winner cancels the winner's take-profit,
+then writes the close and the resized take-profit, and slowed down between those steps it let
+position_update re-place the whole take-profit first (the close was then refused for want of the coin).
 
 The order executor stays in the background level on purpose. It has a pump lane of its own, so a new
 signal's orders never wait behind a long position_update batch, but it shares the CPU with
@@ -57,7 +60,7 @@ BACKGROUND = 1
 ANSWER = 2
 
 #: Function name -> level; functions not named run in the background.
-FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER, "order_sync": POLL, "risk_engine": POLL}
+FUNCTION_LEVELS = {"webhook": ANSWER, "operator_api": ANSWER, "order_sync": POLL}
 
 
 class Priorities:
