@@ -430,36 +430,8 @@ class StreamPump:
         batch = reader.pending[: reader.batch_limit]
         if not batch:
             return PassResult()
-        result = PassResult(sent=len(batch))
-        error = "reported in batchItemFailures"
-        try:
-            response = consumer.deliver(stream_event(batch))
-            failed, whole_batch = _failure_report(response, batch)
-        except Exception as exc:
-            log.warning(
-                "%s raised on a batch of %d from %s", consumer.name, len(batch), consumer.table, exc_info=True
-            )
-            error = f"{type(exc).__name__}: {exc}"
-            failed, whole_batch = 0, True
-        if failed is None:
-            self._acknowledge(consumer, reader, len(batch))
-            reader.batch_limit = self.batch_size
-            result.delivered = len(batch)
-            return result
-        result.failures = 1
-        self._acknowledge(consumer, reader, failed)
-        result.delivered = failed
-        if whole_batch and len(batch) > 1:
-            reader.batch_limit = max(1, len(batch) // 2)
-            return result
-        record = reader.pending[0]
-        sequence = record["dynamodb"]["SequenceNumber"]
-        reader.attempts[sequence] = reader.attempts.get(sequence, 0) + 1
-        if reader.attempts[sequence] > self.max_retries:
-            self._dead_letter(consumer, record, reader.attempts.pop(sequence), error)
-            self._acknowledge(consumer, reader, 1)
-            reader.batch_limit = self.batch_size
-            result.dead_letters = 1
+        result, settled = self._deliver_batch(consumer, reader, batch)
+        self._acknowledge(consumer, reader, settled)
         return result
 
     def _deliver_fair(self, consumer: Consumer, fair_key: FairKey, reader: _ShardReader) -> PassResult:
@@ -468,9 +440,22 @@ class StreamPump:
         batch = _fair_batch(reader, fair_key, consumer.urgent, limit)
         if not batch:
             return PassResult()
+        started = self._clock()
+        result, settled = self._deliver_batch(consumer, reader, batch)
+        share = (self._clock() - started) / len(batch)
+        for record in batch:  # service is time: a record that asked nothing costs its key next to nothing
+            reader.served[fair_key(record)] += share
+        reader.done.update(record["dynamodb"]["SequenceNumber"] for record in batch[:settled])
+        self._settle(consumer, fair_key, reader)
+        return result
+
+    def _deliver_batch(
+        self, consumer: Consumer, reader: _ShardReader, batch: list[dict[str, Any]]
+    ) -> tuple[PassResult, int]:
+        """Invoke ``consumer`` with ``batch`` and apply the delivery rules (module docstring): the result,
+        and how many records from the front of ``batch`` are settled (delivered, or dead-lettered)."""
         result = PassResult(sent=len(batch))
         error = "reported in batchItemFailures"
-        started = self._clock()
         try:
             failed, whole_batch = _failure_report(consumer.deliver(stream_event(batch)), batch)
         except Exception as exc:
@@ -478,29 +463,24 @@ class StreamPump:
                 "%s raised on a batch of %d from %s", consumer.name, len(batch), consumer.table, exc_info=True
             )
             error, failed, whole_batch = f"{type(exc).__name__}: {exc}", 0, True
-        share = (self._clock() - started) / len(batch)
-        for record in batch:  # service is time: a record that asked nothing costs its key next to nothing
-            reader.served[fair_key(record)] += share
-        done = len(batch) if failed is None else failed
-        reader.done.update(record["dynamodb"]["SequenceNumber"] for record in batch[:done])
-        result.delivered = done
         if failed is None:
             reader.batch_limit = self.batch_size
-        elif whole_batch and len(batch) > 1:
-            result.failures = 1
+            result.delivered = len(batch)
+            return result, len(batch)
+        result.failures = 1
+        result.delivered = failed
+        if whole_batch and len(batch) > 1:
             reader.batch_limit = max(1, len(batch) // 2)
-        else:
-            result.failures = 1
-            record = batch[failed]
-            sequence = record["dynamodb"]["SequenceNumber"]
-            reader.attempts[sequence] = reader.attempts.get(sequence, 0) + 1
-            if reader.attempts[sequence] > self.max_retries:
-                self._dead_letter(consumer, record, reader.attempts.pop(sequence), error)
-                reader.done.add(sequence)
-                reader.batch_limit = self.batch_size
-                result.dead_letters = 1
-        self._settle(consumer, fair_key, reader)
-        return result
+            return result, failed
+        record = batch[failed]
+        sequence = record["dynamodb"]["SequenceNumber"]
+        reader.attempts[sequence] = reader.attempts.get(sequence, 0) + 1
+        if reader.attempts[sequence] <= self.max_retries:
+            return result, failed
+        self._dead_letter(consumer, record, reader.attempts.pop(sequence), error)
+        reader.batch_limit = self.batch_size
+        result.dead_letters = 1
+        return result, failed + 1
 
     def _settle(self, consumer: Consumer, fair_key: FairKey, reader: _ShardReader) -> None:
         """Acknowledge the records done at the front; forget the service of keys with nothing pending."""
