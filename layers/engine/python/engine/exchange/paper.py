@@ -126,6 +126,15 @@ def _ledger_change(before: ExchangeOrder | None, after: ExchangeOrder) -> dict[s
     return {key: amount for key, amount in change.items() if amount}
 
 
+def _changed_meanwhile(client_order_id: str, what: str) -> TemporaryFailure:
+    """Another caller wrote the order between this caller's read and its write: try again."""
+    return TemporaryFailure(
+        f"paper order {client_order_id} {what}; try again",
+        error="PaperOrderChanged",
+        label="paper order changed meanwhile",
+    )
+
+
 class PaperGateway:
     """``ExchangeGateway`` that simulates an exchange account (rules in the module docstring)."""
 
@@ -208,11 +217,7 @@ class PaperGateway:
         """Write a change of ``replaces`` (as read) with its ledger change; TemporaryFailure when another
         caller changed the order meanwhile."""
         if not self._book.put(order, replaces=replaces, reserved=_ledger_change(replaces, order)):
-            raise TemporaryFailure(
-                f"paper order {order.client_order_id} changed while it was being updated; try again",
-                error="PaperOrderChanged",
-                label="paper order changed meanwhile",
-            )
+            raise _changed_meanwhile(order.client_order_id, "changed while it was being updated")
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -267,11 +272,7 @@ class PaperGateway:
         if not self._book.put(order, replaces=None, reserved=_ledger_change(None, order)):
             placed = self._book.get(self._name, req.client_order_id)  # placed meanwhile by another caller
             if placed is None:
-                raise TemporaryFailure(
-                    f"paper order {req.client_order_id} could not be placed; try again",
-                    error="PaperOrderChanged",
-                    label="paper order changed meanwhile",
-                )
+                raise _changed_meanwhile(req.client_order_id, "could not be placed")
             return placed
         if current is not None and _marketable(order, current):
             order = self._fill(order, current, whole=order.type is OrderType.MARKET)

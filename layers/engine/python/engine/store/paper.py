@@ -47,10 +47,6 @@ LEDGER_MARK = "#ledger"
 _RESERVED = (BALANCE_ID, OPEN_INDEX_ID, *_OLD_INDEX_IDS)
 
 
-def _is_reserved(client_order_id: str) -> bool:
-    return client_order_id in _RESERVED
-
-
 def _ledger_partition(exchange: str) -> str:
     return exchange + LEDGER_SUFFIX
 
@@ -132,7 +128,7 @@ class PaperOrderStore:
 
     def get(self, exchange: str, client_order_id: str) -> ExchangeOrder | None:
         """The paper order with ``client_order_id`` (strongly consistent), or None."""
-        if _is_reserved(client_order_id):
+        if client_order_id in _RESERVED:
             return None
         try:
             return _from_model(bind(PaperOrderModel).get(exchange, client_order_id, consistent_read=True))
@@ -150,7 +146,7 @@ class PaperOrderStore:
         holds ``replaces`` as it was read (``None``: no order with this client id yet), and move the
         reservation ledger by ``reserved`` (key -> change) in the same transaction. False, with nothing
         written, when the order changed meanwhile."""
-        if _is_reserved(order.client_order_id):
+        if order.client_order_id in _RESERVED:
             raise ValueError(f"{order.client_order_id!r} is reserved")
         transaction = Transaction(f"paper:{order.exchange}:{order.client_order_id}")
         transaction.put("order", _to_model(order), condition=_unchanged_since(replaces))
@@ -185,7 +181,7 @@ class PaperOrderStore:
     def list_all(self, exchange: str) -> list[ExchangeOrder]:
         """Every paper order of ``exchange``."""
         items = bind(PaperOrderModel).query(exchange, consistent_read=True)
-        return [_from_model(item) for item in items if not _is_reserved(item.client_order_id)]
+        return [_from_model(item) for item in items if item.client_order_id not in _RESERVED]
 
     def list_open(self, exchange: str, symbol: str | None = None) -> list[ExchangeOrder]:
         """Paper orders of ``exchange`` with status ``open`` (optionally of one ``symbol``: only its part of
