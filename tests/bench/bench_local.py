@@ -39,6 +39,7 @@ from typing import Any
 
 import boto3
 
+from engine.app.shared.closing import close_order_id
 from engine.exchange.client_ids import client_order_id
 from engine.local.settings import APP, STAGE, TABLE_VARIABLES
 from tests.bench.common import median, ms, percentile, print_report, write_results
@@ -409,7 +410,7 @@ def _awaited_orders(
         sample.problem = f"exit {status} {outcome}"
         return []
     group_id = groups.pop(key, None)
-    return [client_order_id(f"{group_id}-close-1")] if group_id else []
+    return [client_order_id(close_order_id(group_id, []))] if group_id else []
 
 
 def soak(runtime: Runtime, signals: int, round_size: int) -> Soak:
@@ -459,6 +460,11 @@ def soak(runtime: Runtime, signals: int, round_size: int) -> Soak:
     return result
 
 
+def _percentile_ms(seconds: list[float], pct: float) -> float | None:
+    """The ``pct`` percentile of ``seconds`` in ms (one decimal), None when there are none."""
+    return round(percentile(seconds, pct) * 1000, 1) if seconds else None
+
+
 def quarters(result: Soak) -> list[dict[str, Any]]:
     """Per quarter of the signals, p50/p99 in ms: the webhook's answer, entry → first leg on the exchange
     (``first_order``), exit → close order on the exchange (``exit_close``)."""
@@ -472,12 +478,12 @@ def quarters(result: Soak) -> list[dict[str, Any]]:
         figures.append(
             {
                 "signals": len(part),
-                "webhook_p50_ms": round(percentile(hooks, 50) * 1000, 1) if hooks else None,
-                "webhook_p99_ms": round(percentile(hooks, 99) * 1000, 1) if hooks else None,
-                "first_order_p50_ms": round(percentile(firsts, 50) * 1000, 1) if firsts else None,
-                "first_order_p99_ms": round(percentile(firsts, 99) * 1000, 1) if firsts else None,
-                "exit_close_p50_ms": round(percentile(closes, 50) * 1000, 1) if closes else None,
-                "exit_close_p99_ms": round(percentile(closes, 99) * 1000, 1) if closes else None,
+                "webhook_p50_ms": _percentile_ms(hooks, 50),
+                "webhook_p99_ms": _percentile_ms(hooks, 99),
+                "first_order_p50_ms": _percentile_ms(firsts, 50),
+                "first_order_p99_ms": _percentile_ms(firsts, 99),
+                "exit_close_p50_ms": _percentile_ms(closes, 50),
+                "exit_close_p99_ms": _percentile_ms(closes, 99),
                 "cpu_seconds": round(result.cpu_by_quarter[number], 1)
                 if number < len(result.cpu_by_quarter)
                 else None,
