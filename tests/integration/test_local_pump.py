@@ -335,12 +335,13 @@ def test_records_written_after_a_cancelled_transaction_are_still_delivered(endpo
 
 def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(endpoint, dynamodb, table):
     # Given a slow consumer (its batch blocks until released) and a consumer in a lane of its own
-    released, fast_seen = threading.Event(), threading.Event()
+    released, fast_seen, slow_inside = threading.Event(), threading.Event(), threading.Event()
     slow_batches: list[list[str]] = []
     fast = Recorder()
 
     def slow(event: dict[str, Any]) -> dict[str, Any]:
         slow_batches.append(_ids(event))
+        slow_inside.set()
         released.wait(60)
         return {"batchItemFailures": []}
 
@@ -359,6 +360,7 @@ def test_a_consumer_in_its_own_lane_is_not_held_up_by_a_long_batch_of_another(en
         # When a record arrives while the slow consumer is still inside its batch
         _put(dynamodb, table, "1")
         pump.notify()
+        assert slow_inside.wait(60), "the slow consumer never got its batch"
         assert fast_seen.wait(60), "the fast lane waited for the slow batch"
         # Then the fast consumer got it without waiting for the slow batch to end
         assert fast.delivered == ["1"] and not released.is_set()
